@@ -1,0 +1,152 @@
+// Package instachat holds the domain of the Instachat chat backend — applications,
+// chats and messages, their validation and errors — and the interfaces of the
+// moving parts that carry them:
+//
+//	client ─HTTP─▶ Dispatcher ─▶ Sequencer (next number, existence)
+//	                   │
+//	                   ▼
+//	                 Queue ─▶ Worker ─▶ Store (rows, counts) ─▶ Indexer (search)
+//
+// Every interface has one conformance suite (package conformance) that each
+// backend must pass: the embedded default (sqlite, inmem) and the production
+// engines (mysql, redis, kafka, elasticsearch).
+//
+// Clients never see internal ids: an application is its token, a chat is
+// (token, number), a message is (token, chat number, number).
+package instachat
+
+import (
+	"context"
+	"time"
+)
+
+// Create is one accepted creation travelling from a dispatcher to a worker:
+// exactly one of Chat and Message is set, with its number already issued by
+// the Sequencer. Applying the same Create twice has the effect of applying it
+// once, because the store's unique keys reject the second insert.
+type Create struct {
+	Chat    *Chat
+	Message *Message
+}
+
+// Token is the application the create belongs to. Queues partition by it so
+// that a chat's creation and its messages stay in order.
+func (c Create) Token() string {
+	if c.Chat != nil {
+		return c.Chat.Token
+	}
+	if c.Message != nil {
+		return c.Message.Token
+	}
+	return ""
+}
+
+// Store keeps applications, chats and messages. It is the source of truth;
+// everything else (sequencer state, search index) can be rebuilt from it.
+//
+// Lists are ascending and keyset-paginated: After is the last key of the
+// previous page (0 or "" for the first page) and at most Limit rows return.
+type Store interface {
+	// CreateApplication inserts app. The caller sets Token, Name and the
+	// timestamps. Returns ECONFLICT if the token exists.
+	CreateApplication(ctx context.Context, app *Application) error
+	// FindApplication returns ENOTFOUND if no application has the token.
+	FindApplication(ctx context.Context, token string) (*Application, error)
+	// ListApplications lists in creation order, after the application whose
+	// token is after.
+	ListApplications(ctx context.Context, after string, limit int) ([]*Application, error)
+	// UpdateApplication renames; returns ENOTFOUND if the token is unknown.
+	UpdateApplication(ctx context.Context, token, name string, at time.Time) (*Application, error)
+
+	// FindChat returns ENOTFOUND if the chat is not stored.
+	FindChat(ctx context.Context, token string, number int64) (*Chat, error)
+	// ListChats returns ENOTFOUND if the application is unknown.
+	ListChats(ctx context.Context, token string, after int64, limit int) ([]*Chat, error)
+	// UpdateChat renames; returns ENOTFOUND if the chat is not stored.
+	UpdateChat(ctx context.Context, token string, number int64, name string, at time.Time) (*Chat, error)
+
+	// FindMessage returns ENOTFOUND if the message is not stored.
+	FindMessage(ctx context.Context, token string, chat, number int64) (*Message, error)
+	// ListMessages returns ENOTFOUND if the chat is not stored.
+	ListMessages(ctx context.Context, token string, chat int64, after int64, limit int) ([]*Message, error)
+	// UpdateMessage replaces the body; returns ENOTFOUND if not stored.
+	UpdateMessage(ctx context.Context, token string, chat, number int64, body string, at time.Time) (*Message, error)
+
+	// ApplyCreates persists a batch in one transaction: chats before
+	// messages, a create whose row already exists is skipped (so a
+	// redelivered batch changes nothing), and chats_count and messages_count
+	// grow by exactly the rows inserted. A chat row inserted after some of
+	// its messages (possible when a client posts to a chat number the moment
+	// it is issued) starts with the count of those messages. It returns
+	// EINVALID when a create can never be stored, and EUNAVAILABLE or another
+	// error when the store cannot take the batch now.
+	ApplyCreates(ctx context.Context, creates []Create) error
+
+	// Recount recomputes every chats_count and messages_count from the rows.
+	Recount(ctx context.Context) error
+
+	// HighestNumber returns the highest chat number stored in the
+	// application (chat == 0) or the highest message number stored in the
+	// chat (chat > 0); 0 when there are none. It returns ENOTFOUND when the
+	// application is unknown. Sequencers use it to resume after losing state.
+	HighestNumber(ctx context.Context, token string, chat int64) (int64, error)
+	// Watermarks calls fn for every application (Chat == 0, Highest its
+	// highest chat number) and every chat (Highest its highest message
+	// number), so an in-memory sequencer can load what exists at start.
+	Watermarks(ctx context.Context, fn func(Watermark) error) error
+}
+
+// Watermark is the highest number stored under an application (Chat == 0)
+// or under a chat.
+type Watermark struct {
+	Token   string
+	Chat    int64
+	Highest int64
+}
+
+// Sequencer issues chat and message numbers — 1, 2, 3… per application and
+// per chat, each exactly once, across every process that shares it — and is
+// the dispatcher's fast knowledge of what exists. A chat exists for the
+// sequencer as soon as its number is issued, before its row is stored.
+type Sequencer interface {
+	// AddApplication records that the application exists and has no chats.
+	AddApplication(ctx context.Context, token string) error
+	// NextChatNumber returns ENOTFOUND if the application is unknown.
+	NextChatNumber(ctx context.Context, token string) (int64, error)
+	// NextMessageNumber returns ENOTFOUND if the application or the chat is
+	// unknown.
+	NextMessageNumber(ctx context.Context, token string, chat int64) (int64, error)
+}
+
+// Queue carries creates from dispatchers to workers.
+type Queue interface {
+	// Publish returns once the creates are durable: they reach a consumer
+	// even if this process dies right after. It returns EUNAVAILABLE when
+	// the queue cannot take them; then nothing was published.
+	Publish(ctx context.Context, creates ...Create) error
+	// Consume delivers batches to handle until ctx ends. A batch is
+	// acknowledged only when handle returns nil; otherwise it is delivered
+	// again (at-least-once). Creates of one application arrive in the order
+	// they were published.
+	Consume(ctx context.Context, handle func(ctx context.Context, batch []Create) error) error
+	// DeadLetter sets aside a create that cannot be applied, with the reason,
+	// so that a failed create is never dropped silently.
+	DeadLetter(ctx context.Context, c Create, reason error) error
+}
+
+// Searcher finds messages of one chat.
+type Searcher interface {
+	// SearchMessages returns the messages of the chat that match every term
+	// of q, best match first. A term of MinSubstringTerm or more characters
+	// matches any substring of the body; a shorter one matches the start of
+	// a word. Matching ignores case.
+	SearchMessages(ctx context.Context, q SearchQuery) ([]*Message, error)
+}
+
+// Indexer feeds a search engine that lives apart from the store. Workers call
+// it after the store committed a batch, the API after an edit. A store that
+// indexes in its own transactions (sqlite) needs none.
+type Indexer interface {
+	// IndexMessages inserts or replaces the messages in the index.
+	IndexMessages(ctx context.Context, msgs []*Message) error
+}
