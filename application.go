@@ -41,3 +41,12 @@ func ValidToken(s string) bool {
 	}
 	return true
 }
+
+// RedactToken shortens a token for logs: enough to correlate lines, useless
+// to anyone who reads them.
+func RedactToken(token string) string {
+	if len(token) <= 6 {
+		return token
+	}
+	return token[:6] + "…"
+}

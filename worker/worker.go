@@ -1,0 +1,85 @@
+// Package worker persists what dispatchers queued: it consumes batches from
+// the Queue, applies each batch to the Store in one transaction (which also
+// maintains chats_count and messages_count), then feeds the search Indexer.
+//
+// Delivery is at-least-once and the effect exactly-once: a redelivered batch
+// is skipped by the store's unique keys, and re-indexing is an upsert.
+// Transient failures are returned to the Queue, which delivers the same batch
+// again with backoff. A create the store refuses for good (EINVALID) is
+// isolated by halving the batch and set aside with Queue.DeadLetter, so one
+// bad create neither blocks the others nor vanishes.
+package worker
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/instachat/instachat"
+)
+
+// Worker applies queued creates.
+type Worker struct {
+	Queue   instachat.Queue
+	Store   instachat.Store
+	Indexer instachat.Indexer // nil when the store is its own search index
+	Logger  *slog.Logger
+
+	// Observe, when set, is told the size of every batch applied.
+	Observe func(batchSize int)
+}
+
+// Run consumes until ctx ends.
+func (w *Worker) Run(ctx context.Context) error {
+	return w.Queue.Consume(ctx, w.Handle)
+}
+
+// Handle applies one batch; it is the Queue's handler.
+func (w *Worker) Handle(ctx context.Context, batch []instachat.Create) error {
+	dead := map[instachat.Create]bool{}
+	if err := w.apply(ctx, batch, dead); err != nil {
+		return err
+	}
+	if w.Observe != nil {
+		w.Observe(len(batch))
+	}
+	if w.Indexer == nil {
+		return nil
+	}
+	msgs := make([]*instachat.Message, 0, len(batch))
+	for _, c := range batch {
+		if c.Message != nil && !dead[c] {
+			msgs = append(msgs, c.Message)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	// On failure the whole batch comes again: applying it is then a no-op
+	// and indexing is retried.
+	return w.Indexer.IndexMessages(ctx, msgs)
+}
+
+// apply stores batch, halving it around creates the store refuses for good.
+func (w *Worker) apply(ctx context.Context, batch []instachat.Create, dead map[instachat.Create]bool) error {
+	err := w.Store.ApplyCreates(ctx, batch)
+	if err == nil || instachat.ErrorCode(err) != instachat.EINVALID {
+		return err
+	}
+	if len(batch) == 1 {
+		w.logger().Error("create set aside: the store refuses it", "token", instachat.RedactToken(batch[0].Token()), "err", err)
+		dead[batch[0]] = true
+		return w.Queue.DeadLetter(ctx, batch[0], err)
+	}
+	mid := len(batch) / 2
+	if err := w.apply(ctx, batch[:mid], dead); err != nil {
+		return err
+	}
+	return w.apply(ctx, batch[mid:], dead)
+}
+
+func (w *Worker) logger() *slog.Logger {
+	if w.Logger == nil {
+		return slog.Default()
+	}
+	return w.Logger
+}
