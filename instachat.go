@@ -109,7 +109,8 @@ type Watermark struct {
 // the dispatcher's fast knowledge of what exists. A chat exists for the
 // sequencer as soon as its number is issued, before its row is stored.
 type Sequencer interface {
-	// AddApplication records that the application exists and has no chats.
+	// AddApplication records that the application exists. Calling it again
+	// for a known application changes nothing: numbering never resets.
 	AddApplication(ctx context.Context, token string) error
 	// NextChatNumber returns ENOTFOUND if the application is unknown.
 	NextChatNumber(ctx context.Context, token string) (int64, error)
@@ -120,17 +121,24 @@ type Sequencer interface {
 
 // Queue carries creates from dispatchers to workers.
 type Queue interface {
-	// Publish returns once the creates are durable: they reach a consumer
-	// even if this process dies right after. It returns EUNAVAILABLE when
-	// the queue cannot take them; then nothing was published.
+	// Publish returns nil once the creates are durable: a queue with a log
+	// of its own (Kafka) has them acknowledged by its brokers, so they reach
+	// a consumer even if this process dies right after; a queue without one
+	// (the embedded default) returns only after a consumer's handler
+	// succeeded, i.e. after the store committed them. It returns EUNAVAILABLE
+	// when the queue cannot take them in time; a create handed over before
+	// ctx ended may still be applied then, the same ambiguity as a lost HTTP
+	// answer.
 	Publish(ctx context.Context, creates ...Create) error
 	// Consume delivers batches to handle until ctx ends. A batch is
 	// acknowledged only when handle returns nil; otherwise it is delivered
 	// again (at-least-once). Creates of one application arrive in the order
-	// they were published.
+	// they were published. It returns nil or ctx's error once ctx ends.
 	Consume(ctx context.Context, handle func(ctx context.Context, batch []Create) error) error
 	// DeadLetter sets aside a create that cannot be applied, with the reason,
-	// so that a failed create is never dropped silently.
+	// so that a failed create is never dropped silently. Where Publish waited
+	// for the handler, the publisher receives the reason; where it did not
+	// (Kafka), the create is kept on a dead-letter topic for an operator.
 	DeadLetter(ctx context.Context, c Create, reason error) error
 }
 
