@@ -1,0 +1,264 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/instachat/instachat"
+)
+
+// TestSearcher checks a Searcher backend. open returns the searcher and put,
+// which makes each message exist with its body — inserting it, or replacing
+// the body of the message with its (token, chat, number) — and searchable
+// once put returns. Every subtest searches applications of its own.
+//
+// Only which messages match is checked, not how they rank: engines rank
+// differently, and the contract says only "best match first".
+func TestSearcher(t *testing.T, open func(t *testing.T) (instachat.Searcher, func(ctx context.Context, msgs []*instachat.Message) error)) {
+	t.Run("Substring", func(t *testing.T) {
+		s, put := open(t)
+		token := instachat.NewToken()
+		searchPut(t, put, token, 1, "Supercalifragilistic", "super", "fragile califs")
+		searchWant(t, s, token, 1, "califrag", 1)
+		searchWant(t, s, token, 1, "ragil", 1, 3)
+		searchWant(t, s, token, 1, "SUPER", 1, 2)
+		searchWant(t, s, token, 1, "istic", 1)
+		searchWant(t, s, token, 1, "calico")
+	})
+
+	t.Run("ShortTermsMatchWordStarts", func(t *testing.T) {
+		s, put := open(t)
+		token := instachat.NewToken()
+		searchPut(t, put, token, 1, "hi there", "say hi", "this", "Hi-five", "chi", "(hi)", "I agree")
+		searchWant(t, s, token, 1, "hi", 1, 2, 4, 6)
+		searchWant(t, s, token, 1, "th", 1, 3)
+		searchWant(t, s, token, 1, "i", 7)
+		searchWant(t, s, token, 1, "gr")
+	})
+
+	t.Run("CaseInsensitiveBeyondASCII", func(t *testing.T) {
+		s, put := open(t)
+		token := instachat.NewToken()
+		searchPut(t, put, token, 1, "ÉCOLE normale", "une école", "ecole sans accent", "NAÏVE", "naïve")
+		searchWant(t, s, token, 1, "ÉCOLE", 1, 2)
+		searchWant(t, s, token, 1, "école", 1, 2)
+		searchWant(t, s, token, 1, "ecole", 3)
+		searchWant(t, s, token, 1, "É", 1, 2)
+		searchWant(t, s, token, 1, "éC", 1, 2)
+		searchWant(t, s, token, 1, "aïv", 4, 5)
+	})
+
+	t.Run("EveryTermMustMatch", func(t *testing.T) {
+		s, put := open(t)
+		token := instachat.NewToken()
+		searchPut(t, put, token, 1, "red apple pie", "green apple", "red car", "apple, red")
+		searchWant(t, s, token, 1, "red apple", 1, 4)
+		searchWant(t, s, token, 1, "apple", 1, 2, 4)
+		searchWant(t, s, token, 1, "red car apple")
+		searchWant(t, s, token, 1, "re app", 1, 4)
+		searchWant(t, s, token, 1, "gr apple", 2)
+		searchWant(t, s, token, 1, "r c", 3)
+	})
+
+	t.Run("ScopedToOneChat", func(t *testing.T) {
+		s, put := open(t)
+		token, other := instachat.NewToken(), instachat.NewToken()
+		searchPut(t, put, token, 1, "shared words")
+		searchPut(t, put, token, 2, "shared words")
+		searchPut(t, put, other, 1, "shared words")
+		for _, q := range []string{"shared", "sh", "sh words"} {
+			got := searchAll(t, s, token, 1, q)
+			if len(got) != 1 || got[0].Token != token || got[0].Chat != 1 {
+				t.Errorf("search %q in one chat returned %s; want only that chat's message", q, searchShow(got))
+			}
+		}
+	})
+
+	t.Run("Edits", func(t *testing.T) {
+		s, put := open(t)
+		token := instachat.NewToken()
+		msgs := searchPut(t, put, token, 1, "alpha bravo", "alpha charlie")
+		edited := *msgs[0]
+		edited.Body, edited.UpdatedAt = "delta echo", storeTime(9)
+		if err := put(t.Context(), []*instachat.Message{&edited}); err != nil {
+			t.Fatalf("put an edit: %v", err)
+		}
+		searchWant(t, s, token, 1, "bravo")
+		searchWant(t, s, token, 1, "br")
+		searchWant(t, s, token, 1, "alpha", 2)
+		searchWant(t, s, token, 1, "delta", 1)
+		searchWant(t, s, token, 1, "ec", 1)
+		if got := searchAll(t, s, token, 1, "echo"); len(got) != 1 || !sameMessage(got[0], &edited) {
+			t.Errorf("search for the edited text returned %s; want %+v", searchShow(got), edited)
+		}
+	})
+
+	t.Run("ResultsCarryTheMessage", func(t *testing.T) {
+		s, put := open(t)
+		token := instachat.NewToken()
+		msgs := searchPut(t, put, token, 3, storeText...)
+		for i, m := range msgs {
+			q := strings.Fields(m.Body)[0]
+			var found bool
+			for _, r := range searchAll(t, s, token, 3, q) {
+				found = found || sameMessage(r, m)
+			}
+			if !found {
+				t.Errorf("search %q did not return message %d as put: %+v", q, i+1, *m)
+			}
+		}
+	})
+
+	t.Run("Pagination", func(t *testing.T) {
+		s, put := open(t)
+		token := instachat.NewToken()
+		bodies := make([]string, 25)
+		for i := range bodies {
+			bodies[i] = strings.Repeat("needle ", 1+i%4) + strings.Repeat("hay ", 1+i%5)
+		}
+		searchPut(t, put, token, 1, bodies...)
+		for _, q := range []string{"needle", "ne", "needle ha"} {
+			all := searchPage(t, s, token, 1, q, 0, 100)
+			var paged []*instachat.Message
+			for offset := 0; offset < 35; offset += 7 {
+				page := searchPage(t, s, token, 1, q, offset, 7)
+				if want := min(7, max(0, 25-offset)); len(page) != want {
+					t.Fatalf("search %q, offset %d, limit 7: %d results, want %d", q, offset, len(page), want)
+				}
+				paged = append(paged, page...)
+			}
+			if got, want := searchNumbers(paged), searchNumbers(all); !slices.Equal(got, want) || len(want) != 25 {
+				t.Errorf("search %q page by page returned %v; in one page %v; want the same 25", q, got, want)
+			}
+		}
+	})
+
+	t.Run("AgreesWithMatchesTerm", func(t *testing.T) {
+		s, put := open(t)
+		token := instachat.NewToken()
+		vocabulary := []string{"alpha", "Alphabet", "beta", "betamax", "ÉCOLE", "école", "ecole", "hi", "hit", "this",
+			"chi", "say", "Supercalifragilistic", "naïve", "NAÏVE", "x1", "über", "Straße", "data", "metadata", "日本語"}
+		separators := []string{" ", "  ", ", ", "-", ". ", "!", "\n"}
+		rng := rand.New(rand.NewPCG(1, 2))
+		bodies := make([]string, 200)
+		for i := range bodies {
+			var b strings.Builder
+			for w := range 1 + rng.IntN(6) {
+				if w > 0 {
+					b.WriteString(separators[rng.IntN(len(separators))])
+				}
+				word := vocabulary[rng.IntN(len(vocabulary))]
+				if rng.IntN(4) == 0 {
+					word = strings.ToUpper(word)
+				}
+				b.WriteString(word)
+			}
+			bodies[i] = b.String()
+		}
+		searchPut(t, put, token, 1, bodies...)
+		for _, q := range []string{"alpha", "pha", "a", "al", "ÉCO", "é", "hi", "th", "this", "califrag", "ta",
+			"hi alpha", "be ta", "école naïve", "ï", "x", "1", "ü", "straße", "本語", "data me", "nothing"} {
+			terms, err := instachat.ParseSearchTerms(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []int64
+			for i, b := range bodies {
+				if !slices.ContainsFunc(terms, func(term string) bool { return !instachat.MatchesTerm(b, term) }) {
+					want = append(want, int64(i+1))
+				}
+			}
+			got := searchNumbers(searchAll(t, s, token, 1, q))
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("search %q returned %d messages %v\nMatchesTerm says %d: %v", q, len(got), got, len(want), want)
+			}
+		}
+	})
+}
+
+// searchPut puts one message per body, numbered from 1, and returns them.
+func searchPut(t *testing.T, put func(context.Context, []*instachat.Message) error, token string, chat int64, bodies ...string) []*instachat.Message {
+	t.Helper()
+	msgs := make([]*instachat.Message, len(bodies))
+	for i, b := range bodies {
+		msgs[i] = &instachat.Message{Token: token, Chat: chat, Number: int64(i + 1), Body: b, CreatedAt: storeTime(i), UpdatedAt: storeTime(i + 1)}
+	}
+	if err := put(t.Context(), msgs); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	return msgs
+}
+
+func searchPage(t *testing.T, s instachat.Searcher, token string, chat int64, q string, offset, limit int) []*instachat.Message {
+	t.Helper()
+	terms, err := instachat.ParseSearchTerms(q)
+	if err != nil {
+		t.Fatalf("ParseSearchTerms(%q): %v", q, err)
+	}
+	got, err := s.SearchMessages(t.Context(), instachat.SearchQuery{Token: token, Chat: chat, Terms: terms, Offset: offset, Limit: limit})
+	if err != nil {
+		t.Fatalf("search %q: %v", q, err)
+	}
+	if len(got) > limit {
+		t.Fatalf("search %q with limit %d returned %d results", q, limit, len(got))
+	}
+	return got
+}
+
+// searchAll returns every result, page by page, and fails on a message
+// returned twice.
+func searchAll(t *testing.T, s instachat.Searcher, token string, chat int64, q string) []*instachat.Message {
+	t.Helper()
+	const limit = 10
+	var all []*instachat.Message
+	type key struct {
+		token        string
+		chat, number int64
+	}
+	seen := map[key]bool{}
+	for offset := 0; ; offset += limit {
+		page := searchPage(t, s, token, chat, q, offset, limit)
+		for _, m := range page {
+			k := key{m.Token, m.Chat, m.Number}
+			if seen[k] {
+				t.Fatalf("search %q returned %+v twice, the second time at offset %d", q, k, offset)
+			}
+			seen[k] = true
+		}
+		all = append(all, page...)
+		if len(page) < limit {
+			return all
+		}
+	}
+}
+
+// searchWant checks which messages of the chat match q, ignoring order.
+func searchWant(t *testing.T, s instachat.Searcher, token string, chat int64, q string, want ...int64) {
+	t.Helper()
+	got := searchNumbers(searchAll(t, s, token, chat, q))
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("search %q returned messages %v, want %v", q, got, want)
+	}
+}
+
+func searchNumbers(msgs []*instachat.Message) []int64 {
+	n := make([]int64, len(msgs))
+	for i, m := range msgs {
+		n[i] = m.Number
+	}
+	return n
+}
+
+func searchShow(msgs []*instachat.Message) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		fmt.Fprintf(&b, "[%s chat %d #%d %q] ", m.Token, m.Chat, m.Number, m.Body)
+	}
+	return b.String()
+}

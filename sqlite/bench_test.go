@@ -1,0 +1,124 @@
+package sqlite
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/instachat/instachat"
+)
+
+var benchWords = strings.Fields(`the quick brown fox jumps over lazy dog hello world chat message
+	lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore
+	et dolore magna aliqua café école naïve über straße 日本語 supercalifragilistic`)
+
+// benchBody is about 100 bytes of words.
+func benchBody(rng *rand.Rand) string {
+	var b strings.Builder
+	for b.Len() < 100 {
+		b.WriteString(benchWords[rng.IntN(len(benchWords))])
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// benchChat opens a database with one application and one chat of n
+// messages.
+func benchChat(b *testing.B, opts Options, n int) (*DB, string) {
+	b.Helper()
+	db, err := Open(filepath.Join(b.TempDir(), "bench.db"), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	now := time.Now()
+	token := instachat.NewToken()
+	if err := db.CreateApplication(b.Context(), &instachat.Application{Token: token, Name: "bench", CreatedAt: now, UpdatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	benchApply(b, db, []instachat.Create{{Chat: &instachat.Chat{Token: token, Number: 1, CreatedAt: now, UpdatedAt: now}}})
+	rng := rand.New(rand.NewPCG(1, 1))
+	for from := 1; from <= n; from += 1000 {
+		benchApply(b, db, benchMessages(rng, token, from, min(1000, n-from+1)))
+	}
+	return db, token
+}
+
+func benchMessages(rng *rand.Rand, token string, from, n int) []instachat.Create {
+	now := time.Now()
+	creates := make([]instachat.Create, n)
+	for i := range creates {
+		creates[i] = instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: int64(from + i), Body: benchBody(rng), CreatedAt: now, UpdatedAt: now}}
+	}
+	return creates
+}
+
+func benchApply(b *testing.B, db *DB, creates []instachat.Create) {
+	if err := db.ApplyCreates(b.Context(), creates); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkApplyCreates stores batches of about 100-byte messages; the
+// batch of 100 is the figure to watch, 1 and 1000 bracket what workers see.
+func BenchmarkApplyCreates(b *testing.B) {
+	for _, sync := range []string{"NORMAL", "FULL"} {
+		for _, batch := range []int{1, 100, 1000} {
+			b.Run(fmt.Sprintf("%s/batch=%d", sync, batch), func(b *testing.B) {
+				db, token := benchChat(b, Options{Synchronous: sync}, 0)
+				rng := rand.New(rand.NewPCG(2, 2))
+				batches := make([][]instachat.Create, b.N)
+				for i := range batches {
+					batches[i] = benchMessages(rng, token, 1+i*batch, batch)
+				}
+				b.ResetTimer()
+				for i := range b.N {
+					benchApply(b, db, batches[i])
+				}
+				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "msgs/s")
+			})
+		}
+	}
+}
+
+func BenchmarkSearch(b *testing.B) {
+	db, token := benchChat(b, Options{}, 10_000)
+	for _, q := range []string{"supercalifragilistic", "fox dog", "qu", "fox qu", "école naïve"} {
+		terms, err := instachat.ParseSearchTerms(q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(q, func(b *testing.B) {
+			var found int
+			for b.Loop() {
+				msgs, err := db.SearchMessages(b.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: terms, Limit: 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+				found = len(msgs)
+			}
+			if found == 0 {
+				b.Fatalf("%q found nothing", q)
+			}
+		})
+	}
+}
+
+func BenchmarkListMessages(b *testing.B) {
+	const n = 10_000
+	db, token := benchChat(b, Options{}, n)
+	for _, limit := range []int{20, 100} {
+		b.Run(fmt.Sprint("limit=", limit), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(3, 3))
+			for b.Loop() {
+				msgs, err := db.ListMessages(b.Context(), token, 1, rng.Int64N(n-int64(limit)), limit)
+				if err != nil || len(msgs) != limit {
+					b.Fatalf("ListMessages = %d messages, %v", len(msgs), err)
+				}
+			}
+		})
+	}
+}

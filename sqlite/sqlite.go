@@ -1,0 +1,321 @@
+// Package sqlite is the embedded default Store and Searcher: one database
+// file, no server, no cgo (modernc.org/sqlite).
+//
+// # Durability
+//
+// The database runs in WAL mode. With Options.Synchronous "NORMAL", the
+// default, a commit reaches the WAL file without an fsync: it survives the
+// process crashing or being killed (SIGKILL included), because the kernel
+// holds the pages, but a power loss or kernel panic may lose the most recent
+// commits (never corrupting the file). "FULL" fsyncs the WAL on every commit
+// and survives power loss, at the price of one fsync per write transaction —
+// per ApplyCreates batch on the hot path.
+//
+// # Search
+//
+// Message bodies are indexed by an FTS5 trigram table that is written in the
+// same transaction as the rows — by ApplyCreates for new messages, by a
+// trigger for edits — so the index never lags a commit and an edit is
+// searchable once stored. No Indexer is needed: a worker over this store
+// leaves its Indexer nil.
+//
+// # Connections
+//
+// SQLite admits one writer at a time, so every write goes through a single
+// connection: a larger pool would only queue on the file lock and surface
+// SQLITE_BUSY. Reads use a pool of their own, which WAL runs alongside the
+// writer. Both pools open the same file, so the path must name a file, not
+// ":memory:".
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/instachat/instachat"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Options tune Open.
+type Options struct {
+	// Synchronous is "NORMAL" (the default: survives a process crash) or
+	// "FULL" (also survives power loss); see the package documentation.
+	Synchronous string
+}
+
+// DB is a SQLite database holding applications, chats and messages.
+type DB struct {
+	write, read *sql.DB
+	stmts       []*sql.Stmt // every statement below, to close
+
+	insertApp, findApp, listApps, updateApp, appExists      *sql.Stmt
+	insertChat, findChat, listChats, updateChat, chatExists *sql.Stmt
+	insertMessage, indexMessage, findMessage, listMessages  *sql.Stmt
+	updateMessage                                           *sql.Stmt
+	addChats, addMessages, highestChat, highestMessage      *sql.Stmt
+	watermarks                                              *sql.Stmt
+}
+
+var (
+	_ instachat.Store    = (*DB)(nil)
+	_ instachat.Searcher = (*DB)(nil)
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// busyTimeout is how long a statement waits for a lock another process holds
+// before failing with SQLITE_BUSY, reported as EUNAVAILABLE.
+const busyTimeout = 5 * time.Second
+
+// Open opens or creates the database at path and brings its schema up to
+// date.
+func Open(path string, opts Options) (*DB, error) {
+	sync := cmp.Or(strings.ToUpper(opts.Synchronous), "NORMAL")
+	if sync != "NORMAL" && sync != "FULL" {
+		return nil, fmt.Errorf("sqlite: synchronous must be NORMAL or FULL, not %q", opts.Synchronous)
+	}
+	pragmas := []string{fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "journal_mode(WAL)", "synchronous(" + sync + ")"}
+	// Immediate: a write transaction takes the lock when it begins rather
+	// than failing to upgrade a read lock halfway through.
+	write, err := sql.Open("sqlite", dsn(path, url.Values{"_pragma": pragmas, "_txlock": {"immediate"}}))
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	read, err := sql.Open("sqlite", dsn(path, url.Values{"_pragma": {pragmas[0], "query_only(1)"}}))
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers) // idle connections keep their page cache and prepared statements
+
+	db := &DB{write: write, read: read}
+	ctx := context.Background()
+	if err := migrate(ctx, write); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return db, nil
+}
+
+func dsn(path string, params url.Values) string {
+	// A file: URI escapes whatever in path would read as a query.
+	return (&url.URL{Scheme: "file", Path: path, RawQuery: params.Encode()}).String()
+}
+
+// Close closes the database; the last connection out checkpoints the WAL.
+func (db *DB) Close() error {
+	for _, s := range db.stmts {
+		s.Close()
+	}
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// migrate applies, in file name order, each embedded migration not yet
+// recorded in schema_migrations, each in its own transaction.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    TEXT PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := applyMigration(ctx, db, name); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func applyMigration(ctx context.Context, db *sql.DB, name string) error {
+	version := path.Base(name)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Checked inside the transaction: two processes opening a new file at
+	// once serialize on the write lock, and the second sees the first's row.
+	var applied bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, version).Scan(&applied); err != nil || applied {
+		return err
+	}
+	script, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(script)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixMicro()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const (
+	appCols     = `token, name, chats_count, created_at, updated_at`
+	chatCols    = `app_token, number, name, messages_count, created_at, updated_at`
+	messageCols = `app_token, chat_number, number, body, created_at, updated_at`
+)
+
+// prepare compiles every fixed statement once; transactions rebind them with
+// Tx.StmtContext, which reuses the compiled statement of the one writer
+// connection.
+func (db *DB) prepare(ctx context.Context) error {
+	w, r := db.write, db.read
+	for _, s := range []struct {
+		dst   **sql.Stmt
+		pool  *sql.DB
+		query string
+	}{
+		{&db.insertApp, w, `INSERT INTO applications (token, name, created_at, updated_at) VALUES (?, ?, ?, ?)`},
+		{&db.findApp, r, `SELECT ` + appCols + ` FROM applications WHERE token = ?`},
+		// Creation order is id order; an unknown after token yields an
+		// empty page rather than restarting from the first.
+		{&db.listApps, r, `SELECT ` + appCols + ` FROM applications
+			WHERE id > CASE WHEN ?1 = '' THEN 0 ELSE (SELECT id FROM applications WHERE token = ?1) END
+			ORDER BY id LIMIT ?2`},
+		{&db.updateApp, w, `UPDATE applications SET name = ?, updated_at = ? WHERE token = ? RETURNING ` + appCols},
+		{&db.appExists, r, `SELECT 1 FROM applications WHERE token = ?`},
+
+		// Messages may be stored before their chat row (see
+		// instachat.Store.ApplyCreates), so a new chat starts with their count.
+		{&db.insertChat, w, `INSERT INTO chats (app_token, number, name, messages_count, created_at, updated_at)
+			VALUES (?1, ?2, ?3, (SELECT COUNT(*) FROM messages WHERE app_token = ?1 AND chat_number = ?2), ?4, ?5)
+			ON CONFLICT DO NOTHING`},
+		{&db.findChat, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND number = ?`},
+		{&db.listChats, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND number > ? ORDER BY number LIMIT ?`},
+		{&db.updateChat, w, `UPDATE chats SET name = ?, updated_at = ? WHERE app_token = ? AND number = ? RETURNING ` + chatCols},
+		{&db.chatExists, r, `SELECT 1 FROM chats WHERE app_token = ? AND number = ?`},
+
+		{&db.insertMessage, w, `INSERT INTO messages (` + messageCols + `) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&db.indexMessage, w, `INSERT INTO messages_fts (rowid, body) VALUES (?, ?)`},
+		{&db.findMessage, r, `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`},
+		{&db.listMessages, r, `SELECT ` + messageCols + ` FROM messages
+			WHERE app_token = ? AND chat_number = ? AND number > ? ORDER BY number LIMIT ?`},
+		{&db.updateMessage, w, `UPDATE messages SET body = ?, updated_at = ?
+			WHERE app_token = ? AND chat_number = ? AND number = ? RETURNING ` + messageCols},
+
+		{&db.addChats, w, `UPDATE applications SET chats_count = chats_count + ? WHERE token = ?`},
+		{&db.addMessages, w, `UPDATE chats SET messages_count = messages_count + ? WHERE app_token = ? AND number = ?`},
+		// MAX over a unique index prefix is one seek, however many rows.
+		{&db.highestChat, r, `SELECT COALESCE((SELECT MAX(number) FROM chats WHERE app_token = ?1), 0)
+			FROM applications WHERE token = ?1`},
+		{&db.highestMessage, r, `SELECT COALESCE((SELECT MAX(number) FROM messages WHERE app_token = ?1 AND chat_number = ?2), 0)
+			FROM applications WHERE token = ?1`},
+		{&db.watermarks, r, `SELECT token, 0, COALESCE((SELECT MAX(number) FROM chats WHERE app_token = applications.token), 0)
+			FROM applications
+			UNION ALL
+			SELECT app_token, number, COALESCE((SELECT MAX(number) FROM messages
+				WHERE app_token = chats.app_token AND chat_number = chats.number), 0)
+			FROM chats`},
+	} {
+		stmt, err := s.pool.PrepareContext(ctx, s.query)
+		if err != nil {
+			return err
+		}
+		*s.dst = stmt
+		db.stmts = append(db.stmts, stmt)
+	}
+	return nil
+}
+
+// formatError turns a driver error into what callers may see; what names the
+// row looked for ("application", "chat", "message"). It is the one place
+// where SQLite errors are interpreted, and it never copies SQL text or ids
+// into an *instachat.Error.
+func formatError(err error, what string) error {
+	var e *msqlite.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return instachat.Errorf(instachat.ENOTFOUND, "%s not found", what)
+	case errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		// Only applications.token can collide: every other insert skips
+		// existing keys with ON CONFLICT DO NOTHING.
+		return instachat.Errorf(instachat.ECONFLICT, "%s already exists", what)
+	case errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY:
+		return fmt.Errorf("%w: %w", instachat.Errorf(instachat.EUNAVAILABLE, "the database is busy"), err)
+	}
+	return fmt.Errorf("sqlite: %w", err)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// unixMicro scans an INTEGER of unix microseconds into a UTC time.
+type unixMicro struct{ t *time.Time }
+
+func (u unixMicro) Scan(v any) error {
+	n, ok := v.(int64)
+	if !ok {
+		return fmt.Errorf("timestamp is %T, not an integer", v)
+	}
+	*u.t = time.UnixMicro(n).UTC()
+	return nil
+}
+
+func scanApp(s scanner) (*instachat.Application, error) {
+	var a instachat.Application
+	return &a, s.Scan(&a.Token, &a.Name, &a.ChatsCount, unixMicro{&a.CreatedAt}, unixMicro{&a.UpdatedAt})
+}
+
+func scanChat(s scanner) (*instachat.Chat, error) {
+	var c instachat.Chat
+	return &c, s.Scan(&c.Token, &c.Number, &c.Name, &c.MessagesCount, unixMicro{&c.CreatedAt}, unixMicro{&c.UpdatedAt})
+}
+
+func scanMessage(s scanner) (*instachat.Message, error) {
+	var m instachat.Message
+	return &m, s.Scan(&m.Token, &m.Chat, &m.Number, &m.Body, unixMicro{&m.CreatedAt}, unixMicro{&m.UpdatedAt})
+}
+
+// one runs a single-row statement; what names the row for ENOTFOUND.
+func one[T any](ctx context.Context, stmt *sql.Stmt, scan func(scanner) (*T, error), what string, args ...any) (*T, error) {
+	v, err := scan(stmt.QueryRowContext(ctx, args...))
+	if err != nil {
+		return nil, formatError(err, what)
+	}
+	return v, nil
+}
+
+// collect scans every row of a query's result.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) ([]*T, error) {
+	if err != nil {
+		return nil, formatError(err, "")
+	}
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, formatError(err, "")
+		}
+		out = append(out, v)
+	}
+	return out, formatError(rows.Err(), "")
+}

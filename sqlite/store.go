@@ -1,0 +1,221 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/instachat/instachat"
+)
+
+// CreateApplication implements instachat.Store.
+func (db *DB) CreateApplication(ctx context.Context, app *instachat.Application) error {
+	_, err := db.insertApp.ExecContext(ctx, app.Token, app.Name, app.CreatedAt.UnixMicro(), app.UpdatedAt.UnixMicro())
+	return formatError(err, "application")
+}
+
+// FindApplication implements instachat.Store.
+func (db *DB) FindApplication(ctx context.Context, token string) (*instachat.Application, error) {
+	return one(ctx, db.findApp, scanApp, "application", token)
+}
+
+// ListApplications implements instachat.Store.
+func (db *DB) ListApplications(ctx context.Context, after string, limit int) ([]*instachat.Application, error) {
+	rows, err := db.listApps.QueryContext(ctx, after, limit)
+	return collect(rows, err, scanApp)
+}
+
+// UpdateApplication implements instachat.Store.
+func (db *DB) UpdateApplication(ctx context.Context, token, name string, at time.Time) (*instachat.Application, error) {
+	return one(ctx, db.updateApp, scanApp, "application", name, at.UnixMicro(), token)
+}
+
+// FindChat implements instachat.Store.
+func (db *DB) FindChat(ctx context.Context, token string, number int64) (*instachat.Chat, error) {
+	return one(ctx, db.findChat, scanChat, "chat", token, number)
+}
+
+// ListChats implements instachat.Store.
+func (db *DB) ListChats(ctx context.Context, token string, after int64, limit int) ([]*instachat.Chat, error) {
+	rows, err := db.listChats.QueryContext(ctx, token, after, limit)
+	chats, err := collect(rows, err, scanChat)
+	if err == nil && len(chats) == 0 {
+		err = exists(ctx, db.appExists, "application", token)
+	}
+	return chats, err
+}
+
+// UpdateChat implements instachat.Store.
+func (db *DB) UpdateChat(ctx context.Context, token string, number int64, name string, at time.Time) (*instachat.Chat, error) {
+	return one(ctx, db.updateChat, scanChat, "chat", name, at.UnixMicro(), token, number)
+}
+
+// FindMessage implements instachat.Store.
+func (db *DB) FindMessage(ctx context.Context, token string, chat, number int64) (*instachat.Message, error) {
+	return one(ctx, db.findMessage, scanMessage, "message", token, chat, number)
+}
+
+// ListMessages implements instachat.Store.
+func (db *DB) ListMessages(ctx context.Context, token string, chat int64, after int64, limit int) ([]*instachat.Message, error) {
+	rows, err := db.listMessages.QueryContext(ctx, token, chat, after, limit)
+	msgs, err := collect(rows, err, scanMessage)
+	if err == nil && len(msgs) == 0 {
+		err = exists(ctx, db.chatExists, "chat", token, chat)
+	}
+	return msgs, err
+}
+
+// UpdateMessage implements instachat.Store. The FTS triggers reindex the new
+// body in the same statement.
+func (db *DB) UpdateMessage(ctx context.Context, token string, chat, number int64, body string, at time.Time) (*instachat.Message, error) {
+	return one(ctx, db.updateMessage, scanMessage, "message", body, at.UnixMicro(), token, chat, number)
+}
+
+// exists is checked only when a page comes back empty, so the common page
+// costs one query; it tells "nothing (more) here" from "no such parent".
+func exists(ctx context.Context, stmt *sql.Stmt, what string, args ...any) error {
+	var one int
+	return formatError(stmt.QueryRowContext(ctx, args...).Scan(&one), what)
+}
+
+type chatKey struct {
+	token  string
+	number int64
+}
+
+// ApplyCreates implements instachat.Store. Counts grow by the rows the
+// inserts report as stored, so a create skipped by ON CONFLICT is not
+// counted, and are added once per application and chat rather than per row.
+//
+// New messages are indexed here rather than by a trigger: a trigger writing
+// to FTS5 makes every INSERT open a statement savepoint, at which FTS5
+// flushes its pending terms, leaving one index segment per message to merge
+// (2–3x the cost of a batch). Indexed here, the batch flushes once, at
+// commit — still in the same transaction as the rows.
+func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) error {
+	for _, c := range creates {
+		if (c.Chat == nil) == (c.Message == nil) {
+			return instachat.Errorf(instachat.EINVALID, "a create must carry exactly one chat or message")
+		}
+	}
+	if len(creates) == 0 {
+		return nil
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return formatError(err, "")
+	}
+	defer tx.Rollback()
+
+	chats := map[string]int64{}
+	insertChat := tx.StmtContext(ctx, db.insertChat)
+	for _, c := range creates {
+		if ch := c.Chat; ch != nil {
+			_, ok, err := inserted(insertChat.ExecContext(ctx, ch.Token, ch.Number, ch.Name, ch.CreatedAt.UnixMicro(), ch.UpdatedAt.UnixMicro()))
+			if err != nil {
+				return err
+			}
+			if ok {
+				chats[ch.Token]++
+			}
+		}
+	}
+	msgs := map[chatKey]int64{}
+	insertMessage, indexMessage := tx.StmtContext(ctx, db.insertMessage), tx.StmtContext(ctx, db.indexMessage)
+	for _, c := range creates {
+		if m := c.Message; m != nil {
+			id, ok, err := inserted(insertMessage.ExecContext(ctx, m.Token, m.Chat, m.Number, m.Body, m.CreatedAt.UnixMicro(), m.UpdatedAt.UnixMicro()))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if _, err := indexMessage.ExecContext(ctx, id, m.Body); err != nil {
+				return formatError(err, "")
+			}
+			msgs[chatKey{m.Token, m.Chat}]++
+		}
+	}
+
+	addChats := tx.StmtContext(ctx, db.addChats)
+	for token, n := range chats {
+		if _, err := addChats.ExecContext(ctx, n, token); err != nil {
+			return formatError(err, "")
+		}
+	}
+	// A chat whose row is not stored yet matches nothing here; inserting it
+	// later counts these messages.
+	addMessages := tx.StmtContext(ctx, db.addMessages)
+	for k, n := range msgs {
+		if _, err := addMessages.ExecContext(ctx, n, k.token, k.number); err != nil {
+			return formatError(err, "")
+		}
+	}
+	return formatError(tx.Commit(), "")
+}
+
+// inserted returns the rowid an INSERT … ON CONFLICT DO NOTHING stored, and
+// false when the row existed already.
+func inserted(res sql.Result, err error) (int64, bool, error) {
+	if err != nil {
+		return 0, false, formatError(err, "")
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return 0, false, formatError(err, "")
+	}
+	id, err := res.LastInsertId()
+	return id, err == nil, formatError(err, "")
+}
+
+// Recount implements instachat.Store. Each count is a range scan of a unique
+// index; rows whose count is already right are left unwritten, so a recount
+// of a consistent database writes nothing.
+func (db *DB) Recount(ctx context.Context) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return formatError(err, "")
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE applications SET chats_count = (SELECT COUNT(*) FROM chats WHERE app_token = applications.token)
+		WHERE chats_count <> (SELECT COUNT(*) FROM chats WHERE app_token = applications.token);
+		UPDATE chats SET messages_count = (SELECT COUNT(*) FROM messages WHERE app_token = chats.app_token AND chat_number = chats.number)
+		WHERE messages_count <> (SELECT COUNT(*) FROM messages WHERE app_token = chats.app_token AND chat_number = chats.number);
+	`); err != nil {
+		return formatError(err, "")
+	}
+	return formatError(tx.Commit(), "")
+}
+
+// HighestNumber implements instachat.Store.
+func (db *DB) HighestNumber(ctx context.Context, token string, chat int64) (int64, error) {
+	var n int64
+	var err error
+	if chat == 0 {
+		err = db.highestChat.QueryRowContext(ctx, token).Scan(&n)
+	} else {
+		err = db.highestMessage.QueryRowContext(ctx, token, chat).Scan(&n)
+	}
+	return n, formatError(err, "application")
+}
+
+// Watermarks implements instachat.Store. It reads one snapshot, so the
+// watermarks are mutually consistent even while workers write.
+func (db *DB) Watermarks(ctx context.Context, fn func(instachat.Watermark) error) error {
+	rows, err := db.watermarks.QueryContext(ctx)
+	if err != nil {
+		return formatError(err, "")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var w instachat.Watermark
+		if err := rows.Scan(&w.Token, &w.Chat, &w.Highest); err != nil {
+			return formatError(err, "")
+		}
+		if err := fn(w); err != nil {
+			return err
+		}
+	}
+	return formatError(rows.Err(), "")
+}
