@@ -1,0 +1,245 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/instachat/instachat"
+)
+
+// eMethodNotAllowed is the one code the API answers that the domain never
+// produces: a known path asked with a method it does not serve.
+const eMethodNotAllowed = "method_not_allowed"
+
+// statusOf is the one table from error code to HTTP status. A code missing
+// here is answered as internal.
+var statusOf = map[string]int{
+	instachat.EBADREQUEST:  http.StatusBadRequest,
+	instachat.ENOTFOUND:    http.StatusNotFound,
+	eMethodNotAllowed:      http.StatusMethodNotAllowed,
+	instachat.ECONFLICT:    http.StatusConflict,
+	instachat.ETOOLARGE:    http.StatusRequestEntityTooLarge,
+	instachat.EUNSUPPORTED: http.StatusUnsupportedMediaType,
+	instachat.EINVALID:     http.StatusUnprocessableEntity,
+	instachat.EUNAVAILABLE: http.StatusServiceUnavailable,
+}
+
+// errorBody is the JSON shape of every error answer.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// writeJSON answers v with the status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	// Encoding the API's types cannot fail; a write error means the client
+	// left, and there is no one left to tell.
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeCreated answers a new resource, located by its key below the
+// collection it was posted to.
+func writeCreated(w http.ResponseWriter, r *http.Request, status int, key string, v any) {
+	w.Header().Set("Location", r.URL.Path+"/"+key)
+	writeJSON(w, status, v)
+}
+
+// writeError answers err by the status table. Internal errors are logged
+// and answered only as "internal error", so no SQL, id or Go error text
+// reaches the client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := instachat.ErrorCode(err)
+	status, ok := statusOf[code]
+	var body errorBody
+	body.Error.Code, body.Error.Message = code, instachat.ErrorMessage(err)
+	switch {
+	case !ok:
+		status = http.StatusInternalServerError
+		body.Error.Code, body.Error.Message = instachat.EINTERNAL, "internal error"
+		s.Logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "route", r.Pattern, "err", err)
+	case status == http.StatusServiceUnavailable:
+		// Dependencies are expected back soon; ask clients to retry rather
+		// than give up, and leave a trace of why.
+		w.Header().Set("Retry-After", "1")
+		s.Logger.WarnContext(r.Context(), "unavailable", "method", r.Method, "route", r.Pattern, "err", err)
+	}
+	writeJSON(w, status, body)
+}
+
+// now is the time of an edit, truncated to the microsecond every store
+// keeps, so what an answer shows equals what a later read returns.
+func (s *Server) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// decodeJSON reads the request body into v, a pointer to a struct. An empty
+// body decodes as {}, so required fields are reported as missing (422).
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+			return instachat.Errorf(instachat.EUNSUPPORTED, "Content-Type must be application/json")
+		}
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxRequestBytes))
+	if maxErr := (*http.MaxBytesError)(nil); errors.As(err, &maxErr) {
+		return instachat.Errorf(instachat.ETOOLARGE, "request body must be at most %d bytes", maxErr.Limit)
+	} else if err != nil {
+		return instachat.Errorf(instachat.EBADREQUEST, "request body could not be read")
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD, storing
+	// something other than what the client sent.
+	if !utf8.Valid(raw) {
+		return instachat.Errorf(instachat.EINVALID, "request body must be valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	if typeErr := (*json.UnmarshalTypeError)(nil); errors.As(err, &typeErr) {
+		if typeErr.Field == "" {
+			return instachat.Errorf(instachat.EINVALID, "request body must be a JSON object")
+		}
+		return instachat.Errorf(instachat.EINVALID, "%s must be a %s", typeErr.Field, typeErr.Type)
+	}
+	if err != nil {
+		// encoding/json has no typed error for unknown fields; its message
+		// names the field and is the client's own text.
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return instachat.Errorf(instachat.EBADREQUEST, "unknown field %s", f)
+		}
+		return instachat.Errorf(instachat.EBADREQUEST, "request body is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return instachat.Errorf(instachat.EBADREQUEST, "request body must hold one JSON value")
+	}
+	return nil
+}
+
+// required returns the value of a required string field, or EINVALID when
+// it was missing or null.
+func required(v *string, field string) (string, error) {
+	if v == nil {
+		return "", instachat.Errorf(instachat.EINVALID, "%s is required", field)
+	}
+	return *v, nil
+}
+
+// resource is what a route's path names; fields its pattern lacks stay zero.
+type resource struct {
+	token         string
+	chat, message int64
+}
+
+// parseURL reads the path parameters the route has; the mux matches no
+// empty segment, so an empty one is one the route lacks. A token that cannot
+// be one is an unknown application, answered without asking any backend.
+// It also refuses a query string that does not parse, which r.URL.Query
+// would otherwise silently drop.
+func parseURL(r *http.Request) (resource, error) {
+	res := resource{token: r.PathValue("token")}
+	if res.token != "" && !instachat.ValidToken(res.token) {
+		return res, instachat.Errorf(instachat.ENOTFOUND, "application not found")
+	}
+	if r.URL.RawQuery != "" {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			return res, instachat.Errorf(instachat.EBADREQUEST, "query string is not valid")
+		}
+	}
+	var err error
+	if res.chat, err = pathNumber(r, "chat"); err != nil {
+		return res, err
+	}
+	res.message, err = pathNumber(r, "message")
+	return res, err
+}
+
+// pathNumber reads a chat or message number, 0 when the route has none.
+func pathNumber(r *http.Request, name string) (int64, error) {
+	s := r.PathValue(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, ok := parseNumber(s)
+	if !ok {
+		return 0, instachat.Errorf(instachat.EBADREQUEST, "bad parameter: %s must be a positive integer", name)
+	}
+	return n, nil
+}
+
+// parseNumber accepts a positive int64 in decimal digits only: no sign, no
+// leading zero, so each resource has one spelling.
+func parseNumber(s string) (int64, bool) {
+	if s == "" || s[0] == '0' {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64) // fails only on overflow now
+	return n, err == nil
+}
+
+// Page sizes.
+const (
+	defaultLimit = 20
+	maxLimit     = 100
+)
+
+// parseLimit reads ?limit=, 1 to maxLimit, defaultLimit when absent.
+func parseLimit(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return defaultLimit, nil
+	}
+	n, ok := parseNumber(s)
+	if !ok || n > maxLimit {
+		return 0, instachat.Errorf(instachat.EBADREQUEST, "limit must be an integer from 1 to %d", maxLimit)
+	}
+	return int(n), nil
+}
+
+// parseList reads ?limit= and a number ?cursor= of a list.
+func parseList(r *http.Request) (limit int, after int64, err error) {
+	if limit, err = parseLimit(r); err != nil {
+		return 0, 0, err
+	}
+	after, err = instachat.DecodeCursor(r.URL.Query().Get("cursor"))
+	return limit, after, err
+}
+
+// page is the JSON shape of every list: NextCursor is null on the last page.
+type page[T any] struct {
+	Data       []T     `json:"data"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// writePage answers items, fetched with limit+1 so that an extra item tells
+// that a next page exists; cursor encodes the key of a page's last item.
+func writePage[T any](w http.ResponseWriter, items []T, limit int, cursor func(T) string) {
+	p := page[T]{Data: items}
+	if len(items) > limit {
+		p.Data = items[:limit]
+		next := cursor(items[limit-1])
+		p.NextCursor = &next
+	}
+	if p.Data == nil {
+		p.Data = []T{} // [] rather than null
+	}
+	writeJSON(w, http.StatusOK, p)
+}

@@ -1,0 +1,112 @@
+package http
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/instachat/instachat"
+)
+
+// bodyRequest is the body that creates or edits a message. A pointer tells
+// a missing or null body from an empty one.
+type bodyRequest struct {
+	Body *string `json:"body"`
+}
+
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (string, error) {
+	var req bodyRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return "", err
+	}
+	return required(req.Body, "body")
+}
+
+// createMessage leaves validating the body to the dispatcher.
+func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, res resource) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	m, err := s.Dispatcher.CreateMessage(r.Context(), res.token, res.chat, body)
+	if err != nil {
+		return err
+	}
+	writeCreated(w, r, s.CreatedStatus, strconv.FormatInt(m.Number, 10), m)
+	return nil
+}
+
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, res resource) error {
+	limit, after, err := parseList(r)
+	if err != nil {
+		return err
+	}
+	msgs, err := s.Store.ListMessages(r.Context(), res.token, res.chat, after, limit+1)
+	if err != nil {
+		return err
+	}
+	writePage(w, msgs, limit, func(m *instachat.Message) string { return instachat.EncodeCursor(m.Number) })
+	return nil
+}
+
+func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, res resource) error {
+	m, err := s.Store.FindMessage(r.Context(), res.token, res.chat, res.message)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
+func (s *Server) updateMessage(w http.ResponseWriter, r *http.Request, res resource) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if err := s.Limits.ValidateBody(body); err != nil {
+		return err
+	}
+	m, err := s.Store.UpdateMessage(r.Context(), res.token, res.chat, res.message, body, s.now())
+	if err != nil {
+		return err
+	}
+	if s.Indexer != nil {
+		// The edit is stored, which is what the client asked for. A failed
+		// index update only leaves search stale until the worker or a
+		// reindex catches up, so it is logged, not answered.
+		if err := s.Indexer.IndexMessages(r.Context(), []*instachat.Message{m}); err != nil {
+			s.Logger.WarnContext(r.Context(), "indexing an edited message", "route", r.Pattern, "err", err)
+		}
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
+// searchMessages pages by offset, since results come in rank order and
+// have no key to resume after; the cursor carries the next offset.
+func (s *Server) searchMessages(w http.ResponseWriter, r *http.Request, res resource) error {
+	limit, offset, err := parseList(r)
+	if err != nil {
+		return err
+	}
+	if offset > math.MaxInt32 { // keeps offset+limit from overflowing; no engine pages that deep
+		return instachat.Errorf(instachat.EBADREQUEST, "cursor is not valid")
+	}
+	terms, err := instachat.ParseSearchTerms(r.URL.Query().Get("q"))
+	if err != nil {
+		return err
+	}
+	// A searcher answers an unknown chat with no results; the client
+	// deserves to learn the chat does not exist.
+	if _, err := s.Store.FindChat(r.Context(), res.token, res.chat); err != nil {
+		return err
+	}
+	msgs, err := s.Searcher.SearchMessages(r.Context(), instachat.SearchQuery{
+		Token: res.token, Chat: res.chat, Terms: terms, Offset: int(offset), Limit: limit + 1,
+	})
+	if err != nil {
+		return err
+	}
+	writePage(w, msgs, limit, func(*instachat.Message) string { return instachat.EncodeCursor(offset + int64(limit)) })
+	return nil
+}

@@ -1,0 +1,40 @@
+package http
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestOpenAPI holds the document and the mux to each other: every route is
+// documented, and every documented operation is a route.
+func TestOpenAPI(t *testing.T) {
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openapi, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.0.") {
+		t.Errorf("openapi = %q, want 3.0.x", doc.OpenAPI)
+	}
+	routes := (&Server{API: true, Dispatch: true}).Routes()
+	for _, route := range routes {
+		method, path, _ := strings.Cut(route, " ")
+		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
+			t.Errorf("route %s is not in openapi.json", route)
+		}
+	}
+	for path, item := range doc.Paths {
+		for method := range item {
+			if method == "parameters" {
+				continue
+			}
+			if route := strings.ToUpper(method) + " " + path; !slices.Contains(routes, route) {
+				t.Errorf("openapi.json documents %s, which is not a route", route)
+			}
+		}
+	}
+}

@@ -1,0 +1,262 @@
+// Package http serves the Instachat REST API under /api/v1 with the standard
+// library mux, and ships a Go client for it. Callers import it as
+// instachathttp.
+package http
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/dispatch"
+)
+
+// Server answers the REST API. Set the fields, then call Handler once.
+type Server struct {
+	Store      instachat.Store
+	Sequencer  instachat.Sequencer
+	Dispatcher *dispatch.Dispatcher
+	Searcher   instachat.Searcher
+	// Indexer, when set, is fed every edited message; a store that indexes
+	// in its own transactions (sqlite) needs none.
+	Indexer instachat.Indexer
+
+	Limits instachat.Limits // zero means instachat.DefaultLimits
+	// MaxRequestBytes bounds a request body; zero means four times
+	// Limits.MaxBodyBytes plus 64 KiB, room for a body of only \u escapes
+	// and the JSON around it.
+	MaxRequestBytes int64
+	// CreatedStatus answers chat and message creations: 201 when the row
+	// is readable once the answer leaves (the embedded default), 202 when a
+	// worker stores it shortly after (the Kafka topology). Zero means 201.
+	CreatedStatus int
+
+	// API mounts application CRUD, every read, every update and search;
+	// Dispatch mounts chat and message creation. A process may serve both.
+	// /healthz and /openapi.json are always mounted.
+	API, Dispatch bool
+
+	// Checks are run by /healthz, by name.
+	Checks map[string]func(context.Context) error
+	Logger *slog.Logger     // nil means slog.Default()
+	Now    func() time.Time // nil means time.Now
+}
+
+// handler is an endpoint. It gets the resource its path names, parsed once
+// for all routes by serve, and reports failure by returning it, so every
+// endpoint answers errors the same way.
+type handler func(w http.ResponseWriter, r *http.Request, res resource) error
+
+type route struct {
+	pattern string
+	h       handler
+}
+
+const (
+	appPath     = "/api/v1/applications/{token}"
+	chatPath    = appPath + "/chats/{chat}"
+	messagePath = chatPath + "/messages/{message}"
+)
+
+func (s *Server) routes() []route {
+	rs := []route{
+		{"GET /healthz", s.health},
+		{"GET /openapi.json", serveOpenAPI},
+	}
+	if s.API {
+		rs = append(rs,
+			route{"POST /api/v1/applications", s.createApplication},
+			route{"GET /api/v1/applications", s.listApplications},
+			route{"GET " + appPath, s.getApplication},
+			route{"PATCH " + appPath, s.updateApplication},
+			route{"PUT " + appPath, s.updateApplication},
+			route{"GET " + appPath + "/chats", s.listChats},
+			route{"GET " + chatPath, s.getChat},
+			route{"PATCH " + chatPath, s.updateChat},
+			route{"PUT " + chatPath, s.updateChat},
+			route{"GET " + chatPath + "/messages", s.listMessages},
+			route{"GET " + chatPath + "/messages/search", s.searchMessages},
+			route{"GET " + messagePath, s.getMessage},
+			route{"PATCH " + messagePath, s.updateMessage},
+			route{"PUT " + messagePath, s.updateMessage},
+		)
+	}
+	if s.Dispatch {
+		rs = append(rs,
+			route{"POST " + appPath + "/chats", s.createChat},
+			route{"POST " + chatPath + "/messages", s.createMessage},
+		)
+	}
+	return rs
+}
+
+// Routes lists the patterns Handler mounts, as "METHOD /path/{param}".
+func (s *Server) Routes() []string {
+	var ps []string
+	for _, r := range s.routes() {
+		ps = append(ps, r.pattern)
+	}
+	return ps
+}
+
+// Handler returns the API with its middleware. It works on a copy of s with
+// the defaults filled in, so s itself is not modified.
+func (s *Server) Handler() http.Handler {
+	c := *s
+	if c.Limits == (instachat.Limits{}) {
+		c.Limits = instachat.DefaultLimits
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = 4*int64(c.Limits.MaxBodyBytes) + 64<<10
+	}
+	if c.CreatedStatus == 0 {
+		c.CreatedStatus = http.StatusCreated
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	mux := http.NewServeMux()
+	for _, r := range c.routes() {
+		mux.Handle(r.pattern, c.serve(r.h))
+	}
+	// Every other request lands here, which keeps 404 and 405 in the JSON
+	// error shape while known routes are matched once, by the mux alone.
+	mux.Handle("/", c.serve(func(w http.ResponseWriter, r *http.Request, _ resource) error {
+		return unrouted(mux, w, r)
+	}))
+	return c.logRequests(c.recoverPanics(mux))
+}
+
+func (s *Server) serve(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := parseURL(r)
+		if err == nil {
+			err = h(w, r, res)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// probed are the methods tried on an unrouted request to build Allow.
+var probed = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// unrouted tells 405 from 404: the path is known if another method reaches a
+// pattern other than the catch-all.
+func unrouted(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	probe := r.Clone(r.Context())
+	for _, m := range probed {
+		probe.Method = m
+		if _, p := mux.Handler(probe); p != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		return instachat.Errorf(instachat.ENOTFOUND, "no route for %s", r.URL.Path)
+	}
+	methods := strings.Join(allow, ", ")
+	w.Header().Set("Allow", methods)
+	return instachat.Errorf(eMethodNotAllowed, "method %s is not allowed; allowed: %s", r.Method, methods)
+}
+
+// recoverPanics turns a panicking handler into a logged JSON 500 instead of
+// a dropped connection.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler { // net/http's own way to abort quietly
+				panic(v)
+			}
+			s.writeError(w, r, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests logs each request at Debug. It names the route pattern, not
+// the path, and at most the start of the token: tokens are the only
+// credential an application has.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.Logger.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("route", r.Pattern), // set by the mux on this same request
+			slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)),
+		}
+		if t := r.PathValue("token"); t != "" {
+			attrs = append(attrs, slog.String("token", shortToken(t)))
+		}
+		s.Logger.LogAttrs(r.Context(), slog.LevelDebug, "request", attrs...)
+	})
+}
+
+func shortToken(t string) string { return t[:min(6, len(t))] + "…" }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection underneath.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+//go:embed openapi.json
+var openapi []byte
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ resource) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openapi) // a failed write means the client left
+	return nil
+}
+
+// health runs every check concurrently so one slow dependency does not
+// hide behind another, and answers 503 if any fails.
+func (s *Server) health(w http.ResponseWriter, r *http.Request, _ resource) error {
+	names := slices.Sorted(maps.Keys(s.Checks))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { errs[i] = s.Checks[name](r.Context()) })
+	}
+	wg.Wait()
+	status, summary, checks := http.StatusOK, "ok", make(map[string]string, len(names))
+	for i, name := range names {
+		checks[name] = "ok"
+		if errs[i] != nil {
+			status, summary, checks[name] = http.StatusServiceUnavailable, "unavailable", errs[i].Error()
+		}
+	}
+	writeJSON(w, status, map[string]any{"status": summary, "checks": checks})
+	return nil
+}
