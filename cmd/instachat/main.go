@@ -1,0 +1,84 @@
+// Command instachat is the Instachat chat backend: one binary whose
+// subcommands serve the API and maintain the data.
+//
+//	instachat [serve] [flags]   serve the API (the default)
+//	instachat recount [flags]   recompute chats_count and messages_count from the rows
+//	instachat config [flags]    print the effective configuration
+//
+// Every flag mirrors an INSTACHAT_* environment variable; see -help.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/instachat/instachat/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "instachat:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	cfg, err := server.LoadConfig("instachat "+cmd, args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogLevel, stderr)
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, logger)
+	case "recount":
+		return recount(ctx, cfg, logger)
+	case "config":
+		cfg.Dump(stdout)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (serve, recount, config)", cmd)
+	}
+}
+
+func serve(ctx context.Context, cfg server.Config, logger *slog.Logger) error {
+	s := server.New(cfg, logger)
+	if err := s.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("shutting down: draining requests and queued creates", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return s.Close(sctx)
+}
+
+func recount(ctx context.Context, cfg server.Config, logger *slog.Logger) error {
+	store, err := server.OpenStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Recount(ctx); err != nil {
+		return err
+	}
+	logger.Info("counts recomputed from the rows", "data_dir", cfg.DataDir)
+	return nil
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level)) // LoadConfig validated it
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
