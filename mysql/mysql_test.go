@@ -1,0 +1,363 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/conformance"
+	"github.com/instachat/instachat/internal/testenv"
+)
+
+// testDSN creates a database of its own for the test, dropped when the test
+// ends, on the server INSTACHAT_TEST_MYSQL_DSN names, and returns its DSN.
+func testDSN(t testing.TB) string {
+	t.Helper()
+	cfg, err := mysqldrv.ParseDSN(testenv.Lookup(t, "INSTACHAT_TEST_MYSQL_DSN"))
+	if err != nil {
+		t.Fatalf("INSTACHAT_TEST_MYSQL_DSN: %v", err)
+	}
+	cfg.DBName = ""
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = fmt.Sprintf("instachat_test_%016x", rand.Uint64())
+	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+cfg.DBName); err != nil {
+		t.Fatalf("create a test database: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP DATABASE " + cfg.DBName); err != nil {
+			t.Errorf("drop the test database: %v", err)
+		}
+		admin.Close()
+	})
+	return cfg.FormatDSN()
+}
+
+// openTest opens a migrated database of the test's own.
+func openTest(t testing.TB) *DB {
+	t.Helper()
+	db := openDSN(t, testDSN(t))
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func openDSN(t testing.TB, dsn string) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// newApp stores an application of the test's own.
+func newApp(t testing.TB, db *DB) *instachat.Application {
+	t.Helper()
+	app := &instachat.Application{Token: instachat.NewToken(), Name: t.Name()}
+	if err := db.CreateApplication(t.Context(), app); err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+func TestStoreConformance(t *testing.T) {
+	conformance.TestStore(t, func(t *testing.T) instachat.Store { return openTest(t) })
+}
+
+func TestStoreConformanceShared(t *testing.T) {
+	db := openTest(t)
+	conformance.TestStore(t, func(*testing.T) instachat.Store { return db })
+}
+
+func TestSearcherConformance(t *testing.T) {
+	conformance.TestSearcher(t, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
+		db := openTest(t)
+		return db, func(ctx context.Context, msgs []*instachat.Message) error { return put(ctx, db, msgs) }
+	})
+}
+
+// put inserts the messages that are new and rewrites the body of the others.
+func put(ctx context.Context, db *DB, msgs []*instachat.Message) error {
+	creates := make([]instachat.Create, len(msgs))
+	for i, m := range msgs {
+		creates[i] = instachat.Create{Message: m}
+	}
+	if err := db.ApplyCreates(ctx, creates); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if _, err := db.UpdateMessage(ctx, m.Token, m.Chat, m.Number, m.Body, m.UpdatedAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	dsn := testDSN(t)
+	// Two pools stand for two processes starting at once.
+	dbs := []*DB{openDSN(t, dsn), openDSN(t, dsn)}
+	errs := make([]error, len(dbs))
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		wg.Go(func() { errs[i] = db.Migrate(t.Context()) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent Migrate: %v", err)
+	}
+	if err := dbs[0].Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate of a migrated database: %v", err)
+	}
+
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := dbs[1].db.QueryContext(t.Context(), `SELECT version, COUNT(*) FROM schema_migrations GROUP BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var versions []string
+	for rows.Next() {
+		var version string
+		var n int
+		if err := rows.Scan(&version, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("migration %s recorded %d times", version, n)
+		}
+		versions = append(versions, "migrations/"+version)
+	}
+	if slices.Sort(versions); !slices.Equal(versions, names) {
+		t.Errorf("schema_migrations records %v, want %v", versions, names)
+	}
+	if _, err := dbs[1].FindApplication(t.Context(), instachat.NewToken()); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+		t.Errorf("FindApplication on the migrated schema: %v, want ENOTFOUND", err)
+	}
+}
+
+// TestApplyCreatesOverlapping has workers apply the same creates in
+// different batches and orders, messages often before their chat, while
+// Recount runs beside them: every count must end exact.
+func TestApplyCreatesOverlapping(t *testing.T) {
+	db := openTest(t)
+	const workers, chats, messages = 4, 6, 40
+	for round := range 3 {
+		app := newApp(t, db)
+		var creates []instachat.Create
+		for c := range int64(chats) {
+			creates = append(creates, instachat.Create{Chat: &instachat.Chat{Token: app.Token, Number: c + 1}})
+			for m := range int64(messages) {
+				creates = append(creates, instachat.Create{Message: &instachat.Message{Token: app.Token, Chat: c + 1, Number: m + 1, Body: "overlap"}})
+			}
+		}
+		ctx, stop := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(round), uint64(w)))
+				order := slices.Clone(creates)
+				rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+				for len(order) > 0 {
+					n := min(len(order), 1+rng.IntN(60))
+					err := db.ApplyCreates(t.Context(), order[:n])
+					switch instachat.ErrorCode(err) {
+					case "":
+						order = order[n:]
+					case instachat.EUNAVAILABLE: // the queue would deliver the batch again
+						t.Logf("worker %d retries a batch: %v", w, err)
+					default:
+						t.Errorf("ApplyCreates: %v", err)
+						return
+					}
+				}
+			})
+		}
+		recounted := make(chan error)
+		go func() {
+			for ctx.Err() == nil {
+				if err := db.Recount(ctx); err != nil && ctx.Err() == nil {
+					recounted <- err
+					return
+				}
+			}
+			recounted <- nil
+		}()
+		wg.Wait()
+		stop()
+		if err := <-recounted; err != nil {
+			t.Errorf("Recount beside workers: %v", err)
+		}
+
+		got, err := db.FindApplication(t.Context(), app.Token)
+		if err != nil || got.ChatsCount != chats {
+			t.Fatalf("round %d: chats_count = %v, %v; want %d", round, got, err, chats)
+		}
+		list, err := db.ListChats(t.Context(), app.Token, 0, chats+1)
+		if err != nil || len(list) != chats {
+			t.Fatalf("round %d: ListChats = %d, %v", round, len(list), err)
+		}
+		for _, c := range list {
+			if c.MessagesCount != messages {
+				t.Errorf("round %d: chat %d messages_count = %d, want %d", round, c.Number, c.MessagesCount, messages)
+			}
+		}
+	}
+}
+
+// TestRecountRepairs: Recount writes the counts the rows make, whatever
+// the columns said.
+func TestRecountRepairs(t *testing.T) {
+	db := openTest(t)
+	app := newApp(t, db)
+	creates := []instachat.Create{{Chat: &instachat.Chat{Token: app.Token, Number: 1}}, {Chat: &instachat.Chat{Token: app.Token, Number: 2}}}
+	for n := range int64(3) {
+		creates = append(creates, instachat.Create{Message: &instachat.Message{Token: app.Token, Chat: 1, Number: n + 1, Body: "x"}})
+	}
+	if err := db.ApplyCreates(t.Context(), creates); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.db.ExecContext(t.Context(), `UPDATE chats SET messages_count = 99`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.db.ExecContext(t.Context(), `UPDATE applications SET chats_count = 99`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Recount(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.FindApplication(t.Context(), app.Token)
+	if err != nil || got.ChatsCount != 2 {
+		t.Errorf("chats_count after Recount = %v, %v; want 2", got, err)
+	}
+	for number, want := range map[int64]int64{1: 3, 2: 0} {
+		if c, err := db.FindChat(t.Context(), app.Token, number); err != nil || c.MessagesCount != want {
+			t.Errorf("chat %d after Recount = %v, %v; want messages_count %d", number, c, err, want)
+		}
+	}
+}
+
+func TestUnreachableIsUnavailable(t *testing.T) {
+	// Port 1 on the loopback refuses connections: nothing listens there.
+	db, err := Open(t.Context(), "root@tcp(127.0.0.1:1)/instachat", Options{})
+	if err != nil {
+		t.Fatalf("Open does not connect, so it must not fail: %v", err)
+	}
+	defer db.Close()
+	_, err = db.FindApplication(t.Context(), instachat.NewToken())
+	if instachat.ErrorCode(err) != instachat.EUNAVAILABLE || instachat.ErrorMessage(err) != "database unavailable" {
+		t.Errorf("FindApplication on an unreachable server: %v; want EUNAVAILABLE \"database unavailable\"", err)
+	}
+	if err := db.Migrate(t.Context()); instachat.ErrorCode(err) != instachat.EUNAVAILABLE {
+		t.Errorf("Migrate on an unreachable server: %v; want EUNAVAILABLE", err)
+	}
+	if _, err := Open(t.Context(), "not a dsn", Options{}); err == nil {
+		t.Error("Open of a malformed DSN succeeded")
+	}
+}
+
+func TestErrorsAreClientSafe(t *testing.T) {
+	db := openTest(t)
+	app := newApp(t, db)
+	errs := map[string]error{"application already exists": db.CreateApplication(t.Context(), app)}
+	_, errs["application not found"] = db.FindApplication(t.Context(), instachat.NewToken())
+	_, errs["chat not found"] = db.FindChat(t.Context(), app.Token, 1)
+	_, errs["message not found"] = db.FindMessage(t.Context(), app.Token, 1, 1)
+	// Over MEDIUMTEXT and max_allowed_packet: a create that can never be
+	// stored, which the worker sets aside.
+	huge := instachat.Create{Message: &instachat.Message{Token: app.Token, Chat: 1, Number: 1, Body: strings.Repeat("x", 16<<20)}}
+	errs["a value does not fit the database"] = db.ApplyCreates(t.Context(), []instachat.Create{huge})
+	for want, err := range errs {
+		if got := instachat.ErrorMessage(err); got != want {
+			t.Errorf("client sees %q (%v), want %q", got, err, want)
+		}
+	}
+	if code := instachat.ErrorCode(errs["a value does not fit the database"]); code != instachat.EINVALID {
+		t.Errorf("oversized body: code %q, want EINVALID", code)
+	}
+}
+
+// TestLikePatternKeepsEveryMatch checks, on the server, that the LIKE
+// narrowing of search keeps every body MatchesTerm accepts: for each rune c,
+// "x" c "y" must match the pattern of its lower-cased form.
+func TestLikePatternKeepsEveryMatch(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	if _, err := db.db.ExecContext(ctx, `CREATE TABLE probe (body VARCHAR(8) NOT NULL, pattern VARCHAR(32) NOT NULL)
+		DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`); err != nil {
+		t.Fatal(err)
+	}
+	var args []any
+	flush := func() {
+		if _, err := db.db.ExecContext(ctx, `INSERT INTO probe (body, pattern) VALUES `+tuples(len(args)/2, 2), args...); err != nil {
+			t.Fatal(err)
+		}
+		args = args[:0]
+	}
+	// Every assigned rune but NUL: unassigned and private-use runes have no
+	// case, and the collation weighs them by code point.
+	for r := rune(1); r <= unicode.MaxRune; r++ {
+		if !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.Cc, unicode.Cf) {
+			continue
+		}
+		body := "x" + string(r) + "y"
+		if !instachat.MatchesTerm(body, strings.ToLower(body)) {
+			t.Fatalf("MatchesTerm(%q, its lower case) is false", body)
+		}
+		if args = append(args, body, likePattern(strings.ToLower(body))); len(args) == 2*10000 {
+			flush()
+		}
+	}
+	flush()
+	rows, err := db.db.QueryContext(ctx, `SELECT body, pattern FROM probe
+		WHERE NOT body COLLATE utf8mb4_unicode_ci LIKE pattern ESCAPE '!' LIMIT 20`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var body, pattern string
+		if err := rows.Scan(&body, &pattern); err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("%q (%U) does not match %q: search would miss it", body, []rune(body)[1], pattern)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTimesRoundTripInUTC(t *testing.T) {
+	db := openTest(t)
+	at := time.Date(2031, 2, 3, 4, 5, 6, 789_123_456, time.FixedZone("UTC-3", -3*3600))
+	app := &instachat.Application{Token: instachat.NewToken(), Name: "time", CreatedAt: at, UpdatedAt: at}
+	if err := db.CreateApplication(t.Context(), app); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.FindApplication(t.Context(), app.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := at.Truncate(time.Microsecond); !got.CreatedAt.Equal(want) || got.CreatedAt.Location() != time.UTC {
+		t.Errorf("created_at = %v, want %v in UTC", got.CreatedAt, want)
+	}
+}

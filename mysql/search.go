@@ -1,0 +1,111 @@
+package mysql
+
+import (
+	"context"
+	"strings"
+	"unicode"
+
+	"github.com/instachat/instachat"
+)
+
+// searchPage is how many candidates one query of SearchMessages fetches.
+// Pages let a search that reached its limit stop reading: closing a MySQL
+// result early still reads the rest of it off the network.
+const searchPage = 200
+
+// SearchMessages implements instachat.Searcher without a search engine. It
+// scans the chat in number order through the (app_token, chat_number,
+// number) index, page by page; LIKE narrows the rows sent back to those that
+// may match, and instachat.MatchesTerm decides, so the rules are exactly the
+// contract's. Results come in number order, as no rank is computed. Correct,
+// but each search reads the whole chat up to its last result: O(chat size).
+func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*instachat.Message, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	query := `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number > ?` +
+		strings.Repeat(` AND body COLLATE utf8mb4_unicode_ci LIKE ? ESCAPE '!'`, len(q.Terms)) +
+		` ORDER BY number LIMIT ?`
+	args := []any{q.Token, q.Chat, int64(0)}
+	for _, t := range q.Terms {
+		args = append(args, likePattern(t))
+	}
+	args = append(args, searchPage)
+
+	var found []*instachat.Message
+	skip := q.Offset
+	for {
+		rows, err := db.db.QueryContext(ctx, query, args...)
+		page, err := all(rows, err, scanMessage)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range page {
+			if !matchesAll(m.Body, q.Terms) {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			if found = append(found, m); len(found) == q.Limit {
+				return found, nil
+			}
+		}
+		if len(page) < searchPage {
+			return found, nil
+		}
+		args[2] = page[len(page)-1].Number
+	}
+}
+
+func matchesAll(body string, terms []string) bool {
+	for _, t := range terms {
+		if !instachat.MatchesTerm(body, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// likePattern is the LIKE pattern, under utf8mb4_unicode_ci with '!' as the
+// escape, of the bodies that contain term anywhere. It must keep every body
+// MatchesTerm accepts: one whose lower case, by Go's Unicode tables,
+// contains term rune for rune. The collation folds case by UCA 4.0.0, which
+// misses case pairs Unicode added since (ẞ and ß, Ƀ and ƀ, Cherokee,
+// Georgian Mtavruli…), so a rune keeps its place in the pattern only if the
+// collation equates it with every rune Go lowers into it; any other becomes
+// '_', which matches any one character. TestLikePatternKeepsEveryMatch
+// checks this on the server for every assigned rune.
+func likePattern(term string) string {
+	var b strings.Builder
+	b.WriteByte('%')
+	for _, r := range term {
+		switch {
+		case r == '%' || r == '_' || r == '!':
+			b.WriteByte('!')
+			b.WriteRune(r)
+		case foldsAsGo(r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	b.WriteByte('%')
+	return b.String()
+}
+
+// foldsAsGo reports whether every rune Go lowers into r, r's other case
+// forms, comes from the blocks whose case pairs UCA 4.0.0 has: Latin-1 and
+// Latin Extended-A (with İ, which Go lowers to i), the Greek and Cyrillic
+// capitals of their basic blocks, and the Kelvin and Ångström signs. A rune
+// without other case forms (digits, punctuation, Arabic, CJK…) matches only
+// itself.
+func foldsAsGo(r rune) bool {
+	for c := unicode.SimpleFold(r); c != r; c = unicode.SimpleFold(c) {
+		if unicode.ToLower(c) == r && !(c < 0x180 || c >= 0x386 && c <= 0x3ab || c >= 0x400 && c <= 0x42f || c == 0x212a || c == 0x212b) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,260 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/instachat/instachat"
+)
+
+const (
+	appCols     = `token, name, chats_count, created_at, updated_at`
+	chatCols    = `app_token, number, name, messages_count, created_at, updated_at`
+	messageCols = `app_token, chat_number, number, body, created_at, updated_at`
+
+	findApp     = `SELECT ` + appCols + ` FROM applications WHERE token = ?`
+	findChat    = `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND number = ?`
+	findMessage = `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`
+)
+
+// CreateApplication implements instachat.Store.
+func (db *DB) CreateApplication(ctx context.Context, app *instachat.Application) error {
+	_, err := db.db.ExecContext(ctx, `INSERT INTO applications (token, name, created_at, updated_at) VALUES (?, ?, ?, ?)`,
+		app.Token, app.Name, app.CreatedAt, app.UpdatedAt)
+	return formatError(err, "application")
+}
+
+// FindApplication implements instachat.Store.
+func (db *DB) FindApplication(ctx context.Context, token string) (*instachat.Application, error) {
+	return find(ctx, db.db, "application", scanApp, findApp, token)
+}
+
+// ListApplications implements instachat.Store. Creation order is id order;
+// an unknown after token yields an empty page rather than the first one.
+func (db *DB) ListApplications(ctx context.Context, after string, limit int) ([]*instachat.Application, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+appCols+` FROM applications
+		WHERE id > IF(? = '', 0, (SELECT id FROM applications WHERE token = ?))
+		ORDER BY id LIMIT ?`, after, after, limit)
+	return all(rows, err, scanApp)
+}
+
+// UpdateApplication implements instachat.Store.
+func (db *DB) UpdateApplication(ctx context.Context, token, name string, at time.Time) (*instachat.Application, error) {
+	return update(ctx, db, "application", scanApp, `UPDATE applications SET name = ?, updated_at = ? WHERE token = ?`, findApp, name, at, token)
+}
+
+// FindChat implements instachat.Store.
+func (db *DB) FindChat(ctx context.Context, token string, number int64) (*instachat.Chat, error) {
+	return find(ctx, db.db, "chat", scanChat, findChat, token, number)
+}
+
+// ListChats implements instachat.Store.
+func (db *DB) ListChats(ctx context.Context, token string, after int64, limit int) ([]*instachat.Chat, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+chatCols+` FROM chats
+		WHERE app_token = ? AND number > ? ORDER BY number LIMIT ?`, token, after, limit)
+	chats, err := all(rows, err, scanChat)
+	if err == nil && len(chats) == 0 {
+		err = db.exists(ctx, "application", `SELECT 1 FROM applications WHERE token = ?`, token)
+	}
+	return chats, err
+}
+
+// UpdateChat implements instachat.Store.
+func (db *DB) UpdateChat(ctx context.Context, token string, number int64, name string, at time.Time) (*instachat.Chat, error) {
+	return update(ctx, db, "chat", scanChat, `UPDATE chats SET name = ?, updated_at = ? WHERE app_token = ? AND number = ?`, findChat, name, at, token, number)
+}
+
+// FindMessage implements instachat.Store.
+func (db *DB) FindMessage(ctx context.Context, token string, chat, number int64) (*instachat.Message, error) {
+	return find(ctx, db.db, "message", scanMessage, findMessage, token, chat, number)
+}
+
+// ListMessages implements instachat.Store.
+func (db *DB) ListMessages(ctx context.Context, token string, chat int64, after int64, limit int) ([]*instachat.Message, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+messageCols+` FROM messages
+		WHERE app_token = ? AND chat_number = ? AND number > ? ORDER BY number LIMIT ?`, token, chat, after, limit)
+	msgs, err := all(rows, err, scanMessage)
+	if err == nil && len(msgs) == 0 {
+		err = db.exists(ctx, "chat", `SELECT 1 FROM chats WHERE app_token = ? AND number = ?`, token, chat)
+	}
+	return msgs, err
+}
+
+// UpdateMessage implements instachat.Store.
+func (db *DB) UpdateMessage(ctx context.Context, token string, chat, number int64, body string, at time.Time) (*instachat.Message, error) {
+	return update(ctx, db, "message", scanMessage, `UPDATE messages SET body = ?, updated_at = ? WHERE app_token = ? AND chat_number = ? AND number = ?`, findMessage, body, at, token, chat, number)
+}
+
+// exists is checked only when a page comes back empty, so the common page
+// costs one query; it tells "nothing (more) here" from "no such parent".
+func (db *DB) exists(ctx context.Context, what, query string, args ...any) error {
+	var one int
+	return formatError(db.db.QueryRowContext(ctx, query, args...).Scan(&one), what)
+}
+
+// update sets a row's text (a name or a body) and updated_at, and reads the
+// row back in the same transaction, so the caller gets what it wrote: MySQL
+// has no UPDATE … RETURNING. set ends, and get is, a WHERE on the row's
+// unique key, whose values are where.
+func update[T any](ctx context.Context, db *DB, what string, scan func(scanner) (*T, error), set, get string, text string, at time.Time, where ...any) (*T, error) {
+	var v *T
+	err := db.inTx(ctx, sql.LevelDefault, func(tx *sql.Tx) (err error) {
+		if _, err := tx.ExecContext(ctx, set, append([]any{text, at}, where...)...); err != nil {
+			return err
+		}
+		v, err = find(ctx, tx, what, scan, get, where...)
+		return err
+	})
+	return v, formatError(err, what)
+}
+
+// recountApps is how many applications one Recount transaction covers.
+const recountApps = 100
+
+// Recount implements instachat.Store. It walks the applications a hundred at
+// a time, each group in a transaction that locks the group's applications
+// before counting. ApplyCreates locks the applications of its batch before
+// anything else, so beside running workers every batch has either committed
+// before the lock (and is counted) or waits, adding its rows once the totals
+// are written.
+func (db *DB) Recount(ctx context.Context) error {
+	for after := int64(0); ; {
+		var n int
+		err := db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) error {
+			ids, tokens, err := lockApps(ctx, tx, after)
+			if n = len(ids); n == 0 || err != nil {
+				return err
+			}
+			after = ids[n-1].(int64)
+			in := `(` + placeholders(n) + `)`
+			if _, err := tx.ExecContext(ctx, `UPDATE chats c SET messages_count = (SELECT COUNT(*) FROM messages m
+				WHERE m.app_token = c.app_token AND m.chat_number = c.number) WHERE c.app_token IN `+in, tokens...); err != nil {
+				return err
+			}
+			// Through the primary key, as lockApps: ApplyCreates locks
+			// applications through the token index first, so a transaction
+			// taking both in the other order could hold what it waits for.
+			_, err = tx.ExecContext(ctx, `UPDATE applications a SET chats_count = (SELECT COUNT(*) FROM chats c WHERE c.app_token = a.token)
+				WHERE a.id IN `+in, ids...)
+			return err
+		})
+		if err != nil || n < recountApps {
+			return formatError(err, "")
+		}
+	}
+}
+
+// lockApps locks the recountApps applications after id after and returns
+// their ids and tokens.
+func lockApps(ctx context.Context, tx *sql.Tx, after int64) (ids, tokens []any, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, token FROM applications WHERE id > ? ORDER BY id LIMIT ? FOR UPDATE`, after, recountApps)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var token string
+		if err := rows.Scan(&id, &token); err != nil {
+			return nil, nil, err
+		}
+		ids, tokens = append(ids, id), append(tokens, token)
+	}
+	return ids, tokens, rows.Err()
+}
+
+// HighestNumber implements instachat.Store. ORDER BY … DESC LIMIT 1 over a
+// unique index prefix is one seek, however many rows.
+func (db *DB) HighestNumber(ctx context.Context, token string, chat int64) (int64, error) {
+	var n int64
+	var err error
+	if chat == 0 {
+		err = db.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT number FROM chats WHERE app_token = ? ORDER BY number DESC LIMIT 1), 0)
+			FROM applications WHERE token = ?`, token, token).Scan(&n)
+	} else {
+		err = db.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT number FROM messages WHERE app_token = ? AND chat_number = ? ORDER BY number DESC LIMIT 1), 0)
+			FROM applications WHERE token = ?`, token, chat, token).Scan(&n)
+	}
+	return n, formatError(err, "application")
+}
+
+// Watermarks implements instachat.Store. One statement reads one snapshot,
+// so the watermarks agree with each other even while workers write. The
+// highest number is found by a descending seek per row: a correlated MAX()
+// would read every row of the chat instead.
+func (db *DB) Watermarks(ctx context.Context, fn func(instachat.Watermark) error) error {
+	rows, err := db.db.QueryContext(ctx, `
+		SELECT token, 0, COALESCE((SELECT number FROM chats
+			WHERE app_token = a.token ORDER BY number DESC LIMIT 1), 0)
+		FROM applications a
+		UNION ALL
+		SELECT app_token, number, COALESCE((SELECT number FROM messages
+			WHERE app_token = c.app_token AND chat_number = c.number ORDER BY number DESC LIMIT 1), 0)
+		FROM chats c`)
+	if err != nil {
+		return formatError(err, "")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var w instachat.Watermark
+		if err := rows.Scan(&w.Token, &w.Chat, &w.Highest); err != nil {
+			return formatError(err, "")
+		}
+		if err := fn(w); err != nil {
+			return err
+		}
+	}
+	return formatError(rows.Err(), "")
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanApp(s scanner) (*instachat.Application, error) {
+	var a instachat.Application
+	return &a, s.Scan(&a.Token, &a.Name, &a.ChatsCount, &a.CreatedAt, &a.UpdatedAt)
+}
+
+func scanChat(s scanner) (*instachat.Chat, error) {
+	var c instachat.Chat
+	return &c, s.Scan(&c.Token, &c.Number, &c.Name, &c.MessagesCount, &c.CreatedAt, &c.UpdatedAt)
+}
+
+func scanMessage(s scanner) (*instachat.Message, error) {
+	var m instachat.Message
+	return &m, s.Scan(&m.Token, &m.Chat, &m.Number, &m.Body, &m.CreatedAt, &m.UpdatedAt)
+}
+
+// find returns the one row of a query; what names it for ENOTFOUND.
+func find[T any](ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, what string, scan func(scanner) (*T, error), query string, args ...any) (*T, error) {
+	v, err := scan(q.QueryRowContext(ctx, query, args...))
+	if err != nil {
+		return nil, formatError(err, what)
+	}
+	return v, nil
+}
+
+// all scans every row of a query's result.
+func all[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) ([]*T, error) {
+	if err != nil {
+		return nil, formatError(err, "")
+	}
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, formatError(err, "")
+		}
+		out = append(out, v)
+	}
+	return out, formatError(rows.Err(), "")
+}
+
+// placeholders returns n comma-separated placeholders.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
