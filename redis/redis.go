@@ -1,0 +1,246 @@
+// Package redis is the production Sequencer: chat and message numbers kept in
+// Redis, so that every dispatcher process draws from one numbering.
+//
+// # What is stored
+//
+// Under the key prefix P, for the application with token T:
+//
+//	P{T}:chats  the last chat number issued; the application exists iff it does
+//	P{T}:c:N    the last message number issued in chat N, created at 0 with the chat
+//
+// A create costs one round trip: a Lua script (EVALSHA, EVAL the first time
+// a server lacks it) that checks existence and increments atomically.
+// AddApplication is SET NX, so it never resets a numbering. The hash tag {T}
+// puts an application's keys in one Redis Cluster slot (P should hold no
+// braces). The chat script writes the new chat's key without declaring it,
+// as its name follows from the INCR; Redis Cluster allows that within the
+// slot, though during a slot migration it fails, as EUNAVAILABLE, until the
+// migration ends.
+//
+// # Losing state
+//
+// Redis is a cache of what the store holds plus what is still queued, and it
+// can lose keys: a restart without its data, a flush, eviction. Numbering
+// again from 1 would issue numbers that are stored or in flight, so a missing
+// key is never read as zero. The application key missing means unknown or
+// lost; a chat key missing for a chat at or below the application's last chat
+// number means lost, because the script that issues a chat creates its key.
+//
+// On loss the sequencer asks Recover for the highest number issued, installs
+// it with SET NX and runs the script again. Recover waits until the queue has
+// no unconsumed create, so that the store holds every issued number, then
+// reads Store.HighestNumber. SET NX makes the recoveries that many processes
+// run at once agree on the first value written; every candidate is at least
+// the highest number issued before the loss, so any of them is safe. In one
+// process, concurrent recoveries of one key share one Recover call.
+//
+// Without a Recover (nil), lost state reads as unknown: ENOTFOUND. That suits
+// tests and a Redis that never loses data; production wiring sets Recover.
+//
+// Telling an unknown token from a lost one takes a Recover call, so a token
+// that Recover says is unknown is answered ENOTFOUND without asking again for
+// NotFoundTTL. The entry is per process: AddApplication clears it in the
+// process that makes the application, while another process may answer
+// ENOTFOUND for up to NotFoundTTL if it was asked about the token before the
+// application existed. Tokens are random and published only once the
+// application exists, so only a client that asked about a token before it was
+// issued could see that.
+//
+// # Residual window
+//
+// A number issued just before the loss whose Publish is still under way when
+// Recover reads the queue is in neither the queue nor the store, and would be
+// issued again. RecoverGrace, set to the queue's publish timeout, closes that
+// window: once Recover has confirmed the application, the sequencer waits
+// RecoverGrace, by when such a publish has landed or failed, and asks again.
+// What stays open: a dispatcher stalled between its number and its publish
+// for longer than RecoverGrace (a long pause, a suspended VM), and a second
+// loss between one process's Recover and its SET NX, which can install a
+// value read before another process issued numbers. Either issues a number
+// twice, and the store keeps only the first create with it.
+//
+// Only missing keys are detected. A key that survives with an older value —
+// a restore from an older snapshot, a failover to a replica that lagged —
+// issues numbers again; run Redis with appendonly and noeviction, and after
+// such a rollback delete the prefix's keys to turn it into a loss recovery
+// handles.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/instachat/instachat"
+)
+
+// Sequencer implements instachat.Sequencer on Redis. Set its fields before
+// first use.
+type Sequencer struct {
+	// Recover returns the highest number already issued in the application
+	// (chat == 0) or in the chat, waiting first until the queue has no
+	// unconsumed create so that the store holds every issued number. It
+	// returns ENOTFOUND for an unknown application, and should do so before
+	// waiting on the queue: applications are stored before they are
+	// numbered, so the store alone can tell.
+	Recover func(ctx context.Context, token string, chat int64) (int64, error)
+	// RecoverGrace is how long a recovery waits for publishes that were in
+	// flight at the loss; set it to the queue's publish timeout.
+	RecoverGrace time.Duration
+	// NotFoundTTL is how long this process remembers that Recover did not
+	// know a token (0: not at all). Open sets 5s.
+	NotFoundTTL time.Duration
+
+	client rueidis.Client
+	prefix string
+
+	mu      sync.Mutex
+	unknown map[string]time.Time // token → when Recover may be asked again
+	flights map[string]*flight   // key → its recovery under way
+}
+
+var _ instachat.Sequencer = (*Sequencer)(nil)
+
+// Open connects to the Redis at rawURL (redis://[user:password@]host:port/db)
+// and keeps its keys under prefix. It returns EUNAVAILABLE when Redis cannot
+// be reached.
+func Open(rawURL, prefix string) (*Sequencer, error) {
+	opt, err := rueidis.ParseURL(rawURL)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // url.Error quotes the URL, password included
+		}
+		return nil, fmt.Errorf("redis: invalid URL: %w", err)
+	}
+	// The sequencer never reads through a cache, so it needs no tracking.
+	opt.DisableCache = true
+	client, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return &Sequencer{
+		NotFoundTTL: 5 * time.Second,
+		client:      client,
+		prefix:      prefix,
+		unknown:     map[string]time.Time{},
+		flights:     map[string]*flight{},
+	}, nil
+}
+
+// Close closes the connections to Redis.
+func (s *Sequencer) Close() { s.client.Close() }
+
+// What the scripts answer instead of a number.
+const (
+	lostApp  = -1 // the application's key is missing: unknown, or lost
+	lostChat = -2 // a chat at or below the last chat number has no key: lost
+	noChat   = -3 // the chat is above the last chat number: never issued
+)
+
+// chatScript issues the next chat number. KEYS[1] is the application key;
+// the new chat's key, ARGV[1] followed by its number, shares its hash tag
+// and so its slot. NX keeps a chat key that outlived its application key.
+var chatScript = rueidis.NewLuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local n = redis.call('INCR', KEYS[1])
+redis.call('SET', ARGV[1] .. n, 0, 'NX')
+return n`)
+
+// messageScript issues the next message number. KEYS[1] is the application
+// key, KEYS[2] the chat key, ARGV[1] the chat number.
+var messageScript = rueidis.NewLuaScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return redis.call('INCR', KEYS[2]) end
+local last = redis.call('GET', KEYS[1])
+if not last then return -1 end
+if tonumber(ARGV[1]) > tonumber(last) then return -3 end
+return -2`)
+
+// AddApplication creates the application's key at 0 unless it exists.
+func (s *Sequencer) AddApplication(ctx context.Context, token string) error {
+	s.mu.Lock()
+	delete(s.unknown, token)
+	s.mu.Unlock()
+	return s.install(ctx, s.appKey(token), 0)
+}
+
+// NextChatNumber returns ENOTFOUND if the application is unknown.
+func (s *Sequencer) NextChatNumber(ctx context.Context, token string) (int64, error) {
+	return s.next(ctx, chatScript, token, 0, []string{s.appKey(token)}, s.chatKey(token, ""))
+}
+
+// NextMessageNumber returns ENOTFOUND if the application or the chat is
+// unknown.
+func (s *Sequencer) NextMessageNumber(ctx context.Context, token string, chat int64) (int64, error) {
+	if chat < 1 {
+		return 0, notFound(chat)
+	}
+	n := strconv.FormatInt(chat, 10)
+	return s.next(ctx, messageScript, token, chat, []string{s.appKey(token), s.chatKey(token, n)}, n)
+}
+
+// maxRuns bounds the script runs of one call: a message can need the
+// application and then the chat recovered before its number comes. Keys
+// vanishing faster than that are an outage, not a loss to recover from.
+const maxRuns = 4
+
+// next runs script on keys (the application's, then the chat's if any) until
+// it issues a number, recovering what it reports lost.
+func (s *Sequencer) next(ctx context.Context, script *rueidis.Lua, token string, chat int64, keys []string, arg string) (int64, error) {
+	for range maxRuns {
+		n, err := script.Exec(ctx, s.client, keys, []string{arg}).AsInt64()
+		if err != nil {
+			return 0, unavailable(err)
+		}
+		switch n {
+		case lostApp:
+			err = s.recover(ctx, token, 0, keys[0])
+		case lostChat:
+			err = s.recover(ctx, token, chat, keys[1])
+		case noChat:
+			return 0, notFound(chat)
+		default:
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return 0, unavailable(errors.New("numbering keys vanish as fast as they are recovered"))
+}
+
+func (s *Sequencer) appKey(token string) string { return s.prefix + "{" + token + "}:chats" }
+
+// chatKey is the key of chat n, or with n "" the prefix of the chat keys.
+func (s *Sequencer) chatKey(token, n string) string { return s.prefix + "{" + token + "}:c:" + n }
+
+// install sets key to n unless it exists, so that the first of several
+// concurrent writers wins and nothing ever lowers a number issued.
+func (s *Sequencer) install(ctx context.Context, key string, n int64) error {
+	err := s.client.Do(ctx, s.client.B().Set().Key(key).Value(strconv.FormatInt(n, 10)).Nx().Build()).Error()
+	if rueidis.IsRedisNil(err) { // the key existed
+		return nil
+	}
+	return unavailable(err)
+}
+
+// errUnavailable is what a client sees of any failure to get an answer from
+// Redis.
+var errUnavailable = instachat.Errorf(instachat.EUNAVAILABLE, "numbering unavailable")
+
+// unavailable translates a failed Redis call, or the end of the caller's
+// context while waiting on one, into EUNAVAILABLE. The cause stays in the
+// chain for logs and errors.Is. Reply errors count too: LOADING, OOM,
+// READONLY and the like mean Redis cannot take the request now.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("redis: %w: %w", errUnavailable, err)
+}
