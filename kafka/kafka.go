@@ -1,0 +1,382 @@
+// Package kafka is the production Queue: creates travel from dispatchers to
+// workers through a Kafka topic, keyed by application token so that the
+// creates of one application share a partition and keep their order.
+//
+// Publish returns once every in-sync replica holds the creates (idempotent
+// producer, acks=all). Workers form one consumer group, each Consume call
+// one member. A batch's offsets are committed only after the handler
+// returned nil, and a rebalance waits for that commit, so a partition that
+// changes hands resumes right after the last batch its old owner applied:
+// delivery is at-least-once, and the store's unique keys make the effect
+// exactly-once.
+package kafka
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/instachat/instachat"
+)
+
+// Config locates the cluster and names what the queue uses there; a zero
+// field takes its default.
+type Config struct {
+	Brokers         []string
+	Topic           string // default "instachat.creates"
+	DeadLetterTopic string // default Topic + ".dlq"
+	// Partitions and ReplicationFactor apply when Open creates the topics:
+	// default 12 and 1; run production with 3 replicas. Partitions bound
+	// how many workers share the load.
+	Partitions        int32
+	ReplicationFactor int16
+	Group             string        // the workers' consumer group; default "instachat-workers"
+	MaxBatch          int           // creates handed to one handle call; default 1000
+	PublishTimeout    time.Duration // bound of Publish and DeadLetter; default 5s
+	Logger            *slog.Logger
+}
+
+// Queue is a Kafka topic of creates, its dead-letter topic and the workers'
+// consumer group.
+type Queue struct {
+	cfg      Config
+	log      *slog.Logger
+	producer *kgo.Client // also carries the admin requests
+	admin    *kadm.Client
+}
+
+var _ instachat.Queue = (*Queue)(nil)
+
+var errUnavailable = instachat.Errorf(instachat.EUNAVAILABLE, "queue unavailable")
+
+// unavailable is what callers see of a Kafka failure: EUNAVAILABLE, with
+// the cause kept in the chain for logs.
+func unavailable(err error) error { return fmt.Errorf("%w: %w", errUnavailable, err) }
+
+const (
+	// linger is how long a partition's records wait for company before a
+	// produce request leaves; see BenchmarkPublish.
+	linger = time.Millisecond
+	// A failing batch is retried from minBackoff doubling to maxBackoff: a
+	// blip costs milliseconds, and a store down for minutes is not hammered.
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 5 * time.Second
+	// commitTimeout bounds the commit of a batch already applied, which is
+	// attempted even when Consume's ctx just ended: it spares the next owner
+	// of the partition from applying the batch again.
+	commitTimeout = 10 * time.Second
+)
+
+// Open connects to the cluster and creates the topics if they are missing.
+// It does not consume until Consume is called.
+func Open(ctx context.Context, cfg Config) (*Queue, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("kafka: no brokers")
+	}
+	cfg.Topic = cmp.Or(cfg.Topic, "instachat.creates")
+	cfg.DeadLetterTopic = cmp.Or(cfg.DeadLetterTopic, cfg.Topic+".dlq")
+	cfg.Partitions = cmp.Or(cfg.Partitions, 12)
+	cfg.ReplicationFactor = cmp.Or(cfg.ReplicationFactor, 1)
+	cfg.Group = cmp.Or(cfg.Group, "instachat-workers")
+	cfg.MaxBatch = cmp.Or(cfg.MaxBatch, 1000)
+	cfg.PublishTimeout = cmp.Or(cfg.PublishTimeout, 5*time.Second)
+	q := &Queue{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default())}
+	var err error
+	q.producer, err = q.newClient(
+		kgo.RequiredAcks(kgo.AllISRAcks()), // the default, named because durability rests on it
+		kgo.ProducerLinger(linger),
+		// Fails records that never reached a broker — a dead cluster —
+		// once Publish gave up on them; the producer's floor is a second.
+		kgo.RecordDeliveryTimeout(max(cfg.PublishTimeout, time.Second)+linger),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	q.admin = kadm.NewClient(q.producer)
+	if err := q.ensureTopics(ctx); err != nil {
+		q.producer.Close()
+		return nil, fmt.Errorf("kafka: topics: %w", err)
+	}
+	return q, nil
+}
+
+// Close ends publishing. Consume stops with its own ctx.
+func (q *Queue) Close() { q.producer.Close() }
+
+func (q *Queue) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(q.cfg.Brokers...), kgo.WithLogger(kgoLogger{q.log})}, opts...)...)
+}
+
+// ensureTopics creates the topics that are missing. An existing topic is
+// kept as it is: an operator may have sized it on purpose.
+func (q *Queue) ensureTopics(ctx context.Context) error {
+	topics, err := q.admin.ListTopics(ctx, q.cfg.Topic, q.cfg.DeadLetterTopic)
+	if err != nil {
+		return err
+	}
+	// acks=all waits only for the replicas in sync, which with the broker
+	// default may be the leader alone; requiring all but one keeps every
+	// acknowledged create on two brokers while one may be down.
+	minISR := strconv.Itoa(max(1, int(q.cfg.ReplicationFactor)-1))
+	for _, name := range []string{q.cfg.Topic, q.cfg.DeadLetterTopic} {
+		switch t := topics[name]; {
+		case t.Err == nil && len(t.Partitions) > 0:
+			if n := len(t.Partitions); n < int(q.cfg.Partitions) {
+				q.log.Warn("kafka: topic has fewer partitions than configured: fewer workers can share it", "topic", name, "partitions", n, "configured", q.cfg.Partitions)
+			}
+		case t.Err == nil || errors.Is(t.Err, kerr.UnknownTopicOrPartition):
+			_, err := q.admin.CreateTopic(ctx, q.cfg.Partitions, q.cfg.ReplicationFactor, map[string]*string{"min.insync.replicas": &minISR}, name)
+			if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) { // another process won the race
+				return err
+			}
+		default:
+			return t.Err
+		}
+	}
+	return nil
+}
+
+// Publish returns once the brokers acknowledged every create, or
+// EUNAVAILABLE after PublishTimeout or when ctx ends. A create it gave up
+// on may still be stored later, as with any request whose answer is lost.
+func (q *Queue) Publish(ctx context.Context, creates ...instachat.Create) error {
+	recs := make([]*kgo.Record, len(creates))
+	for i, c := range creates {
+		v, err := encode(c)
+		if err != nil {
+			return err
+		}
+		recs[i] = &kgo.Record{Topic: q.cfg.Topic, Key: []byte(c.Token()), Value: v}
+	}
+	return q.produce(ctx, recs...)
+}
+
+// DeadLetter puts c on the dead-letter topic with the reason and the time.
+// It returns EUNAVAILABLE when the brokers do not acknowledge it; the worker
+// then fails the batch, which comes again.
+func (q *Queue) DeadLetter(ctx context.Context, c instachat.Create, reason error) error {
+	v, err := encode(c)
+	if err != nil {
+		return err
+	}
+	return q.deadLetter(ctx, []byte(c.Token()), v, reason)
+}
+
+func (q *Queue) deadLetter(ctx context.Context, key, value []byte, reason error) error {
+	return q.produce(ctx, &kgo.Record{Topic: q.cfg.DeadLetterTopic, Key: key, Value: value, Headers: []kgo.RecordHeader{
+		{Key: "reason", Value: []byte(fmt.Sprint(reason))},
+		{Key: "failed_at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+	}})
+}
+
+// produce waits, at most PublishTimeout, for the brokers to acknowledge
+// every record. Records of concurrent calls travel in shared batches.
+func (q *Queue) produce(ctx context.Context, recs ...*kgo.Record) error {
+	if err := ctx.Err(); err != nil { // nobody waits for the answer: publish nothing
+		return unavailable(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.PublishTimeout)
+	defer cancel()
+	// The records get a context that is never canceled, because the
+	// producer fails every record buffered behind a canceled one in its
+	// partition: a client hanging up would fail other clients' creates.
+	// RecordDeliveryTimeout bounds them instead, and TryProduce answers a
+	// full buffer — brokers not keeping up — at once.
+	rctx := context.WithoutCancel(ctx)
+	acked := make(chan error, len(recs))
+	for _, r := range recs {
+		q.producer.TryProduce(rctx, r, func(_ *kgo.Record, err error) { acked <- err })
+	}
+	for range recs {
+		select {
+		case err := <-acked:
+			if err != nil {
+				return unavailable(err)
+			}
+		case <-ctx.Done():
+			return unavailable(ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Consume joins the consumer group and hands handle up to MaxBatch creates
+// at a time until ctx ends. A batch handle fails is handed again, with
+// backoff, until it succeeds; only then are its offsets committed. A record
+// that does not decode goes to the dead-letter topic with the reason.
+func (q *Queue) Consume(ctx context.Context, handle func(ctx context.Context, batch []instachat.Create) error) error {
+	cl, err := q.newClient(
+		kgo.ConsumerGroup(q.cfg.Group),
+		kgo.ConsumeTopics(q.cfg.Topic),
+		// A group without commits starts at the oldest record: creates
+		// published before the first worker joined are not skipped.
+		kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		// A rebalance waits until the polled batch is committed, so the
+		// next owner of a partition starts right after it.
+		kgo.BlockRebalanceOnPoll(),
+		// A newly assigned partition joins the fetches only when the long
+		// poll in flight returns; a one-second poll keeps that pause after
+		// a rebalance short, at the cost of an idle request a second.
+		kgo.FetchMaxWait(time.Second),
+	)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	// Leaving the group hands the partitions over at once; a batch in
+	// flight is uncommitted and goes to their next owner.
+	defer cl.CloseAllowingRebalance()
+	for {
+		fetches := cl.PollRecords(ctx, q.cfg.MaxBatch)
+		if ctx.Err() != nil {
+			return nil
+		}
+		// The client retries by itself; these errors only inform.
+		fetches.EachError(func(topic string, partition int32, err error) {
+			q.log.Warn("kafka: fetch failed", "topic", topic, "partition", partition, "err", err)
+		})
+		if recs := fetches.Records(); len(recs) > 0 && !q.deliver(ctx, cl, recs, handle) {
+			return nil
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// deliver hands recs to handle until it succeeds, then commits them. It
+// reports false if ctx ended first, leaving them uncommitted.
+func (q *Queue) deliver(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, handle func(context.Context, []instachat.Create) error) bool {
+	creates := make([]instachat.Create, 0, len(recs))
+	for _, r := range recs {
+		c, err := decode(r.Value)
+		if err == nil {
+			creates = append(creates, c)
+			continue
+		}
+		// Set aside before the batch is handled: once, however often the
+		// handler then fails.
+		if !q.persist(ctx, "dead-lettering an undecodable record", func() error { return q.deadLetter(ctx, r.Key, r.Value, err) }) {
+			return false
+		}
+		q.log.Error("kafka: undecodable record set aside", "partition", r.Partition, "offset", r.Offset, "err", err)
+	}
+	if len(creates) > 0 && !q.persist(ctx, "handling a batch", func() error { return handle(ctx, creates) }) {
+		return false
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := cl.CommitRecords(cctx, recs...); err != nil {
+		// Applied but not committed: the partition's next owner, maybe
+		// this member, applies the batch again, which changes nothing.
+		q.log.Warn("kafka: commit failed; the batch will be delivered again", "creates", len(recs), "err", err)
+	}
+	return true
+}
+
+// Lag is how many records of Topic the consumer group has not committed.
+func (q *Queue) Lag(ctx context.Context) (int64, error) {
+	ends, err := q.endOffsets(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return q.behind(ctx, ends)
+}
+
+// WaitConsumed returns once the consumer group has committed every record
+// that Topic held at the call, so every create published before it is
+// stored. It returns EUNAVAILABLE if ctx ends first.
+func (q *Queue) WaitConsumed(ctx context.Context) error {
+	ends, err := q.endOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	return retry(ctx, time.Second, func() error {
+		lag, err := q.behind(ctx, ends)
+		if err == nil && lag > 0 {
+			err = unavailable(fmt.Errorf("consumer group %s is %d records behind", q.cfg.Group, lag))
+		}
+		return err
+	})
+}
+
+func (q *Queue) endOffsets(ctx context.Context) (kadm.ListedOffsets, error) {
+	ends, err := q.admin.ListEndOffsets(ctx, q.cfg.Topic)
+	if err = cmp.Or(err, ends.Error()); err != nil {
+		return nil, unavailable(err)
+	}
+	return ends, nil
+}
+
+// behind is how many records before ends the consumer group has not
+// committed. A partition without a commit counts from its oldest record,
+// since records deleted by retention can never be consumed.
+func (q *Queue) behind(ctx context.Context, ends kadm.ListedOffsets) (int64, error) {
+	starts, err := q.admin.ListStartOffsets(ctx, q.cfg.Topic)
+	if err = cmp.Or(err, starts.Error()); err != nil {
+		return 0, unavailable(err)
+	}
+	commits, err := q.admin.FetchOffsets(ctx, q.cfg.Group)
+	if err = cmp.Or(err, commits.Error()); err != nil {
+		return 0, unavailable(err)
+	}
+	var lag int64
+	ends.Each(func(end kadm.ListedOffset) {
+		from, _ := starts.Lookup(end.Topic, end.Partition)
+		done := from.Offset
+		if c, ok := commits.Lookup(end.Topic, end.Partition); ok {
+			done = max(done, c.At)
+		}
+		lag += max(end.Offset-done, 0)
+	})
+	return lag, nil
+}
+
+// persist calls try until it succeeds, logging every failure, and reports
+// false if ctx ended first.
+func (q *Queue) persist(ctx context.Context, what string, try func() error) bool {
+	attempt := 0
+	return retry(ctx, maxBackoff, func() error {
+		err := try()
+		if attempt++; err != nil {
+			q.log.Warn("kafka: "+what+" failed; trying again", "attempt", attempt, "err", err)
+		}
+		return err
+	}) == nil
+}
+
+// retry calls try until it returns nil, waiting from minBackoff doubling up
+// to ceiling in between. If ctx ends first it returns try's last error.
+func retry(ctx context.Context, ceiling time.Duration, try func() error) error {
+	for wait := minBackoff; ; wait = min(2*wait, ceiling) {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+// kgoLogger passes the client's warnings and errors to slog; its info and
+// debug lines are per-request chatter.
+type kgoLogger struct{ log *slog.Logger }
+
+func (kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lvl := slog.LevelWarn
+	if level == kgo.LogLevelError {
+		lvl = slog.LevelError
+	}
+	l.log.Log(context.Background(), lvl, "kafka: "+msg, keyvals...)
+}
