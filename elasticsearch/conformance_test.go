@@ -1,0 +1,34 @@
+package elasticsearch_test
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"testing"
+
+	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/conformance"
+	"github.com/instachat/instachat/elasticsearch"
+	"github.com/instachat/instachat/internal/testenv"
+)
+
+// TestSearcher runs the conformance suite on a real cluster — the only test
+// of what the analyzers actually index — each subtest in an index of its
+// own.
+func TestSearcher(t *testing.T) {
+	url := testenv.Lookup(t, "INSTACHAT_TEST_ELASTICSEARCH_URL")
+	conformance.TestSearcher(t, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
+		cfg := elasticsearch.Config{URL: url, Index: "instachat-test-" + strings.ToLower(rand.Text()), Refresh: "wait_for"}
+		x, err := elasticsearch.Open(t.Context(), cfg)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() {
+			// t.Context() is already done when cleanups run.
+			if err := x.DeleteIndex(context.Background()); err != nil {
+				t.Errorf("deleting index %s: %v", cfg.Index, err)
+			}
+		})
+		return x, x.IndexMessages
+	})
+}
