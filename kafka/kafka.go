@@ -380,3 +380,11 @@ func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	}
 	l.log.Log(context.Background(), lvl, "kafka: "+msg, keyvals...)
 }
+
+// Ping reports whether a broker answers, for /healthz.
+func (q *Queue) Ping(ctx context.Context) error {
+	if err := q.producer.Ping(ctx); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}

@@ -267,3 +267,6 @@ func (db *DB) tx(ctx context.Context, isolation sql.IsolationLevel, fn func(tx *
 	}
 	return tx.Commit()
 }
+
+// Ping reports whether the database answers, for /healthz.
+func (db *DB) Ping(ctx context.Context) error { return formatError(db.db.PingContext(ctx), "") }

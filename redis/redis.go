@@ -244,3 +244,11 @@ func unavailable(err error) error {
 	}
 	return fmt.Errorf("redis: %w: %w", errUnavailable, err)
 }
+
+// Ping reports whether Redis answers, for /healthz.
+func (s *Sequencer) Ping(ctx context.Context) error {
+	if err := s.client.Do(ctx, s.client.B().Ping().Build()).Error(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}

@@ -13,12 +13,109 @@ import (
 // an environment variable and a flag that mirrors it; see Options.
 type Config struct {
 	Addr            string
+	Roles           Roles
 	DataDir         string
 	Sync            string
 	MaxBodyBytes    int
 	MaxRequestBytes int64
 	ShutdownTimeout time.Duration
 	LogLevel        string
+
+	// The production topology: all of MySQL, Redis and Kafka, optionally
+	// Elasticsearch. None of them set means the embedded default.
+	MySQLDSN           string
+	RedisURL           string
+	RedisPrefix        string
+	KafkaBrokers       []string
+	KafkaTopic         string
+	KafkaGroup         string
+	KafkaPartitions    int32
+	KafkaReplication   int16
+	ElasticsearchURL   string
+	ElasticsearchIndex string
+}
+
+// Roles says which of the seed's actors a process plays.
+type Roles struct {
+	API        bool // application CRUD, reads, updates, search
+	Dispatcher bool // chat and message creation
+	Worker     bool // consume the queue, persist, index, maintain counts
+}
+
+func (r Roles) String() string {
+	var names []string
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{r.API, "api"}, {r.Dispatcher, "dispatcher"}, {r.Worker, "worker"}} {
+		if x.on {
+			names = append(names, x.name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+func parseRoles(v string) (Roles, error) {
+	var r Roles
+	for _, name := range strings.Split(v, ",") {
+		switch strings.TrimSpace(strings.ToLower(name)) {
+		case "api":
+			r.API = true
+		case "dispatcher":
+			r.Dispatcher = true
+		case "worker":
+			r.Worker = true
+		default:
+			return r, fmt.Errorf("unknown role %q (api, dispatcher, worker)", name)
+		}
+	}
+	return r, nil
+}
+
+// Production reports whether c asks for the production topology, and
+// refuses a half-configured one, naming what is missing: Kafka without
+// MySQL would accept creates no worker can store.
+func (c Config) Production() (bool, error) {
+	set := map[string]bool{
+		"INSTACHAT_MYSQL_DSN":     c.MySQLDSN != "",
+		"INSTACHAT_REDIS_URL":     c.RedisURL != "",
+		"INSTACHAT_KAFKA_BROKERS": len(c.KafkaBrokers) > 0,
+	}
+	var missing []string
+	for _, name := range []string{"INSTACHAT_MYSQL_DSN", "INSTACHAT_REDIS_URL", "INSTACHAT_KAFKA_BROKERS"} {
+		if !set[name] {
+			missing = append(missing, name)
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return true, nil
+	case len(missing) < 3:
+		return false, fmt.Errorf("the production topology needs MySQL, Redis and Kafka: %s not set", strings.Join(missing, ", "))
+	case c.ElasticsearchURL != "":
+		return false, fmt.Errorf("INSTACHAT_ELASTICSEARCH_URL needs the production topology: set INSTACHAT_MYSQL_DSN, INSTACHAT_REDIS_URL and INSTACHAT_KAFKA_BROKERS")
+	case c.Roles != (Roles{API: true, Dispatcher: true, Worker: true}):
+		return false, fmt.Errorf("INSTACHAT_ROLES=%s: the embedded default runs all roles in one process; split roles need the production topology", c.Roles)
+	}
+	return false, nil
+}
+
+// redact hides the password of a URL or DSN for logs and config dumps.
+func redact(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	userinfo := s[:at]
+	if i := strings.Index(userinfo, "://"); i >= 0 {
+		userinfo = userinfo[i+3:]
+	}
+	colon := strings.Index(userinfo, ":")
+	if colon < 0 {
+		return s
+	}
+	start := strings.Index(s, userinfo) + colon + 1
+	return s[:start] + "xxxxx" + s[at:]
 }
 
 // option is one row of the configuration table.
@@ -34,6 +131,9 @@ var Options = []option{
 	{"INSTACHAT_ADDR", "addr", ":8080", "address to listen on",
 		func(c *Config, v string) error { c.Addr = v; return nil },
 		func(c *Config) string { return c.Addr }},
+	{"INSTACHAT_ROLES", "roles", "api,dispatcher,worker", "roles this process plays: api, dispatcher, worker (production topology only for a subset)",
+		func(c *Config, v string) (err error) { c.Roles, err = parseRoles(v); return err },
+		func(c *Config) string { return c.Roles.String() }},
 	{"INSTACHAT_DATA_DIR", "data-dir", "./instachat-data", "directory of the embedded database",
 		func(c *Config, v string) error { c.DataDir = v; return nil },
 		func(c *Config) string { return c.DataDir }},
@@ -87,6 +187,58 @@ var Options = []option{
 			return fmt.Errorf("must be debug, info, warn or error")
 		},
 		func(c *Config) string { return c.LogLevel }},
+	{"INSTACHAT_MYSQL_DSN", "mysql-dsn", "", "production: go-sql-driver DSN of MySQL, e.g. user:pass@tcp(db:3306)/instachat",
+		func(c *Config, v string) error { c.MySQLDSN = v; return nil },
+		func(c *Config) string { return redact(c.MySQLDSN) }},
+	{"INSTACHAT_REDIS_URL", "redis-url", "", "production: Redis for numbering, redis://host:port/db",
+		func(c *Config, v string) error { c.RedisURL = v; return nil },
+		func(c *Config) string { return redact(c.RedisURL) }},
+	{"INSTACHAT_REDIS_PREFIX", "redis-prefix", "instachat:", "production: prefix of every Redis key",
+		func(c *Config, v string) error { c.RedisPrefix = v; return nil },
+		func(c *Config) string { return c.RedisPrefix }},
+	{"INSTACHAT_KAFKA_BROKERS", "kafka-brokers", "", "production: comma-separated Kafka seed brokers, host:port",
+		func(c *Config, v string) error {
+			c.KafkaBrokers = nil
+			for _, b := range strings.Split(v, ",") {
+				if b = strings.TrimSpace(b); b != "" {
+					c.KafkaBrokers = append(c.KafkaBrokers, b)
+				}
+			}
+			return nil
+		},
+		func(c *Config) string { return strings.Join(c.KafkaBrokers, ",") }},
+	{"INSTACHAT_KAFKA_TOPIC", "kafka-topic", "instachat.creates", "production: topic between dispatchers and workers (dead letters go to TOPIC.dlq)",
+		func(c *Config, v string) error { c.KafkaTopic = v; return nil },
+		func(c *Config) string { return c.KafkaTopic }},
+	{"INSTACHAT_KAFKA_GROUP", "kafka-group", "instachat-workers", "production: the workers' consumer group",
+		func(c *Config, v string) error { c.KafkaGroup = v; return nil },
+		func(c *Config) string { return c.KafkaGroup }},
+	{"INSTACHAT_KAFKA_PARTITIONS", "kafka-partitions", "12", "production: partitions when the topic is created; bounds how many workers share the load",
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be a positive integer")
+			}
+			c.KafkaPartitions = int32(n)
+			return nil
+		},
+		func(c *Config) string { return strconv.Itoa(int(c.KafkaPartitions)) }},
+	{"INSTACHAT_KAFKA_REPLICATION", "kafka-replication", "1", "production: replication factor when the topic is created (3 in a real cluster)",
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 16)
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be a positive integer")
+			}
+			c.KafkaReplication = int16(n)
+			return nil
+		},
+		func(c *Config) string { return strconv.Itoa(int(c.KafkaReplication)) }},
+	{"INSTACHAT_ELASTICSEARCH_URL", "elasticsearch-url", "", "production, optional: Elasticsearch for search; without it search scans the chat in MySQL",
+		func(c *Config, v string) error { c.ElasticsearchURL = v; return nil },
+		func(c *Config) string { return redact(c.ElasticsearchURL) }},
+	{"INSTACHAT_ELASTICSEARCH_INDEX", "elasticsearch-index", "instachat-messages", "production: the Elasticsearch index of messages",
+		func(c *Config, v string) error { c.ElasticsearchIndex = v; return nil },
+		func(c *Config) string { return c.ElasticsearchIndex }},
 }
 
 // DefaultConfig returns the configuration with every default applied.
@@ -122,7 +274,8 @@ func LoadConfig(name string, args []string, getenv func(string) string, stderr i
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	return c, nil
+	_, err := c.Production()
+	return c, err
 }
 
 // Dump writes the effective configuration, one VAR=value per line.

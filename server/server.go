@@ -1,7 +1,8 @@
 // Package server assembles one Instachat process from a Config: it opens the
-// backends, starts the worker, and serves the HTTP API, then shuts all of it
-// down in the order that loses nothing. cmd/instachat only parses and calls
-// it; tests run it on :0 with a temporary data directory.
+// backends of the topology (embedded: SQLite and in-process numbering and
+// queue; production: MySQL, Redis, Kafka, optionally Elasticsearch), starts
+// the roles the process plays, and shuts all of it down in the order that
+// loses nothing. cmd/instachat only parses and calls it; tests run it on :0.
 package server
 
 import (
@@ -11,26 +12,42 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/dispatch"
 	instachathttp "github.com/instachat/instachat/http"
-	"github.com/instachat/instachat/inmem"
-	"github.com/instachat/instachat/sqlite"
+	"github.com/instachat/instachat/metrics"
 	"github.com/instachat/instachat/worker"
 )
+
+// backends are the moving parts a topology provides to the roles.
+type backends struct {
+	store     instachat.Store
+	searcher  instachat.Searcher
+	indexer   instachat.Indexer // nil when the store indexes itself
+	sequencer instachat.Sequencer
+	queue     instachat.Queue
+	// createdStatus is 201 where a create is readable when answered (the
+	// embedded queue answers after the commit), 202 where it will be soon.
+	createdStatus int
+	checks        map[string]func(context.Context) error
+	lag           func(context.Context) (int64, error) // nil without a broker
+
+	// closeQueue refuses new publishes; closers release the backends, last
+	// opened first.
+	closeQueue func()
+	closers    []func() error
+}
+
+func (b *backends) onClose(fn func() error) { b.closers = append(b.closers, fn) }
 
 // Server is one running process.
 type Server struct {
 	Config Config
 	Logger *slog.Logger
 
-	store      *sqlite.DB
-	queue      *inmem.Queue
+	b          *backends
 	http       *http.Server
 	ln         net.Listener
 	stopWorker context.CancelFunc
@@ -45,59 +62,63 @@ func New(cfg Config, logger *slog.Logger) *Server {
 	return &Server{Config: cfg, Logger: logger}
 }
 
-// DatabasePath is where the embedded default keeps its rows.
-func DatabasePath(dataDir string) string { return filepath.Join(dataDir, "instachat.db") }
-
-// OpenStore opens (and migrates) the embedded store of cfg.
-func OpenStore(cfg Config) (*sqlite.DB, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	return sqlite.Open(DatabasePath(cfg.DataDir), sqlite.Options{Synchronous: strings.ToUpper(cfg.Sync)})
-}
-
-// Open starts the process and returns once it serves: the store is migrated,
-// the sequencer knows every stored number, and the worker runs.
+// Open starts the process and returns once it serves: schemas are migrated,
+// numbering knows what exists, and the worker runs.
 func (s *Server) Open(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			s.Close(context.Background())
 		}
 	}()
-	if s.store, err = OpenStore(s.Config); err != nil {
+	production, err := s.Config.Production()
+	if err != nil {
 		return err
 	}
-	seq, err := inmem.LoadSequencer(ctx, s.store)
-	if err != nil {
-		return fmt.Errorf("load sequencer: %w", err)
+	if production {
+		s.b, err = openProduction(ctx, s.Config, s.Logger)
+	} else {
+		s.b, err = openEmbedded(ctx, s.Config)
 	}
-	s.queue = inmem.NewQueue(inmem.QueueOptions{})
+	if err != nil {
+		return err
+	}
+	b, roles := s.b, s.Config.Roles
+	m := metrics.New()
+	if b.lag != nil {
+		m.LagGauge(b.lag)
+	}
+	queue := m.Queue(b.queue)
 
-	w := &worker.Worker{Queue: s.queue, Store: s.store, Logger: s.Logger}
-	wctx, stop := context.WithCancel(context.Background())
-	s.stopWorker, s.workerDone = stop, make(chan error, 1)
-	go func() { s.workerDone <- w.Run(wctx) }()
+	if roles.Worker {
+		w := &worker.Worker{Queue: queue, Store: b.store, Indexer: b.indexer, Logger: s.Logger, Observe: m.ObserveBatch}
+		wctx, stop := context.WithCancel(context.Background())
+		s.stopWorker, s.workerDone = stop, make(chan error, 1)
+		go func() { s.workerDone <- w.Run(wctx) }()
+	}
 
 	limits := instachat.DefaultLimits
 	limits.MaxBodyBytes = s.Config.MaxBodyBytes
-	d := dispatch.New(seq, s.queue)
+	d := dispatch.New(b.sequencer, queue)
 	d.Limits = limits
 	api := &instachathttp.Server{
-		Store:           s.store,
-		Sequencer:       seq,
+		Store:           b.store,
+		Sequencer:       b.sequencer,
 		Dispatcher:      d,
-		Searcher:        s.store,
+		Searcher:        b.searcher,
+		Indexer:         b.indexer,
 		Limits:          limits,
 		MaxRequestBytes: s.Config.MaxRequestBytes,
-		// The embedded queue answers after the worker's commit: the row is
-		// readable when the client hears back.
-		CreatedStatus: http.StatusCreated,
-		API:           true,
-		Dispatch:      true,
-		Logger:        s.Logger,
+		CreatedStatus:   b.createdStatus,
+		API:             roles.API,
+		Dispatch:        roles.Dispatcher,
+		Checks:          b.checks,
+		Logger:          s.Logger,
 	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("/", api.Handler())
 	s.http = &http.Server{
-		Handler:           api.Handler(),
+		Handler:           m.Middleware(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -113,7 +134,11 @@ func (s *Server) Open(ctx context.Context) (err error) {
 			s.Logger.Error("http server stopped", "err", err)
 		}
 	}()
-	s.Logger.Info("instachat serving", "addr", s.ln.Addr().String(), "data_dir", s.Config.DataDir, "sync", s.Config.Sync)
+	topology := "embedded"
+	if production {
+		topology = "production"
+	}
+	s.Logger.Info("instachat serving", "addr", s.ln.Addr().String(), "topology", topology, "roles", roles.String())
 	return nil
 }
 
@@ -128,25 +153,29 @@ func (s *Server) URL() string {
 }
 
 // Close shuts down without losing an acknowledged create: stop accepting and
-// let in-flight requests finish (their creates are committed before they
-// answer), refuse new publishes, stop the worker once the queue is drained,
-// then close the store.
+// let in-flight requests finish (each answers only once its create is
+// durable), refuse new publishes, stop the worker after the batch it is
+// applying, then release the backends.
 func (s *Server) Close(ctx context.Context) error {
 	var errs []error
 	if s.http != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
 	}
-	if s.queue != nil {
-		s.queue.Close()
+	if s.b != nil && s.b.closeQueue != nil {
+		s.b.closeQueue()
 	}
 	if s.stopWorker != nil {
 		s.stopWorker()
 		if err := <-s.workerDone; err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, err)
 		}
+		s.stopWorker = nil
 	}
-	if s.store != nil {
-		errs = append(errs, s.store.Close())
+	if s.b != nil {
+		for i := len(s.b.closers) - 1; i >= 0; i-- {
+			errs = append(errs, s.b.closers[i]())
+		}
+		s.b = nil
 	}
 	return errors.Join(errs...)
 }

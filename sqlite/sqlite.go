@@ -319,3 +319,6 @@ func collect[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) (
 	}
 	return out, formatError(rows.Err(), "")
 }
+
+// Ping reports whether the database file answers, for /healthz.
+func (db *DB) Ping(ctx context.Context) error { return formatError(db.read.PingContext(ctx), "") }

@@ -13,6 +13,7 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/instachat/instachat"
 )
@@ -24,8 +25,9 @@ type Worker struct {
 	Indexer instachat.Indexer // nil when the store is its own search index
 	Logger  *slog.Logger
 
-	// Observe, when set, is told the size of every batch applied.
-	Observe func(batchSize int)
+	// Observe, when set, is told the size of every batch applied and how
+	// long the store took (rows and counts).
+	Observe func(size int, took time.Duration)
 }
 
 // Run consumes until ctx ends.
@@ -36,11 +38,12 @@ func (w *Worker) Run(ctx context.Context) error {
 // Handle applies one batch; it is the Queue's handler.
 func (w *Worker) Handle(ctx context.Context, batch []instachat.Create) error {
 	dead := map[instachat.Create]bool{}
+	start := time.Now()
 	if err := w.apply(ctx, batch, dead); err != nil {
 		return err
 	}
 	if w.Observe != nil {
-		w.Observe(len(batch))
+		w.Observe(len(batch), time.Since(start))
 	}
 	if w.Indexer == nil {
 		return nil

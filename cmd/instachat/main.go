@@ -2,8 +2,9 @@
 // subcommands serve the API and maintain the data.
 //
 //	instachat [serve] [flags]   serve the API (the default)
+//	instachat migrate [flags]   apply the schema migrations (idempotent; serve does it too)
 //	instachat recount [flags]   recompute chats_count and messages_count from the rows
-//	instachat config [flags]    print the effective configuration
+//	instachat config [flags]    print the effective configuration (passwords hidden)
 //
 // Every flag mirrors an INSTACHAT_* environment variable; see -help.
 package main
@@ -42,13 +43,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return serve(ctx, cfg, logger)
-	case "recount":
-		return recount(ctx, cfg, logger)
+	case "migrate", "recount":
+		return maintain(ctx, cmd, cfg, logger)
 	case "config":
 		cfg.Dump(stdout)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, recount, config)", cmd)
+		return fmt.Errorf("unknown command %q (serve, migrate, recount, config)", cmd)
 	}
 }
 
@@ -64,16 +65,22 @@ func serve(ctx context.Context, cfg server.Config, logger *slog.Logger) error {
 	return s.Close(sctx)
 }
 
-func recount(ctx context.Context, cfg server.Config, logger *slog.Logger) error {
-	store, err := server.OpenStore(cfg)
+// maintain runs a one-off command against the store of the topology.
+// Opening the store migrates it, which is all migrate asks for.
+func maintain(ctx context.Context, cmd string, cfg server.Config, logger *slog.Logger) error {
+	store, err := server.OpenMaintenanceStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if err := store.Recount(ctx); err != nil {
-		return err
+	if cmd == "recount" {
+		if err := store.Recount(ctx); err != nil {
+			return err
+		}
+		logger.Info("counts recomputed from the rows")
+		return nil
 	}
-	logger.Info("counts recomputed from the rows", "data_dir", cfg.DataDir)
+	logger.Info("schema is up to date")
 	return nil
 }
 

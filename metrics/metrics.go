@@ -1,0 +1,153 @@
+// Package metrics exposes a process's Prometheus metrics. What it measures
+// it measures from the outside, as decorators of the same interfaces the
+// rest of the code uses (a Queue that times Publish, a handler that times
+// requests), so no backend carries metric code of its own.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/instachat/instachat"
+)
+
+// Metrics is one process's registry and the instruments in it.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests   *prometheus.HistogramVec
+	accepted   *prometheus.CounterVec
+	publish    *prometheus.HistogramVec
+	batchSize  prometheus.Histogram
+	batchTime  prometheus.Histogram
+	applied    prometheus.Counter
+	deadLetter prometheus.Counter
+}
+
+// New registers the instruments, with the Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	latency := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "instachat_http_request_duration_seconds", Help: "HTTP request latency by route pattern and status.", Buckets: latency,
+	}, []string{"route", "status"})
+	m.accepted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "instachat_creates_accepted_total", Help: "Creates the queue accepted, by kind (chat or message).",
+	}, []string{"kind"})
+	m.publish = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "instachat_queue_publish_duration_seconds", Help: "Time for the queue to make a create durable, by outcome.", Buckets: latency,
+	}, []string{"outcome"})
+	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "instachat_worker_batch_size", Help: "Creates per batch the worker applied in one transaction.",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 7),
+	})
+	m.batchTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "instachat_worker_batch_duration_seconds", Help: "Time to apply a batch: rows, counts and index.", Buckets: latency,
+	})
+	m.applied = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "instachat_worker_creates_applied_total", Help: "Creates in batches the worker applied (rows and count maintenance in one transaction).",
+	})
+	m.deadLetter = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "instachat_dead_letters_total", Help: "Creates set aside because the store refuses them.",
+	})
+	m.reg.MustRegister(m.requests, m.accepted, m.publish, m.batchSize, m.batchTime, m.applied, m.deadLetter,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Gauge registers a gauge read from fn at scrape time, e.g. consumer lag.
+func (m *Metrics) Gauge(name, help string, fn func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
+}
+
+// LagGauge registers the queue's consumer lag, read with a short timeout so
+// a scrape never hangs on an unreachable broker (it then reports -1).
+func (m *Metrics) LagGauge(lag func(context.Context) (int64, error)) {
+	m.Gauge("instachat_queue_consumer_lag", "Creates published but not yet committed by the workers (-1: unknown).", func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := lag(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+}
+
+// Middleware times every request by the route pattern that served it (the
+// pattern, not the path, so tokens never become label values).
+func (m *Metrics) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// ObserveBatch is the worker's hook: size and duration of an applied batch.
+func (m *Metrics) ObserveBatch(size int, took time.Duration) {
+	m.batchSize.Observe(float64(size))
+	m.batchTime.Observe(took.Seconds())
+	m.applied.Add(float64(size))
+}
+
+// Queue wraps q so publishes are timed and counted.
+func (m *Metrics) Queue(q instachat.Queue) instachat.Queue { return &queue{Queue: q, m: m} }
+
+type queue struct {
+	instachat.Queue
+	m *Metrics
+}
+
+func (q *queue) Publish(ctx context.Context, creates ...instachat.Create) error {
+	start := time.Now()
+	err := q.Queue.Publish(ctx, creates...)
+	outcome := "ok"
+	if err != nil {
+		outcome = instachat.ErrorCode(err)
+	}
+	q.m.publish.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	if err == nil {
+		for _, c := range creates {
+			kind := "message"
+			if c.Chat != nil {
+				kind = "chat"
+			}
+			q.m.accepted.WithLabelValues(kind).Inc()
+		}
+	}
+	return err
+}
+
+func (q *queue) DeadLetter(ctx context.Context, c instachat.Create, reason error) error {
+	q.m.deadLetter.Inc()
+	return q.Queue.DeadLetter(ctx, c, reason)
+}

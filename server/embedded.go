@@ -1,0 +1,47 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/instachat/instachat/inmem"
+	"github.com/instachat/instachat/sqlite"
+)
+
+// DatabasePath is where the embedded default keeps its rows.
+func DatabasePath(dataDir string) string { return filepath.Join(dataDir, "instachat.db") }
+
+// OpenStore opens (and migrates) the embedded store of cfg.
+func OpenStore(cfg Config) (*sqlite.DB, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return sqlite.Open(DatabasePath(cfg.DataDir), sqlite.Options{Synchronous: strings.ToUpper(cfg.Sync)})
+}
+
+// openEmbedded is the default topology: one process, one data directory.
+// SQLite is the store and, through FTS5 in the same transactions, the search
+// index; numbering lives in memory, loaded from the store's watermarks; the
+// queue is in-process and answers after the worker's group commit.
+func openEmbedded(ctx context.Context, cfg Config) (*backends, error) {
+	store, err := OpenStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &backends{store: store, searcher: store, createdStatus: http.StatusCreated,
+		checks: map[string]func(context.Context) error{"sqlite": store.Ping}}
+	b.onClose(store.Close)
+	seq, err := inmem.LoadSequencer(ctx, store)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("load sequencer: %w", err)
+	}
+	q := inmem.NewQueue(inmem.QueueOptions{})
+	b.sequencer, b.queue = seq, q
+	b.closeQueue = func() { q.Close() }
+	return b, nil
+}

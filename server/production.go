@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/elasticsearch"
+	"github.com/instachat/instachat/kafka"
+	"github.com/instachat/instachat/mysql"
+	"github.com/instachat/instachat/redis"
+)
+
+// openProduction connects the engines the seed chose. Every role uses
+// MySQL (reads, writes, or recovering numbering); Redis serves the roles
+// that number or register (api, dispatcher); Kafka the roles on either end
+// of the queue (dispatcher, worker); Elasticsearch, when set, the roles that
+// search or index (api, worker).
+func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *backends, err error) {
+	b = &backends{createdStatus: http.StatusAccepted, checks: map[string]func(context.Context) error{}}
+	defer func() {
+		if err != nil {
+			for i := len(b.closers) - 1; i >= 0; i-- {
+				b.closers[i]()
+			}
+		}
+	}()
+	roles := cfg.Roles
+
+	db, err := mysql.Open(ctx, cfg.MySQLDSN, mysql.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("mysql: %w", err)
+	}
+	b.onClose(db.Close)
+	// Every process migrates at start; Migrate is idempotent and serialised
+	// by a lock, so no manual step is needed and concurrent starts are safe.
+	if err := db.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("mysql migrate: %w", err)
+	}
+	b.store, b.searcher = db, db
+	b.checks["mysql"] = db.Ping
+
+	var q *kafka.Queue
+	if roles.Dispatcher || roles.Worker {
+		if q, err = kafka.Open(ctx, kafka.Config{
+			Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup,
+			Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplication,
+			PublishTimeout: publishTimeout, Logger: logger,
+		}); err != nil {
+			return nil, fmt.Errorf("kafka: %w", err)
+		}
+		b.onClose(func() error { q.Close(); return nil })
+		b.queue, b.lag = q, q.Lag
+		b.checks["kafka"] = q.Ping
+	}
+
+	if roles.API || roles.Dispatcher {
+		seq, err := redis.Open(cfg.RedisURL, cfg.RedisPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		b.onClose(func() error { seq.Close(); return nil })
+		if q != nil {
+			seq.Recover = recoverNumbering(db, q)
+			seq.RecoverGrace = publishTimeout
+		}
+		b.sequencer = seq
+		b.checks["redis"] = seq.Ping
+	}
+
+	if cfg.ElasticsearchURL == "" {
+		if roles.API {
+			logger.Info("no INSTACHAT_ELASTICSEARCH_URL: search scans the chat in MySQL (correct, slower on large chats)")
+		}
+		return b, nil
+	}
+	if roles.API || roles.Worker {
+		es, err := elasticsearch.Open(ctx, elasticsearch.Config{URL: cfg.ElasticsearchURL, Index: cfg.ElasticsearchIndex, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("elasticsearch: %w", err)
+		}
+		b.searcher, b.indexer = es, es
+		b.checks["elasticsearch"] = es.Ping
+	}
+	return b, nil
+}
+
+// publishTimeout bounds a publish, and so the longest a number can be in
+// flight between Redis and Kafka; recovery waits that long before trusting
+// the store.
+const publishTimeout = 5 * time.Second
+
+// recoverNumbering is how the Redis sequencer resumes after losing its
+// state: an unknown application is answered from the store at once
+// (applications are stored before they are numbered); for a known one, wait
+// until the workers consumed everything published so far, so the store
+// holds every number issued, then read the highest.
+func recoverNumbering(store instachat.Store, q *kafka.Queue) func(context.Context, string, int64) (int64, error) {
+	return func(ctx context.Context, token string, chat int64) (int64, error) {
+		if _, err := store.FindApplication(ctx, token); err != nil {
+			return 0, err
+		}
+		if err := q.WaitConsumed(ctx); err != nil {
+			return 0, err
+		}
+		return store.HighestNumber(ctx, token, chat)
+	}
+}
+
+// MaintenanceStore is a store opened for a maintenance command.
+type MaintenanceStore interface {
+	instachat.Store
+	Close() error
+}
+
+// OpenMaintenanceStore opens and migrates the store of cfg's topology, for
+// commands such as migrate and recount.
+func OpenMaintenanceStore(ctx context.Context, cfg Config) (MaintenanceStore, error) {
+	production, err := cfg.Production()
+	if err != nil {
+		return nil, err
+	}
+	if !production {
+		return OpenStore(cfg)
+	}
+	db, err := mysql.Open(ctx, cfg.MySQLDSN, mysql.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
