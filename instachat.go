@@ -130,6 +130,13 @@ type Queue interface {
 	// ctx ended may still be applied then, the same ambiguity as a lost HTTP
 	// answer.
 	Publish(ctx context.Context, creates ...Create) error
+	// Enqueue is Publish in two steps: it fixes the creates' place in the
+	// queue, after everything enqueued before it returned, and returns at
+	// once; wait then returns what Publish would. The dispatcher numbers and
+	// enqueues under one lock per chat, so a chat's creates sit in the queue
+	// in number order: batches are applied in queue order, so a crash can
+	// lose only a tail of numbers nobody was told, never one in the middle.
+	Enqueue(ctx context.Context, creates ...Create) (wait func(context.Context) error, err error)
 	// Consume delivers batches to handle until ctx ends. A batch is
 	// acknowledged only when handle returns nil; otherwise it is delivered
 	// again (at-least-once). Creates of one application arrive in the order

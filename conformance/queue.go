@@ -70,6 +70,34 @@ func TestQueue(t *testing.T, open func(t *testing.T) instachat.Queue) {
 		}
 	})
 
+	t.Run("EnqueueKeepsOrderBeforeWaiting", func(t *testing.T) {
+		// The dispatcher enqueues under its numbering lock and waits after
+		// releasing it, so several creates of one chat are enqueued before
+		// any is durable; they must still arrive in enqueue order.
+		q := open(t)
+		token := instachat.NewToken()
+		log := newQueueLog(token)
+		log.consume(t, q, nil)
+		creates := queueCreates(token, 50)
+		var waits []func(context.Context) error
+		for _, c := range creates {
+			wait, err := q.Enqueue(context.Background(), c)
+			if err != nil {
+				t.Fatalf("Enqueue: %v", err)
+			}
+			waits = append(waits, wait)
+		}
+		for i, wait := range waits {
+			if err := wait(context.Background()); err != nil {
+				t.Fatalf("wait for create %d: %v", i, err)
+			}
+		}
+		log.waitAcked(t, creates)
+		if got, want := log.firstAcks(token), queueKeys(creates); !slices.Equal(got, want) {
+			t.Errorf("creates acknowledged in the order\n%v\nwant the enqueue order\n%v", got, want)
+		}
+	})
+
 	t.Run("Redelivery", func(t *testing.T) {
 		q := open(t)
 		token := instachat.NewToken()

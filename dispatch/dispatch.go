@@ -5,6 +5,7 @@ package dispatch
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/instachat/instachat"
@@ -16,6 +17,12 @@ type Dispatcher struct {
 	Queue     instachat.Queue
 	Limits    instachat.Limits
 	Now       func() time.Time // injected so tests control timestamps
+
+	// stripes serialise taking a number and enqueueing its create per chat
+	// (per application for chat numbers), so each chat's creates enter the
+	// queue in number order. Only those two quick steps hold the lock; the
+	// wait for durability does not.
+	stripes [256]sync.Mutex
 }
 
 // New returns a Dispatcher with default limits and the wall clock.
@@ -32,16 +39,12 @@ func (d *Dispatcher) CreateChat(ctx context.Context, token, name string) (*insta
 	if !instachat.ValidToken(token) {
 		return nil, instachat.Errorf(instachat.ENOTFOUND, "application not found")
 	}
-	n, err := d.Sequencer.NextChatNumber(ctx, token)
-	if err != nil {
-		return nil, err
-	}
-	now := d.now()
-	c := &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: now, UpdatedAt: now}
-	if err := d.Queue.Publish(ctx, instachat.Create{Chat: c}); err != nil {
-		return nil, err
-	}
-	return c, nil
+	var c *instachat.Chat
+	err := d.publish(ctx, token, 0, d.Sequencer.NextChatNumber, func(n int64, now time.Time) instachat.Create {
+		c = &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: now, UpdatedAt: now}
+		return instachat.Create{Chat: c}
+	})
+	return c, err
 }
 
 // CreateMessage numbers a new message of the chat and queues it. Returns
@@ -53,16 +56,46 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 	if !instachat.ValidToken(token) || chat < 1 {
 		return nil, instachat.Errorf(instachat.ENOTFOUND, "chat not found")
 	}
-	n, err := d.Sequencer.NextMessageNumber(ctx, token, chat)
+	var m *instachat.Message
+	next := func(ctx context.Context, token string) (int64, error) {
+		return d.Sequencer.NextMessageNumber(ctx, token, chat)
+	}
+	err := d.publish(ctx, token, chat, next, func(n int64, now time.Time) instachat.Create {
+		m = &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: now, UpdatedAt: now}
+		return instachat.Create{Message: m}
+	})
+	return m, err
+}
+
+// publish takes the next number from next and enqueues the create that
+// build makes of it, both under the chat's stripe, then waits until the
+// create is durable. Because batches are applied in queue order, a crash
+// can then lose only numbers above every acknowledged one — never leave a
+// gap below an acknowledged number.
+func (d *Dispatcher) publish(ctx context.Context, token string, chat int64,
+	next func(context.Context, string) (int64, error), build func(n int64, now time.Time) instachat.Create) error {
+	mu := &d.stripes[stripe(token, chat)]
+	mu.Lock()
+	n, err := next(ctx, token)
+	var wait func(context.Context) error
+	if err == nil {
+		wait, err = d.Queue.Enqueue(ctx, build(n, d.now()))
+	}
+	mu.Unlock()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	now := d.now()
-	m := &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: now, UpdatedAt: now}
-	if err := d.Queue.Publish(ctx, instachat.Create{Message: m}); err != nil {
-		return nil, err
+	return wait(ctx)
+}
+
+// stripe hashes (token, chat) with FNV-1a onto one of the stripes.
+func stripe(token string, chat int64) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(token); i++ {
+		h = (h ^ uint32(token[i])) * 16777619
 	}
-	return m, nil
+	h = (h ^ uint32(chat)) * 16777619
+	return int(h % 256)
 }
 
 // now is the creation time, truncated to the microsecond every store keeps,

@@ -237,6 +237,10 @@ type memQueue struct {
 	err       error
 }
 
+func (q *memQueue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(context.Context) error, error) {
+	return func(context.Context) error { return nil }, q.Publish(ctx, creates...)
+}
+
 func (q *memQueue) Publish(_ context.Context, creates ...instachat.Create) error {
 	if q.err != nil {
 		return q.err

@@ -85,32 +85,44 @@ func NewQueue(opts QueueOptions) *Queue {
 // and the creates already accepted may still be applied later: the client
 // cannot tell, as with any request whose answer is lost.
 func (q *Queue) Publish(ctx context.Context, creates ...instachat.Create) error {
+	wait, err := q.Enqueue(ctx, creates...)
+	if err != nil {
+		return err
+	}
+	return wait(ctx)
+}
+
+// Enqueue puts the creates in the backlog, in order, and returns a wait that
+// answers as Publish does. Only a full backlog makes it block.
+func (q *Queue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(context.Context) error, error) {
 	select {
 	case <-q.closed:
-		return errClosed
+		return nil, errClosed
 	default:
 	}
-	if len(creates) == 0 {
-		return nil
-	}
 	p := &publication{left: len(creates), done: make(chan error, 1)}
+	if len(creates) == 0 {
+		return func(context.Context) error { return nil }, nil
+	}
 	items := make([]item, len(creates))
 	for i, c := range creates {
 		items[i] = item{c: c, pub: p}
 		select {
 		case q.pending <- &items[i]:
 		case <-q.closed:
-			return errClosed
+			return nil, errClosed
+		case <-ctx.Done():
+			return nil, errTimeout
+		}
+	}
+	return func(ctx context.Context) error {
+		select {
+		case err := <-p.done:
+			return err
 		case <-ctx.Done():
 			return errTimeout
 		}
-	}
-	select {
-	case err := <-p.done:
-		return err
-	case <-ctx.Done():
-		return errTimeout
-	}
+	}, nil
 }
 
 // Consume hands batches to handle until ctx ends, then returns nil. A batch

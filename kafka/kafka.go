@@ -148,15 +148,25 @@ func (q *Queue) ensureTopics(ctx context.Context) error {
 // EUNAVAILABLE after PublishTimeout or when ctx ends. A create it gave up
 // on may still be stored later, as with any request whose answer is lost.
 func (q *Queue) Publish(ctx context.Context, creates ...instachat.Create) error {
+	wait, err := q.Enqueue(ctx, creates...)
+	if err != nil {
+		return err
+	}
+	return wait(ctx)
+}
+
+// Enqueue hands the records to the producer, which keeps their order within
+// a partition, and returns a wait for the brokers' acknowledgement.
+func (q *Queue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(context.Context) error, error) {
 	recs := make([]*kgo.Record, len(creates))
 	for i, c := range creates {
 		v, err := encode(c)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		recs[i] = &kgo.Record{Topic: q.cfg.Topic, Key: []byte(c.Token()), Value: v}
 	}
-	return q.produce(ctx, recs...)
+	return q.enqueue(ctx, recs...)
 }
 
 // DeadLetter puts c on the dead-letter topic with the reason and the time.
@@ -180,11 +190,20 @@ func (q *Queue) deadLetter(ctx context.Context, key, value []byte, reason error)
 // produce waits, at most PublishTimeout, for the brokers to acknowledge
 // every record. Records of concurrent calls travel in shared batches.
 func (q *Queue) produce(ctx context.Context, recs ...*kgo.Record) error {
-	if err := ctx.Err(); err != nil { // nobody waits for the answer: publish nothing
-		return unavailable(err)
+	wait, err := q.enqueue(ctx, recs...)
+	if err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, q.cfg.PublishTimeout)
-	defer cancel()
+	return wait(ctx)
+}
+
+// enqueue hands recs to the producer and returns a wait that answers once
+// the brokers acknowledged all of them, bounded by PublishTimeout from now.
+func (q *Queue) enqueue(ctx context.Context, recs ...*kgo.Record) (func(context.Context) error, error) {
+	if err := ctx.Err(); err != nil { // nobody waits for the answer: publish nothing
+		return nil, unavailable(err)
+	}
+	deadline := time.Now().Add(q.cfg.PublishTimeout)
 	// The records get a context that is never canceled, because the
 	// producer fails every record buffered behind a canceled one in its
 	// partition: a client hanging up would fail other clients' creates.
@@ -195,17 +214,21 @@ func (q *Queue) produce(ctx context.Context, recs ...*kgo.Record) error {
 	for _, r := range recs {
 		q.producer.TryProduce(rctx, r, func(_ *kgo.Record, err error) { acked <- err })
 	}
-	for range recs {
-		select {
-		case err := <-acked:
-			if err != nil {
-				return unavailable(err)
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		for range recs {
+			select {
+			case err := <-acked:
+				if err != nil {
+					return unavailable(err)
+				}
+			case <-ctx.Done():
+				return unavailable(ctx.Err())
 			}
-		case <-ctx.Done():
-			return unavailable(ctx.Err())
 		}
-	}
-	return nil
+		return nil
+	}, nil
 }
 
 // Consume joins the consumer group and hands handle up to MaxBatch creates

@@ -128,23 +128,44 @@ type queue struct {
 }
 
 func (q *queue) Publish(ctx context.Context, creates ...instachat.Create) error {
+	wait, err := q.Enqueue(ctx, creates...)
+	if err != nil {
+		return err
+	}
+	return wait(ctx)
+}
+
+// Enqueue times from the hand-over to the answer of wait.
+func (q *queue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(context.Context) error, error) {
 	start := time.Now()
-	err := q.Queue.Publish(ctx, creates...)
+	wait, err := q.Queue.Enqueue(ctx, creates...)
+	if err != nil {
+		q.observe(start, creates, err)
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		err := wait(ctx)
+		q.observe(start, creates, err)
+		return err
+	}, nil
+}
+
+func (q *queue) observe(start time.Time, creates []instachat.Create, err error) {
 	outcome := "ok"
 	if err != nil {
 		outcome = instachat.ErrorCode(err)
 	}
 	q.m.publish.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
-	if err == nil {
-		for _, c := range creates {
-			kind := "message"
-			if c.Chat != nil {
-				kind = "chat"
-			}
-			q.m.accepted.WithLabelValues(kind).Inc()
-		}
+	if err != nil {
+		return
 	}
-	return err
+	for _, c := range creates {
+		kind := "message"
+		if c.Chat != nil {
+			kind = "chat"
+		}
+		q.m.accepted.WithLabelValues(kind).Inc()
+	}
 }
 
 func (q *queue) DeadLetter(ctx context.Context, c instachat.Create, reason error) error {
