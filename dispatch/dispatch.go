@@ -21,8 +21,10 @@ type Dispatcher struct {
 	// stripes serialise taking a number and enqueueing its create per chat
 	// (per application for chat numbers), so each chat's creates enter the
 	// queue in number order. Only those two quick steps hold the lock; the
-	// wait for durability does not.
-	stripes [256]sync.Mutex
+	// wait for durability does not. A sequencer recovering lost state
+	// (Redis) holds its stripe for the recovery, so chats sharing it wait
+	// too: many stripes make that rare event touch few other chats.
+	stripes [stripes]sync.Mutex
 }
 
 // New returns a Dispatcher with default limits and the wall clock.
@@ -95,8 +97,10 @@ func stripe(token string, chat int64) int {
 		h = (h ^ uint32(token[i])) * 16777619
 	}
 	h = (h ^ uint32(chat)) * 16777619
-	return int(h % 256)
+	return int(h % stripes)
 }
+
+const stripes = 4096
 
 // now is the creation time, truncated to the microsecond every store keeps,
 // so what a create answers equals what a later read returns.

@@ -250,6 +250,12 @@ func (q *Queue) Consume(ctx context.Context, handle func(ctx context.Context, ba
 		// poll in flight returns; a one-second poll keeps that pause after
 		// a rebalance short, at the cost of an idle request a second.
 		kgo.FetchMaxWait(time.Second),
+		// A worker that dies without leaving the group keeps its partitions
+		// until its session times out; kgo's default of 45 s kept creates
+		// already answered 202 unreadable that long after a SIGKILL. 10 s
+		// (heartbeats every second) bounds it; brokers allow 6 s and up.
+		kgo.SessionTimeout(10*time.Second),
+		kgo.HeartbeatInterval(time.Second),
 	)
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
