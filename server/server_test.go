@@ -3,9 +3,11 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -23,6 +25,10 @@ type running struct {
 	*server.Server
 	client *instachathttp.Client
 	dir    string
+	// created is how chat and message creates answer: 201 when the row is
+	// readable at once (embedded), 202 when a worker stores it shortly after
+	// (production).
+	created int
 }
 
 func start(t *testing.T, dir string) *running {
@@ -34,7 +40,12 @@ func start(t *testing.T, dir string) *running {
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r := &running{Server: s, client: instachathttp.NewClient(s.URL(), nil), dir: dir}
+	return serve(t, s, dir, http.StatusCreated)
+}
+
+// serve wraps an opened server for the test and stops it when the test ends.
+func serve(t *testing.T, s *server.Server, dir string, created int) *running {
+	r := &running{Server: s, client: instachathttp.NewClient(s.URL(), nil), dir: dir, created: created}
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
@@ -53,6 +64,13 @@ func (r *running) stop(t *testing.T) {
 
 // do sends a raw request and returns the status and the decoded JSON body.
 func (r *running) do(t *testing.T, method, path, contentType, body string) (int, map[string]any) {
+	t.Helper()
+	st, _, v := r.send(t, method, path, contentType, body)
+	return st, v
+}
+
+// send is do that also returns the answer's header.
+func (r *running) send(t *testing.T, method, path, contentType, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, r.URL()+path, strings.NewReader(body))
 	if err != nil {
@@ -74,7 +92,7 @@ func (r *running) do(t *testing.T, method, path, contentType, body string) (int,
 		}
 	}
 	noInternalIDs(t, method+" "+path, v)
-	return res.StatusCode, v
+	return res.StatusCode, res.Header, v
 }
 
 // noInternalIDs fails when an answer carries a key that looks like an
@@ -98,9 +116,14 @@ func noInternalIDs(t *testing.T, where string, v any) {
 
 const jsonType = "application/json"
 
-func TestEveryRoute(t *testing.T) {
-	r := start(t, t.TempDir())
+func TestEveryRoute(t *testing.T) { everyRoute(t, start(t, t.TempDir())) }
+
+// everyRoute calls every route once. A create answers r.created with the
+// Location of the new resource; a 202 is followed until that Location reads,
+// as a client would, so the rows after it see the resource.
+func everyRoute(t *testing.T, r *running) {
 	base := "/api/v1/applications"
+	created := r.created
 
 	st, app := r.do(t, "POST", base, jsonType, `{"name":"Acme"}`)
 	if st != http.StatusCreated || app["name"] != "Acme" || app["chats_count"] != 0.0 {
@@ -119,14 +142,14 @@ func TestEveryRoute(t *testing.T) {
 		{"GET", base + "/" + tok, "", 200, func(v map[string]any) bool { return v["token"] == tok }},
 		{"PATCH", base + "/" + tok, `{"name":"Acme 2"}`, 200, func(v map[string]any) bool { return v["name"] == "Acme 2" }},
 		{"PUT", base + "/" + tok, `{"name":"Acme 3"}`, 200, func(v map[string]any) bool { return v["name"] == "Acme 3" }},
-		{"POST", base + "/" + tok + "/chats", `{"name":"general"}`, 201, func(v map[string]any) bool { return v["number"] == 1.0 && v["name"] == "general" }},
-		{"POST", base + "/" + tok + "/chats", "", 201, func(v map[string]any) bool { return v["number"] == 2.0 }},
+		{"POST", base + "/" + tok + "/chats", `{"name":"general"}`, created, func(v map[string]any) bool { return v["number"] == 1.0 && v["name"] == "general" }},
+		{"POST", base + "/" + tok + "/chats", "", created, func(v map[string]any) bool { return v["number"] == 2.0 }},
 		{"GET", base + "/" + tok + "/chats", "", 200, func(v map[string]any) bool { return len(v["data"].([]any)) == 2 }},
 		{"GET", base + "/" + tok + "/chats/1", "", 200, func(v map[string]any) bool { return v["name"] == "general" }},
 		{"PATCH", base + "/" + tok + "/chats/1", `{"name":"random"}`, 200, func(v map[string]any) bool { return v["name"] == "random" }},
 		{"PUT", base + "/" + tok + "/chats/1", `{"name":"lobby"}`, 200, func(v map[string]any) bool { return v["name"] == "lobby" }},
-		{"POST", base + "/" + tok + "/chats/1/messages", `{"body":"Supercalifragilistic day"}`, 201, func(v map[string]any) bool { return v["number"] == 1.0 }},
-		{"POST", base + "/" + tok + "/chats/1/messages", `{"body":"hello there"}`, 201, func(v map[string]any) bool { return v["number"] == 2.0 }},
+		{"POST", base + "/" + tok + "/chats/1/messages", `{"body":"Supercalifragilistic day"}`, created, func(v map[string]any) bool { return v["number"] == 1.0 }},
+		{"POST", base + "/" + tok + "/chats/1/messages", `{"body":"hello there"}`, created, func(v map[string]any) bool { return v["number"] == 2.0 }},
 		{"GET", base + "/" + tok + "/chats/1/messages", "", 200, func(v map[string]any) bool { return len(v["data"].([]any)) == 2 && v["next_cursor"] == nil }},
 		{"GET", base + "/" + tok + "/chats/1/messages/2", "", 200, func(v map[string]any) bool { return v["body"] == "hello there" }},
 		{"PATCH", base + "/" + tok + "/chats/1/messages/2", `{"body":"hello world"}`, 200, func(v map[string]any) bool { return v["body"] == "hello world" }},
@@ -144,10 +167,46 @@ func TestEveryRoute(t *testing.T) {
 		if c.body != "" {
 			ct = jsonType
 		}
-		st, v := r.do(t, c.method, c.path, ct, c.body)
+		st, h, v := r.send(t, c.method, c.path, ct, c.body)
 		if st != c.want || !c.check(v) {
 			t.Errorf("%s %s: %d %v, want %d", c.method, c.path, st, v, c.want)
 		}
+		if c.method == "POST" && c.path != base && st == created {
+			loc := h.Get("Location")
+			if want := c.path + "/" + fmt.Sprint(v["number"]); loc != want {
+				t.Errorf("POST %s: Location %q, want %q", c.path, loc, want)
+			}
+			r.readable(t, loc)
+		}
+	}
+}
+
+// readable waits until path answers 200: at once after a 201, shortly after
+// a 202.
+func (r *running) readable(t *testing.T, path string) {
+	t.Helper()
+	eventually(t, 5*time.Second, func() error {
+		if st, v := r.do(t, "GET", path, "", ""); st != http.StatusOK {
+			return fmt.Errorf("GET %s: %d %v", path, st, v)
+		}
+		return nil
+	})
+}
+
+// eventually calls check until it returns nil, and fails the test with its
+// last error if that takes longer than within.
+func eventually(t *testing.T, within time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still after %v: %v", within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -341,7 +400,13 @@ func TestPaginationWalk(t *testing.T) {
 }
 
 func TestConcurrentCreatesAreNumberedOneToN(t *testing.T) {
-	r := start(t, t.TempDir())
+	concurrentCreates(t, start(t, t.TempDir()))
+}
+
+// concurrentCreates has 24 chats created at once, then 32 clients create 100
+// messages each into 4 of them. Every chat must answer exactly 1..n, store
+// exactly what was answered, and count it exactly within 5 seconds.
+func concurrentCreates(t *testing.T, r *running) {
 	ctx := context.Background()
 	app, err := r.client.CreateApplication(ctx, "busy")
 	if err != nil {
@@ -373,59 +438,183 @@ func TestConcurrentCreatesAreNumberedOneToN(t *testing.T) {
 	assertRange(t, "chat numbers", got, chats)
 
 	const clients, each, target = 32, 100, 4
-	var mu sync.Mutex
-	perChat := map[int64][]int64{}
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				chat := int64((c+i)%target + 1)
-				m, _, err := r.client.CreateMessage(ctx, app.Token, chat, fmt.Sprintf("client %d says %d", c, i))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				perChat[chat] = append(perChat[chat], m.Number)
-				mu.Unlock()
-			}
-		}()
+	answered, _, _ := createConcurrently(ctx, t, r, app.Token, clients, each, target, "", nil)
+	if t.Failed() {
+		t.FailNow()
 	}
-	wg.Wait()
 	total := 0
 	for chat := int64(1); chat <= target; chat++ {
-		nums := perChat[chat]
-		slices.Sort(nums)
-		assertRange(t, fmt.Sprint("chat ", chat), nums, len(nums))
-		total += len(nums)
+		total += len(answered[chat])
 	}
 	if total != clients*each {
 		t.Fatalf("%d messages answered, want %d", total, clients*each)
 	}
 
 	// Counts are exact within 5 seconds of the last create.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		a, err := r.client.Application(ctx, app.Token)
+	eventually(t, 5*time.Second, func() error {
+		if a, err := r.client.Application(ctx, app.Token); err != nil || a.ChatsCount != chats {
+			return fmt.Errorf("application: %+v %v, want chats_count %d", a, err, chats)
+		}
+		return nil
+	})
+	settled(t, r, app.Token, answered, 5*time.Second)
+}
+
+// settled waits, at most within, until every chat of answered counts what it
+// answered, then checks that the chat stores exactly the answered messages.
+func settled(t *testing.T, r *running, token string, answered []answers, within time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	eventually(t, within, func() error {
+		for chat := 1; chat < len(answered); chat++ {
+			c, err := r.client.Chat(ctx, token, int64(chat))
+			if err != nil {
+				return err
+			}
+			if want := int64(len(answered[chat])); c.MessagesCount != want {
+				return fmt.Errorf("chat %d: messages_count %d, want %d", chat, c.MessagesCount, want)
+			}
+		}
+		return nil
+	})
+	t.Logf("counts exact %v after the last create", time.Since(start).Round(time.Millisecond))
+	for chat := 1; chat < len(answered); chat++ {
+		rows, err := allMessages(ctx, r.client, token, int64(chat))
 		if err != nil {
 			t.Fatal(err)
 		}
-		exact := a.ChatsCount == chats
-		for chat := int64(1); chat <= target && exact; chat++ {
-			c, err := r.client.Chat(ctx, app.Token, chat)
-			if err != nil {
-				t.Fatal(err)
-			}
-			exact = c.MessagesCount == int64(len(perChat[chat]))
+		if err := answered[chat].exactlyOnce(rows); err != nil {
+			t.Errorf("chat %d: %v", chat, err)
 		}
-		if exact {
+	}
+}
+
+// createConcurrently has clients create each messages at once, round robin
+// over chats 1..chats of the application, with bodies unique by tag. It adds
+// what they were answered to answered (by chat; nil for a new one), returns
+// it, and the lowest and highest number answered by chat. Every create must
+// be answered 2xx, never with a number answered before: t fails otherwise,
+// and the caller stops it (so that it may run on a goroutine of its own).
+func createConcurrently(ctx context.Context, t *testing.T, r *running, token string, clients, each, chats int, tag string, answered []answers) (_ []answers, lowest, highest []int64) {
+	t.Helper()
+	if answered == nil {
+		answered = make([]answers, chats+1)
+		for c := range answered {
+			answered[c] = answers{}
+		}
+	}
+	lowest, highest = slices.Repeat([]int64{math.MaxInt64}, chats+1), make([]int64, chats+1)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for i := range each {
+				chat := int64((c+i)%chats + 1)
+				body := fmt.Sprintf("%sclient %d says %d", tag, c, i)
+				m, _, err := r.client.CreateMessage(ctx, token, chat, body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				err = answered[chat].add(m.Number, body)
+				lowest[chat], highest[chat] = min(lowest[chat], m.Number), max(highest[chat], m.Number)
+				mu.Unlock()
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return answered, lowest, highest
+}
+
+// answers are the messages one chat answered, body by number.
+type answers map[int64]string
+
+// add records an answered create; a number answered twice is an error.
+func (a answers) add(number int64, body string) error {
+	if prev, ok := a[number]; ok {
+		return fmt.Errorf("number %d answered twice: %q and %q", number, prev, body)
+	}
+	a[number] = body
+	return nil
+}
+
+// exactlyOnce reports how rows, a chat's stored messages, differ from the
+// answers: every answered message stored once with its body, nothing else,
+// and the numbers exactly 1..n.
+func (a answers) exactlyOnce(rows []*instachat.Message) error {
+	seen := map[int64]bool{}
+	var errs []error
+	for _, m := range rows {
+		body, ok := a[m.Number]
+		switch {
+		case seen[m.Number]:
+			errs = append(errs, fmt.Errorf("message %d stored twice", m.Number))
+		case !ok:
+			errs = append(errs, fmt.Errorf("message %d (%q) stored but never answered", m.Number, m.Body))
+		case m.Body != body:
+			errs = append(errs, fmt.Errorf("message %d stored as %q, answered as %q", m.Number, m.Body, body))
+		}
+		seen[m.Number] = true
+	}
+	for n := range a {
+		if !seen[n] {
+			errs = append(errs, fmt.Errorf("message %d answered but not stored", n))
+		}
+	}
+	for n := int64(1); n <= int64(len(a)); n++ {
+		if _, ok := a[n]; !ok {
+			errs = append(errs, fmt.Errorf("numbers are not exactly 1..%d: %d is missing", len(a), n))
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counts not exact 5 s after the last create (chats_count %d)", a.ChatsCount)
+	}
+	if len(errs) > 3 {
+		errs = append(errs[:3], fmt.Errorf("and %d more differences", len(errs)-3))
+	}
+	return errors.Join(errs...)
+}
+
+func TestExactlyOnceCatchesEveryDifference(t *testing.T) {
+	msg := func(n int64, body string) *instachat.Message { return &instachat.Message{Number: n, Body: body} }
+	a := answers{1: "one", 2: "two", 3: "three"}
+	if err := a.add(2, "again"); err == nil {
+		t.Error("a number answered twice went unnoticed")
+	}
+	if err := a.exactlyOnce([]*instachat.Message{msg(1, "one"), msg(2, "two"), msg(3, "three")}); err != nil {
+		t.Fatalf("the rows answered are refused: %v", err)
+	}
+	for name, rows := range map[string][]*instachat.Message{
+		"duplicate": {msg(1, "one"), msg(2, "two"), msg(2, "two"), msg(3, "three")},
+		"lost":      {msg(1, "one"), msg(3, "three")},
+		"extra":     {msg(1, "one"), msg(2, "two"), msg(3, "three"), msg(4, "four")},
+		"body":      {msg(1, "one"), msg(2, "TWO"), msg(3, "three")},
+	} {
+		if err := a.exactlyOnce(rows); err == nil {
+			t.Errorf("%s: not caught", name)
 		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	if err := (answers{1: "one", 3: "three"}).exactlyOnce([]*instachat.Message{msg(1, "one"), msg(3, "three")}); err == nil {
+		t.Error("a gap in the numbers went unnoticed")
+	}
+}
+
+// allMessages walks every page of a chat's messages.
+func allMessages(ctx context.Context, c *instachathttp.Client, token string, chat int64) ([]*instachat.Message, error) {
+	var all []*instachat.Message
+	for cursor := ""; ; {
+		page, next, err := c.Messages(ctx, token, chat, 100, cursor)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if next == "" {
+			return all, nil
+		}
+		cursor = next
 	}
 }
 
@@ -467,8 +656,11 @@ func TestRestartKeepsDataAndNumberingContinues(t *testing.T) {
 	}
 }
 
-func TestSearchThroughTheAPI(t *testing.T) {
-	r := start(t, t.TempDir())
+func TestSearchThroughTheAPI(t *testing.T) { searchThroughTheAPI(t, start(t, t.TempDir())) }
+
+// searchThroughTheAPI checks what a search finds: substrings, case, prefixes,
+// every term, never another chat's messages, and edits.
+func searchThroughTheAPI(t *testing.T, r *running) {
 	ctx := context.Background()
 	app, _ := r.client.CreateApplication(ctx, "search")
 	other, _ := r.client.CreateApplication(ctx, "other")
@@ -498,6 +690,10 @@ func TestSearchThroughTheAPI(t *testing.T) {
 		if _, _, err := r.client.CreateMessage(ctx, tok, chat, "hello world califrag hi"); err != nil {
 			t.Fatal(err)
 		}
+		r.readable(t, fmt.Sprintf("/api/v1/applications/%s/chats/%d/messages/1", tok, chat))
+	}
+	for n := range len(bodies) {
+		r.readable(t, fmt.Sprintf("/api/v1/applications/%s/chats/1/messages/%d", app.Token, n+1))
 	}
 	search := func(q string) []int64 {
 		t.Helper()

@@ -1,0 +1,400 @@
+package main
+
+// TestTopology runs the production topology as it is deployed, each role in
+// processes of its own, with the binary of binary_test.go and the child
+// processes, ledger and checks of crash_test.go.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/testenv"
+)
+
+// The applications of TestTopology and the chats of each, 20 in all.
+// Creates are partitioned by application: with ten, both workers have work
+// but for a chance of about 2 in 1024.
+const topologyApps, topologyChats = 10, 2
+
+// TestTopology starts two processes with INSTACHAT_ROLES=api,dispatcher and
+// two with worker, from the binary, on MySQL, Redis and a Kafka (kfake) of
+// the test's own. Sixteen clients spread over both fronts create 5,000
+// messages in 20 chats; then every answered message must be stored exactly
+// once, every chat numbered exactly 1..n, the counts exact within 5 s, and
+// search must find the messages. A second load of 3,000 SIGKILLs a worker
+// halfway: once the survivor took its partitions over, the same must hold.
+func TestTopology(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four instachat processes on MySQL, Redis and Kafka and loads them (about 15 s): not run with -short")
+	}
+	dsn := testDatabase(t)
+	redisURL := testenv.Lookup(t, "INSTACHAT_TEST_REDIS_URL")
+	prefix := testPrefix(t, redisURL)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1)) // the processes create the topics, as in production
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	id := rand.Uint64()
+	env := []string{
+		"INSTACHAT_MYSQL_DSN=" + dsn,
+		"INSTACHAT_REDIS_URL=" + redisURL,
+		"INSTACHAT_REDIS_PREFIX=" + prefix,
+		"INSTACHAT_KAFKA_BROKERS=" + strings.Join(kc.ListenAddrs(), ","),
+		fmt.Sprintf("INSTACHAT_KAFKA_TOPIC=instachat-test-%016x", id),
+		fmt.Sprintf("INSTACHAT_KAFKA_GROUP=instachat-test-workers-%016x", id),
+		"INSTACHAT_KAFKA_PARTITIONS=8",
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	start := func(roles string, checks ...string) *child {
+		p := startChild(t, t.TempDir(), append(env[:len(env):len(env)], "INSTACHAT_ROLES="+roles)...)
+		t.Logf("pid %d plays %s at %s", p.cmd.Process.Pid, roles, p.url)
+		waitHealthy(t, hc, p, checks)
+		return p
+	}
+	fronts := []*child{start("api,dispatcher", "kafka", "mysql", "redis"), start("api,dispatcher", "kafka", "mysql", "redis")}
+	workers := []*child{start("worker", "kafka", "mysql"), start("worker", "kafka", "mysql")}
+
+	ctx := t.Context()
+	var ledgers []*ledger
+	for a := range topologyApps {
+		app, err := fronts[a%2].client.CreateApplication(ctx, fmt.Sprint("topology ", a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &ledger{token: app.Token, acked: map[int64]map[int64]string{}, chats: map[string]int64{}}
+		for n := int64(1); n <= topologyChats; n++ {
+			ch, status, err := fronts[n%2].client.CreateChat(ctx, app.Token, "")
+			if err != nil || status != http.StatusAccepted || ch.Number != n {
+				t.Fatalf("creating chat %d: %+v %d %v", n, ch, status, err)
+			}
+			l.acked[n] = map[int64]string{}
+		}
+		ledgers = append(ledgers, l)
+	}
+
+	placed, took := topologyLoad(t, fronts, ledgers, 1, 5000, nil)
+	t.Logf("first load: 5000 creates answered in %v, %.0f creates/s", took.Round(time.Millisecond), 5000/took.Seconds())
+	settled := settleTopology(t, fronts[0], ledgers, 5*time.Second)
+	t.Logf("first load stored and counted %v after its last answer", settled.Round(time.Millisecond))
+	searchSample(t, fronts, 1, placed)
+
+	// Halfway through the second load, the worker that applied more of it
+	// so far is killed: what it applied without committing comes again to
+	// the survivor, what it had not fetched waits for the survivor to take
+	// its partitions over.
+	before, err := workersApplied(hc, workers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var killed *child
+	placed, took = topologyLoad(t, fronts, ledgers, 2, 3000, func() {
+		now, err := workersApplied(hc, workers)
+		if err != nil {
+			t.Error(err)
+			now = before
+		}
+		busy := []float64{now[0] - before[0], now[1] - before[1]}
+		killed = workers[0]
+		if busy[1] > busy[0] {
+			killed = workers[1]
+		}
+		if err := killed.cmd.Process.Kill(); err != nil {
+			t.Error(err)
+		}
+		t.Logf("SIGKILL to pid %d halfway through the second load; creates of it the workers had applied: %v", killed.cmd.Process.Pid, busy)
+	})
+	t.Logf("second load: 3000 creates answered in %v, %.0f creates/s", took.Round(time.Millisecond), 3000/took.Seconds())
+	select {
+	case <-killed.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("pid %d still runs 10 s after SIGKILL", killed.cmd.Process.Pid)
+	}
+	settled = settleTopology(t, fronts[1], ledgers, 30*time.Second)
+	t.Logf("second load stored and counted %v after its last answer, the survivor having taken over", settled.Round(time.Millisecond))
+	searchSample(t, fronts, 2, placed)
+
+	// The others stop cleanly on SIGTERM.
+	for _, p := range append(fronts, workers...) {
+		if p == killed {
+			continue
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-p.exited:
+			if p.err != nil {
+				t.Errorf("pid %d exited with %v after SIGTERM, want status 0", p.cmd.Process.Pid, p.err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("pid %d still runs 20 s after SIGTERM", p.cmd.Process.Pid)
+		}
+	}
+}
+
+// waitHealthy waits until p's /healthz answers 200 with exactly the checks
+// named, each ok.
+func waitHealthy(t *testing.T, hc *http.Client, p *child, checks []string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var v struct{ Checks map[string]string }
+		res, err := hc.Get(p.url + "/healthz")
+		if err == nil {
+			err = json.NewDecoder(res.Body).Decode(&v)
+			res.Body.Close()
+			if err == nil && res.StatusCode != http.StatusOK {
+				err = fmt.Errorf("%s %v", res.Status, v.Checks)
+			}
+		}
+		if err == nil {
+			var names []string
+			for name, state := range v.Checks {
+				if state == "ok" {
+					names = append(names, name)
+				}
+			}
+			if slices.Sort(names); !slices.Equal(names, checks) {
+				t.Fatalf("pid %d: /healthz checks %v, want %v ok", p.cmd.Process.Pid, v.Checks, checks)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d: /healthz: %v", p.cmd.Process.Pid, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// placement is where a create of a load was answered to be.
+type placement struct {
+	l *ledger
+	m *instachat.Message
+}
+
+// topologyLoad has 16 clients, spread over the fronts, create n messages,
+// round robin over the chats of the ledgers, and records what they were
+// answered; every create must be answered 2xx. Create k's body carries the
+// word u<round>n<k>w, found by no other create's. midway, if set, runs once
+// half of the creates are under way. It returns where each create went and
+// how long the load took.
+func topologyLoad(t *testing.T, fronts []*child, ledgers []*ledger, round, n int, midway func()) ([]placement, time.Duration) {
+	t.Helper()
+	placed := make([]placement, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range 16 {
+		c := fronts[w%len(fronts)].client
+		wg.Go(func() {
+			for k := int(next.Add(1)) - 1; k < n; k = int(next.Add(1)) - 1 {
+				if k == n/2 && midway != nil {
+					midway()
+				}
+				l := ledgers[k%len(ledgers)]
+				chat := int64(k/len(ledgers)%topologyChats + 1)
+				body := fmt.Sprintf("load %d message %d from client %d: u%dn%05dw", round, k, w, round, k)
+				m, _, err := c.CreateMessage(t.Context(), l.token, chat, body)
+				if err != nil {
+					t.Errorf("create %d of load %d: %v", k, round, err)
+					return
+				}
+				placed[k] = placement{l, m}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, p := range placed {
+		p.l.sent([]sentCreate{{p.m.Chat, p.m.Body}})
+		p.l.ack(t, p.m)
+	}
+	return placed, took
+}
+
+// settleTopology waits, at most within, until every application and chat
+// counts exactly what its ledger was answered, then checks every chat's
+// rows against the ledger: each answered message stored once, with its
+// number and body, and nothing else. It returns how long the counts took.
+func settleTopology(t *testing.T, front *child, ledgers []*ledger, within time.Duration) time.Duration {
+	t.Helper()
+	ctx, c := t.Context(), front.client
+	start := time.Now()
+	for exact := false; !exact; {
+		err := func() error {
+			for _, l := range ledgers {
+				app, err := c.Application(ctx, l.token)
+				if err != nil {
+					return err
+				}
+				if app.ChatsCount != topologyChats {
+					return fmt.Errorf("chats_count %d, want %d", app.ChatsCount, topologyChats)
+				}
+				for n, acked := range l.acked {
+					ch, err := c.Chat(ctx, l.token, n)
+					if err != nil {
+						return err
+					}
+					if ch.MessagesCount != int64(len(acked)) {
+						return fmt.Errorf("chat %d: messages_count %d, %d answered", n, ch.MessagesCount, len(acked))
+					}
+				}
+			}
+			return nil
+		}()
+		if exact = err == nil; !exact {
+			if time.Since(start) > within {
+				t.Fatalf("counts not exact %v after the load: %v", within, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	took := time.Since(start)
+	for _, l := range ledgers {
+		for n := range l.acked {
+			rows, err := allMessages(ctx, c, l.token, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.check(n, int64(len(l.acked[n])), rows); err != nil {
+				t.Errorf("chat %d of %s…: %v", n, l.token[:6], err)
+			}
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	return took
+}
+
+// searchSample looks up a sample of a load's messages, through both fronts,
+// by a substring of their unique word.
+func searchSample(t *testing.T, fronts []*child, round int, placed []placement) {
+	t.Helper()
+	for i := range 20 {
+		k := i * len(placed) / 20
+		p := placed[k]
+		q := fmt.Sprintf("%dn%05d", round, k)
+		found, _, err := fronts[i%len(fronts)].client.SearchMessages(t.Context(), p.l.token, p.m.Chat, q, 10, "")
+		if err != nil {
+			t.Fatalf("search %q: %v", q, err)
+		}
+		if len(found) != 1 || found[0].Number != p.m.Number || found[0].Body != p.m.Body {
+			t.Errorf("search %q in chat %d: %d results, want message %d alone", q, p.m.Chat, len(found), p.m.Number)
+		}
+	}
+}
+
+var appliedLine = regexp.MustCompile(`(?m)^instachat_worker_creates_applied_total (\S+)$`)
+
+// workersApplied reads instachat_worker_creates_applied_total from each
+// worker.
+func workersApplied(hc *http.Client, workers []*child) ([]float64, error) {
+	var got []float64
+	for _, w := range workers {
+		res, err := hc.Get(w.url + "/metrics")
+		if err != nil {
+			return nil, err
+		}
+		text, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		m := appliedLine.FindSubmatch(text)
+		if m == nil {
+			return nil, fmt.Errorf("pid %d: /metrics has no instachat_worker_creates_applied_total", w.cmd.Process.Pid)
+		}
+		n, err := strconv.ParseFloat(string(m[1]), 64)
+		if err != nil {
+			return nil, err
+		}
+		got = append(got, n)
+	}
+	return got, nil
+}
+
+// testDatabase creates a database of the test's own on the server that
+// INSTACHAT_TEST_MYSQL_DSN names, drops it when the test ends, and returns
+// its DSN.
+func testDatabase(t *testing.T) string {
+	t.Helper()
+	cfg, err := mysqldrv.ParseDSN(testenv.Lookup(t, "INSTACHAT_TEST_MYSQL_DSN"))
+	if err != nil {
+		t.Fatalf("INSTACHAT_TEST_MYSQL_DSN: %v", err)
+	}
+	cfg.DBName = ""
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = fmt.Sprintf("instachat_test_%016x", rand.Uint64())
+	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+cfg.DBName); err != nil {
+		t.Fatalf("create a test database: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP DATABASE " + cfg.DBName); err != nil {
+			t.Errorf("drop the test database: %v", err)
+		}
+		admin.Close()
+	})
+	return cfg.FormatDSN()
+}
+
+// testPrefix returns a Redis key prefix of the test's own, whose keys are
+// deleted when the test ends.
+func testPrefix(t *testing.T, redisURL string) string {
+	t.Helper()
+	prefix := fmt.Sprintf("instachat-test:%016x:", rand.Uint64())
+	t.Cleanup(func() {
+		opt, err := rueidis.ParseURL(redisURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.DisableCache = true
+		c, err := rueidis.NewClient(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ctx := context.Background()
+		for cursor := uint64(0); ; {
+			e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(e.Elements) > 0 {
+				if err := c.Do(ctx, c.B().Del().Key(e.Elements...).Build()).Error(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if cursor = e.Cursor; cursor == 0 {
+				return
+			}
+		}
+	})
+	return prefix
+}
