@@ -121,18 +121,9 @@ type Sequencer interface {
 
 // Queue carries creates from dispatchers to workers.
 type Queue interface {
-	// Publish returns nil once the creates are durable: a queue with a log
-	// of its own (Kafka) has them acknowledged by its brokers, so they reach
-	// a consumer even if this process dies right after; a queue without one
-	// (the embedded default) returns only after a consumer's handler
-	// succeeded, i.e. after the store committed them. It returns EUNAVAILABLE
-	// when the queue cannot take them in time; a create handed over before
-	// ctx ended may still be applied then, the same ambiguity as a lost HTTP
-	// answer.
-	Publish(ctx context.Context, creates ...Create) error
-	// Enqueue is Publish in two steps: it fixes the creates' place in the
-	// queue, after everything enqueued before it returned, and returns at
-	// once; wait then returns what Publish would. The dispatcher numbers and
+	// Enqueue fixes the creates' place in the queue, after everything
+	// enqueued before it returned, and returns at once; wait then returns
+	// nil once they are durable (see Publish). The dispatcher numbers and
 	// enqueues under one lock per chat, so a chat's creates sit in the queue
 	// in number order: batches are applied in queue order, so a crash can
 	// lose only a tail of numbers nobody was told, never one in the middle.
@@ -147,6 +138,22 @@ type Queue interface {
 	// for the handler, the publisher receives the reason; where it did not
 	// (Kafka), the create is kept on a dead-letter topic for an operator.
 	DeadLetter(ctx context.Context, c Create, reason error) error
+}
+
+// Publish hands creates to q and returns nil once they are durable: a
+// queue with a log of its own (Kafka) has them acknowledged by its brokers,
+// so they reach a consumer even if this process dies right after; a queue
+// without one (the embedded default) answers only after a consumer's
+// handler succeeded, i.e. after the store committed them. It returns
+// EUNAVAILABLE when the queue cannot take them in time; a create handed
+// over before ctx ended may still be applied then, the same ambiguity as a
+// lost HTTP answer.
+func Publish(ctx context.Context, q Queue, creates ...Create) error {
+	wait, err := q.Enqueue(ctx, creates...)
+	if err != nil {
+		return err
+	}
+	return wait(ctx)
 }
 
 // Searcher finds messages of one chat.

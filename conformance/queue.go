@@ -142,7 +142,7 @@ func TestQueue(t *testing.T, open func(t *testing.T) instachat.Queue) {
 			return nil
 		})
 		for _, c := range creates {
-			err := q.Publish(t.Context(), c)
+			err := instachat.Publish(t.Context(), q, c)
 			// A broker answered before the handler ran; an embedded queue
 			// answers with the handler's verdict.
 			if err != nil && (queueKeyOf(c) != poison || !errors.Is(err, reason)) {
@@ -196,7 +196,7 @@ func queueCreates(token string, n int) []instachat.Create {
 
 func queuePublish(t *testing.T, q instachat.Queue, creates ...instachat.Create) {
 	t.Helper()
-	if err := q.Publish(t.Context(), creates...); err != nil {
+	if err := instachat.Publish(t.Context(), q, creates...); err != nil {
 		t.Errorf("Publish(%v): %v", queueKeys(creates), err)
 	}
 }

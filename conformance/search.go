@@ -262,3 +262,24 @@ func searchShow(msgs []*instachat.Message) string {
 	}
 	return b.String()
 }
+
+// PutThroughStore is TestSearcher's put for a searcher that reads the store
+// itself (sqlite, the MySQL fallback): new messages go in through
+// ApplyCreates, new bodies of existing ones through UpdateMessage.
+func PutThroughStore(s instachat.Store) func(context.Context, []*instachat.Message) error {
+	return func(ctx context.Context, msgs []*instachat.Message) error {
+		creates := make([]instachat.Create, len(msgs))
+		for i, m := range msgs {
+			creates[i] = instachat.Create{Message: m}
+		}
+		if err := s.ApplyCreates(ctx, creates); err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if _, err := s.UpdateMessage(ctx, m.Token, m.Chat, m.Number, m.Body, m.UpdatedAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}

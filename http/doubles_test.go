@@ -237,13 +237,9 @@ type memQueue struct {
 	err       error
 }
 
-func (q *memQueue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(context.Context) error, error) {
-	return func(context.Context) error { return nil }, q.Publish(ctx, creates...)
-}
-
-func (q *memQueue) Publish(_ context.Context, creates ...instachat.Create) error {
+func (q *memQueue) Enqueue(_ context.Context, creates ...instachat.Create) (func(context.Context) error, error) {
 	if q.err != nil {
-		return q.err
+		return nil, q.err
 	}
 	q.mu.Lock()
 	q.published = append(q.published, creates...)
@@ -251,7 +247,7 @@ func (q *memQueue) Publish(_ context.Context, creates ...instachat.Create) error
 	for _, c := range creates {
 		q.store.apply(c)
 	}
-	return nil
+	return func(context.Context) error { return nil }, nil
 }
 
 // memSearcher ranks every match equally, by number.

@@ -51,7 +51,7 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := q.Publish(ctx, c); err != nil {
+			if err := instachat.Publish(ctx, q, c); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -119,7 +119,7 @@ func publish(t *testing.T, q *Queue, creates ...instachat.Create) <-chan error {
 	go func() {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
-		errc <- q.Publish(ctx, creates...)
+		errc <- instachat.Publish(ctx, q, creates...)
 	}()
 	return errc
 }
@@ -211,7 +211,7 @@ func TestClose(t *testing.T) {
 	}
 
 	start := time.Now()
-	err := q.Publish(context.Background(), message(4))
+	err := instachat.Publish(context.Background(), q, message(4))
 	if err != errClosed || time.Since(start) > time.Second {
 		t.Errorf("Publish after Close = %v after %v, want %v at once", err, time.Since(start), errClosed)
 	}
@@ -246,7 +246,7 @@ func TestBacklogIsBounded(t *testing.T) {
 	q := NewQueue(QueueOptions{Backlog: 2})
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
-	err := q.Publish(ctx, message(1), message(2), message(3))
+	err := instachat.Publish(ctx, q, message(1), message(2), message(3))
 	if err != errTimeout || len(q.pending) != 2 {
 		t.Fatalf("Publish over a full backlog = %v with %d pending, want %v with 2", err, len(q.pending), errTimeout)
 	}

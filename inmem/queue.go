@@ -79,21 +79,12 @@ func NewQueue(opts QueueOptions) *Queue {
 	}
 }
 
-// Publish returns nil once a handler took every create, or the reason given
-// to DeadLetter for one of them. It blocks while the backlog is full. When
-// ctx ends first, or the queue is closed meanwhile, it returns EUNAVAILABLE,
-// and the creates already accepted may still be applied later: the client
-// cannot tell, as with any request whose answer is lost.
-func (q *Queue) Publish(ctx context.Context, creates ...instachat.Create) error {
-	wait, err := q.Enqueue(ctx, creates...)
-	if err != nil {
-		return err
-	}
-	return wait(ctx)
-}
-
-// Enqueue puts the creates in the backlog, in order, and returns a wait that
-// answers as Publish does. Only a full backlog makes it block.
+// Enqueue puts the creates in the backlog, in order, and returns a wait
+// that answers nil once a handler took every create, or the reason given to
+// DeadLetter for one of them. Only a full backlog makes Enqueue block. When
+// ctx ends first, or the queue is closed meanwhile, it or the wait returns
+// EUNAVAILABLE, and the creates already accepted may still be applied
+// later: the client cannot tell, as with any request whose answer is lost.
 func (q *Queue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(context.Context) error, error) {
 	select {
 	case <-q.closed:

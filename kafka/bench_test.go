@@ -27,7 +27,7 @@ func publishAll(b *testing.B, q *Queue) {
 			m.Number++
 			msg := m
 			start := time.Now()
-			if err := q.Publish(context.Background(), instachat.Create{Message: &msg}); err != nil {
+			if err := instachat.Publish(context.Background(), q, instachat.Create{Message: &msg}); err != nil {
 				b.Error(err)
 				return
 			}

@@ -144,19 +144,11 @@ func (q *Queue) ensureTopics(ctx context.Context) error {
 	return nil
 }
 
-// Publish returns once the brokers acknowledged every create, or
-// EUNAVAILABLE after PublishTimeout or when ctx ends. A create it gave up
-// on may still be stored later, as with any request whose answer is lost.
-func (q *Queue) Publish(ctx context.Context, creates ...instachat.Create) error {
-	wait, err := q.Enqueue(ctx, creates...)
-	if err != nil {
-		return err
-	}
-	return wait(ctx)
-}
-
 // Enqueue hands the records to the producer, which keeps their order within
-// a partition, and returns a wait for the brokers' acknowledgement.
+// a partition, and returns a wait that answers once the brokers
+// acknowledged every create, or EUNAVAILABLE after PublishTimeout or when
+// ctx ends. A create it gave up on may still be stored later, as with any
+// request whose answer is lost.
 func (q *Queue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(context.Context) error, error) {
 	recs := make([]*kgo.Record, len(creates))
 	for i, c := range creates {

@@ -118,7 +118,7 @@ func tokens(n int) []string {
 func publish(t testing.TB, q *Queue, creates []instachat.Create) {
 	t.Helper()
 	for _, c := range creates {
-		if err := q.Publish(t.Context(), c); err != nil {
+		if err := instachat.Publish(t.Context(), q, c); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
 	}
@@ -430,7 +430,7 @@ func TestUnavailable(t *testing.T) {
 			fail(c)
 			create := messages(1, instachat.NewToken())[0]
 			for call, produce := range map[string]func() error{
-				"Publish":    func() error { return q.Publish(t.Context(), create) },
+				"Publish":    func() error { return instachat.Publish(t.Context(), q, create) },
 				"DeadLetter": func() error { return q.DeadLetter(t.Context(), create, errors.New("refused")) },
 			} {
 				start := time.Now()

@@ -127,14 +127,6 @@ type queue struct {
 	m *Metrics
 }
 
-func (q *queue) Publish(ctx context.Context, creates ...instachat.Create) error {
-	wait, err := q.Enqueue(ctx, creates...)
-	if err != nil {
-		return err
-	}
-	return wait(ctx)
-}
-
 // Enqueue times from the hand-over to the answer of wait.
 func (q *queue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(context.Context) error, error) {
 	start := time.Now()

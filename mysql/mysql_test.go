@@ -2,9 +2,7 @@ package mysql
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"slices"
@@ -14,37 +12,13 @@ import (
 	"time"
 	"unicode"
 
-	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/conformance"
 	"github.com/instachat/instachat/internal/testenv"
 )
 
-// testDSN creates a database of its own for the test, dropped when the test
-// ends, on the server INSTACHAT_TEST_MYSQL_DSN names, and returns its DSN.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	cfg, err := mysqldrv.ParseDSN(testenv.Lookup(t, "INSTACHAT_TEST_MYSQL_DSN"))
-	if err != nil {
-		t.Fatalf("INSTACHAT_TEST_MYSQL_DSN: %v", err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DBName = fmt.Sprintf("instachat_test_%016x", rand.Uint64())
-	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+cfg.DBName); err != nil {
-		t.Fatalf("create a test database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE " + cfg.DBName); err != nil {
-			t.Errorf("drop the test database: %v", err)
-		}
-		admin.Close()
-	})
-	return cfg.FormatDSN()
-}
+// testDSN is a database of the test's own; see testenv.MySQLDatabase.
+func testDSN(t testing.TB) string { return testenv.MySQLDatabase(t) }
 
 // openTest opens a migrated database of the test's own.
 func openTest(t testing.TB) *DB {
@@ -88,25 +62,8 @@ func TestStoreConformanceShared(t *testing.T) {
 func TestSearcherConformance(t *testing.T) {
 	conformance.TestSearcher(t, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
 		db := openTest(t)
-		return db, func(ctx context.Context, msgs []*instachat.Message) error { return put(ctx, db, msgs) }
+		return db, conformance.PutThroughStore(db)
 	})
-}
-
-// put inserts the messages that are new and rewrites the body of the others.
-func put(ctx context.Context, db *DB, msgs []*instachat.Message) error {
-	creates := make([]instachat.Create, len(msgs))
-	for i, m := range msgs {
-		creates[i] = instachat.Create{Message: m}
-	}
-	if err := db.ApplyCreates(ctx, creates); err != nil {
-		return err
-	}
-	for _, m := range msgs {
-		if _, err := db.UpdateMessage(ctx, m.Token, m.Chat, m.Number, m.Body, m.UpdatedAt); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func TestMigrateConcurrently(t *testing.T) {

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	mysqldrv "github.com/go-sql-driver/mysql"
-	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/instachat/instachat/internal/testenv"
@@ -31,9 +28,8 @@ func productionConfig(t *testing.T) server.Config {
 	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
-	cfg.MySQLDSN = testDatabase(t)
-	cfg.RedisURL = testenv.Lookup(t, "INSTACHAT_TEST_REDIS_URL")
-	cfg.RedisPrefix = testPrefix(t, cfg.RedisURL)
+	cfg.MySQLDSN = testenv.MySQLDatabase(t)
+	cfg.RedisURL, cfg.RedisPrefix = testenv.RedisPrefix(t)
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1)) // kafka.Open creates the topics, as in production
 	if err != nil {
 		t.Fatal(err)
@@ -56,73 +52,6 @@ func startProduction(t *testing.T, cfg server.Config) *running {
 		t.Fatal(err)
 	}
 	return serve(t, s, "", http.StatusAccepted)
-}
-
-// testDatabase creates a database of the test's own on the server that
-// INSTACHAT_TEST_MYSQL_DSN names, drops it when the test ends, and returns
-// its DSN.
-func testDatabase(t *testing.T) string {
-	t.Helper()
-	cfg, err := mysqldrv.ParseDSN(testenv.Lookup(t, "INSTACHAT_TEST_MYSQL_DSN"))
-	if err != nil {
-		t.Fatalf("INSTACHAT_TEST_MYSQL_DSN: %v", err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DBName = fmt.Sprintf("instachat_test_%016x", rand.Uint64())
-	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+cfg.DBName); err != nil {
-		t.Fatalf("create a test database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE " + cfg.DBName); err != nil {
-			t.Errorf("drop the test database: %v", err)
-		}
-		admin.Close()
-	})
-	return cfg.FormatDSN()
-}
-
-// testPrefix returns a Redis key prefix of the test's own, whose keys are
-// deleted when the test ends.
-func testPrefix(t *testing.T, redisURL string) string {
-	t.Helper()
-	prefix := fmt.Sprintf("instachat-test:%016x:", rand.Uint64())
-	t.Cleanup(func() { deleteKeys(t, redisURL, prefix) })
-	return prefix
-}
-
-// deleteKeys deletes every key under prefix, as a flush or a Redis restart
-// without its data would.
-func deleteKeys(t *testing.T, redisURL, prefix string) {
-	t.Helper()
-	opt, err := rueidis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.DisableCache = true
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx := context.Background() // also called once the test's context ended
-	for cursor := uint64(0); ; {
-		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(e.Elements) > 0 {
-			if err := c.Do(ctx, c.B().Del().Key(e.Elements...).Build()).Error(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if cursor = e.Cursor; cursor == 0 {
-			return
-		}
-	}
 }
 
 func TestProductionEveryRoute(t *testing.T) {
@@ -258,7 +187,7 @@ func TestProductionNumberingSurvivesRedisLoss(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	deleteKeys(t, cfg.RedisURL, cfg.RedisPrefix)
+	testenv.DeleteRedisKeys(t, cfg.RedisURL, cfg.RedisPrefix)
 
 	// Longer than the sequencer's grace for publishes in flight (5 s):
 	// numbering that read the store without waiting for the queue would

@@ -32,25 +32,8 @@ func TestStoreConformanceShared(t *testing.T) {
 func TestSearcherConformance(t *testing.T) {
 	conformance.TestSearcher(t, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
 		db := openTest(t)
-		return db, func(ctx context.Context, msgs []*instachat.Message) error { return put(ctx, db, msgs) }
+		return db, conformance.PutThroughStore(db)
 	})
-}
-
-// put inserts the messages that are new and rewrites the body of the others.
-func put(ctx context.Context, db *DB, msgs []*instachat.Message) error {
-	creates := make([]instachat.Create, len(msgs))
-	for i, m := range msgs {
-		creates[i] = instachat.Create{Message: m}
-	}
-	if err := db.ApplyCreates(ctx, creates); err != nil {
-		return err
-	}
-	for _, m := range msgs {
-		if _, err := db.UpdateMessage(ctx, m.Token, m.Chat, m.Number, m.Body, m.UpdatedAt); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func TestReopenKeepsDataAndSkipsMigrations(t *testing.T) {

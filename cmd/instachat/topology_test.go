@@ -5,8 +5,6 @@ package main
 // processes, ledger and checks of crash_test.go.
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	mysqldrv "github.com/go-sql-driver/mysql"
-	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/instachat/instachat"
@@ -46,9 +42,8 @@ func TestTopology(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four instachat processes on MySQL, Redis and Kafka and loads them (about 15 s): not run with -short")
 	}
-	dsn := testDatabase(t)
-	redisURL := testenv.Lookup(t, "INSTACHAT_TEST_REDIS_URL")
-	prefix := testPrefix(t, redisURL)
+	dsn := testenv.MySQLDatabase(t)
+	redisURL, prefix := testenv.RedisPrefix(t)
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1)) // the processes create the topics, as in production
 	if err != nil {
 		t.Fatal(err)
@@ -335,66 +330,4 @@ func workersApplied(hc *http.Client, workers []*child) ([]float64, error) {
 		got = append(got, n)
 	}
 	return got, nil
-}
-
-// testDatabase creates a database of the test's own on the server that
-// INSTACHAT_TEST_MYSQL_DSN names, drops it when the test ends, and returns
-// its DSN.
-func testDatabase(t *testing.T) string {
-	t.Helper()
-	cfg, err := mysqldrv.ParseDSN(testenv.Lookup(t, "INSTACHAT_TEST_MYSQL_DSN"))
-	if err != nil {
-		t.Fatalf("INSTACHAT_TEST_MYSQL_DSN: %v", err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DBName = fmt.Sprintf("instachat_test_%016x", rand.Uint64())
-	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+cfg.DBName); err != nil {
-		t.Fatalf("create a test database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE " + cfg.DBName); err != nil {
-			t.Errorf("drop the test database: %v", err)
-		}
-		admin.Close()
-	})
-	return cfg.FormatDSN()
-}
-
-// testPrefix returns a Redis key prefix of the test's own, whose keys are
-// deleted when the test ends.
-func testPrefix(t *testing.T, redisURL string) string {
-	t.Helper()
-	prefix := fmt.Sprintf("instachat-test:%016x:", rand.Uint64())
-	t.Cleanup(func() {
-		opt, err := rueidis.ParseURL(redisURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opt.DisableCache = true
-		c, err := rueidis.NewClient(opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		ctx := context.Background()
-		for cursor := uint64(0); ; {
-			e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(e.Elements) > 0 {
-				if err := c.Do(ctx, c.B().Del().Key(e.Elements...).Build()).Error(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if cursor = e.Cursor; cursor == 0 {
-				return
-			}
-		}
-	})
-	return prefix
 }
