@@ -5,6 +5,8 @@
 //	instachat migrate [flags]   apply the schema migrations (idempotent; serve does it too)
 //	instachat recount [flags]   recompute chats_count and messages_count from the rows
 //	instachat config [flags]    print the effective configuration (passwords hidden)
+//	instachat bench [flags]     drive a running server with load and report (see -help)
+//	instachat seed [flags]      bulk-load an embedded data directory for benchmarks
 //
 // Every flag mirrors an INSTACHAT_* environment variable; see -help.
 package main
@@ -20,13 +22,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/instachat/instachat/bench"
 	"github.com/instachat/instachat/server"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "instachat:", err)
 		os.Exit(1)
 	}
@@ -37,10 +40,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
-	cfg, err := server.LoadConfig("instachat "+cmd, args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
+	// The load tools have flags of their own, not the server's.
+	switch cmd {
+	case "bench":
+		return bench.Run(ctx, args, stdout, stderr)
+	case "seed":
+		return bench.Seed(ctx, args, stdout, stderr)
 	}
+	cfg, err := server.LoadConfig("instachat "+cmd, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -54,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.Dump(stdout)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, recount, config)", cmd)
+		return fmt.Errorf("unknown command %q (serve, migrate, recount, config, bench, seed)", cmd)
 	}
 }
 
