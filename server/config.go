@@ -20,6 +20,7 @@ type Config struct {
 	MaxRequestBytes int64
 	ShutdownTimeout time.Duration
 	LogLevel        string
+	DebugAddr       string
 
 	// The production topology: all of MySQL, Redis and Kafka, optionally
 	// Elasticsearch. None of them set means the embedded default.
@@ -187,6 +188,9 @@ var Options = []option{
 			return fmt.Errorf("must be debug, info, warn or error")
 		},
 		func(c *Config) string { return c.LogLevel }},
+	{"INSTACHAT_DEBUG_ADDR", "debug-addr", "", "address of a pprof server for profiling, e.g. 127.0.0.1:6060 (empty: off; never expose it)",
+		func(c *Config, v string) error { c.DebugAddr = v; return nil },
+		func(c *Config) string { return c.DebugAddr }},
 	{"INSTACHAT_MYSQL_DSN", "mysql-dsn", "", "production: go-sql-driver DSN of MySQL, e.g. user:pass@tcp(db:3306)/instachat",
 		func(c *Config, v string) error { c.MySQLDSN = v; return nil },
 		func(c *Config) string { return redact(c.MySQLDSN) }},

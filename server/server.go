@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/instachat/instachat"
@@ -49,6 +50,7 @@ type Server struct {
 
 	b          *backends
 	http       *http.Server
+	debug      *http.Server
 	ln         net.Listener
 	stopWorker context.CancelFunc
 	workerDone chan error
@@ -126,6 +128,11 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
+	if s.Config.DebugAddr != "" {
+		if s.debug, err = serveDebug(s.Config.DebugAddr, s.Logger); err != nil {
+			return err
+		}
+	}
 	if s.ln, err = net.Listen("tcp", s.Config.Addr); err != nil {
 		return err
 	}
@@ -161,6 +168,9 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.http != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
 	}
+	if s.debug != nil {
+		errs = append(errs, s.debug.Close())
+	}
 	if s.b != nil && s.b.closeQueue != nil {
 		s.b.closeQueue()
 	}
@@ -178,4 +188,23 @@ func (s *Server) Close(ctx context.Context) error {
 		s.b = nil
 	}
 	return errors.Join(errs...)
+}
+
+// serveDebug serves net/http/pprof on its own listener, apart from the API,
+// so profiles can be taken from any role without exposing them with it.
+func serveDebug(addr string, logger *slog.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug server: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	logger.Info("pprof serving", "addr", ln.Addr().String())
+	return srv, nil
 }
