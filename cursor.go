@@ -24,7 +24,9 @@ func DecodeCursor(s string) (int64, error) {
 		return 0, Errorf(EBADREQUEST, "cursor is not valid")
 	}
 	n, err := strconv.ParseInt(string(b[1:]), 10, 64)
-	if err != nil || n < 0 {
+	// Only the spelling EncodeCursor gives is a cursor, so a page has one
+	// name ("n+1", "n01" or stray base64 bits are refused).
+	if err != nil || n < 0 || EncodeCursor(n) != s {
 		return 0, Errorf(EBADREQUEST, "cursor is not valid")
 	}
 	return n, nil
@@ -41,7 +43,7 @@ func DecodeTokenCursor(s string) (string, error) {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 2 || b[0] != 't' || !ValidToken(string(b[1:])) {
+	if err != nil || len(b) < 2 || b[0] != 't' || !ValidToken(string(b[1:])) || EncodeTokenCursor(string(b[1:])) != s {
 		return "", Errorf(EBADREQUEST, "cursor is not valid")
 	}
 	return string(b[1:]), nil

@@ -11,7 +11,7 @@ type Limits struct {
 	MaxBodyBytes int // bytes in a message body
 }
 
-// DefaultLimits: names up to 255 characters, bodies up to 64 KiB.
+// DefaultLimits allows names up to 255 characters and bodies up to 64 KiB.
 var DefaultLimits = Limits{MaxNameChars: 255, MaxBodyBytes: 64 << 10}
 
 // ValidateName checks an application or chat name. Application names are

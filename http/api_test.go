@@ -49,13 +49,7 @@ func (b *lockedBuffer) String() string {
 // configure adjusts the Server before it is served.
 func newTestEnv(t *testing.T, configure ...func(*Server)) *testEnv {
 	t.Helper()
-	store, seq := newMemStore(), newMemSequencer()
-	e := &testEnv{store: store, queue: &memQueue{store: store}, indexer: &memIndexer{}}
-	s := &Server{
-		Store: store, Sequencer: seq, Dispatcher: dispatch.New(seq, e.queue), Searcher: memSearcher{store}, Indexer: e.indexer,
-		API: true, Dispatch: true,
-		Logger: slog.New(slog.NewTextHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
+	e, s := newDoubles()
 	for _, f := range configure {
 		f(s)
 	}
@@ -63,6 +57,19 @@ func newTestEnv(t *testing.T, configure ...func(*Server)) *testEnv {
 	t.Cleanup(srv.Close)
 	e.url, e.client = srv.URL, NewClient(srv.URL, srv.Client())
 	return e
+}
+
+// newDoubles returns a Server of both route groups over fresh in-memory
+// doubles, which e holds, logging into e.logs.
+func newDoubles() (*testEnv, *Server) {
+	store, seq := newMemStore(), newMemSequencer()
+	e := &testEnv{store: store, queue: &memQueue{store: store}, indexer: &memIndexer{}}
+	s := &Server{
+		Store: store, Sequencer: seq, Dispatcher: dispatch.New(seq, e.queue), Searcher: memSearcher{store}, Indexer: e.indexer,
+		API: true, Dispatch: true,
+		Logger: slog.New(slog.NewTextHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	return e, s
 }
 
 // raw sends a request the client would not, and returns the answer with its

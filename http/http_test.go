@@ -13,39 +13,42 @@ import (
 	"github.com/instachat/instachat"
 )
 
+// decodeCases are decoded by a Server whose MaxRequestBytes is 32; they
+// also seed FuzzRequestBody.
+var decodeCases = []struct {
+	name, contentType, body string
+	code                    string // "" for success
+	want                    *string
+}{
+	{"object", "application/json", `{"name":"a"}`, "", ptr("a")},
+	{"charset", "application/json; charset=utf-8", `{"name":"a"}`, "", ptr("a")},
+	{"+json", "application/merge-patch+json", `{"name":"a"}`, "", ptr("a")},
+	{"no content type", "", `{"name":"a"}`, "", ptr("a")},
+	{"empty body is {}", "", ``, "", nil},
+	{"blank body is {}", "application/json", " \n", "", nil},
+	{"null body", "", `null`, "", nil},
+	{"null field", "", `{"name":null}`, "", nil},
+	{"escaped", "", `{"name":"\u00e9"}`, "", ptr("é")},
+	{"text", "text/plain", `{"name":"a"}`, instachat.EUNSUPPORTED, nil},
+	{"form", "application/x-www-form-urlencoded", `name=a`, instachat.EUNSUPPORTED, nil},
+	{"unparsable content type", "application/json; =", `{}`, instachat.EUNSUPPORTED, nil},
+	{"truncated", "", `{"name":`, instachat.EBADREQUEST, nil},
+	{"not JSON", "", `name=a`, instachat.EBADREQUEST, nil},
+	{"trailing garbage", "", `{"name":"a"} x`, instachat.EBADREQUEST, nil},
+	{"two values", "", `{"name":"a"}{}`, instachat.EBADREQUEST, nil},
+	{"unknown field", "", `{"name":"a","id":1}`, instachat.EBADREQUEST, nil},
+	{"array", "", `["a"]`, instachat.EINVALID, nil},
+	{"string", "", `"a"`, instachat.EINVALID, nil},
+	{"number name", "", `{"name":5}`, instachat.EINVALID, nil},
+	{"object name", "", `{"name":{}}`, instachat.EINVALID, nil},
+	{"bool name", "", `{"name":true}`, instachat.EINVALID, nil},
+	{"invalid UTF-8", "", "{\"name\":\"\xff\"}", instachat.EINVALID, nil},
+	{"too large", "", `{"name":"` + strings.Repeat("a", 32) + `"}`, instachat.ETOOLARGE, nil},
+}
+
 func TestDecodeJSON(t *testing.T) {
 	s := &Server{MaxRequestBytes: 32}
-	tests := []struct {
-		name, contentType, body string
-		code                    string // "" for success
-		want                    *string
-	}{
-		{"object", "application/json", `{"name":"a"}`, "", ptr("a")},
-		{"charset", "application/json; charset=utf-8", `{"name":"a"}`, "", ptr("a")},
-		{"+json", "application/merge-patch+json", `{"name":"a"}`, "", ptr("a")},
-		{"no content type", "", `{"name":"a"}`, "", ptr("a")},
-		{"empty body is {}", "", ``, "", nil},
-		{"blank body is {}", "application/json", " \n", "", nil},
-		{"null body", "", `null`, "", nil},
-		{"null field", "", `{"name":null}`, "", nil},
-		{"escaped", "", `{"name":"\u00e9"}`, "", ptr("é")},
-		{"text", "text/plain", `{"name":"a"}`, instachat.EUNSUPPORTED, nil},
-		{"form", "application/x-www-form-urlencoded", `name=a`, instachat.EUNSUPPORTED, nil},
-		{"unparsable content type", "application/json; =", `{}`, instachat.EUNSUPPORTED, nil},
-		{"truncated", "", `{"name":`, instachat.EBADREQUEST, nil},
-		{"not JSON", "", `name=a`, instachat.EBADREQUEST, nil},
-		{"trailing garbage", "", `{"name":"a"} x`, instachat.EBADREQUEST, nil},
-		{"two values", "", `{"name":"a"}{}`, instachat.EBADREQUEST, nil},
-		{"unknown field", "", `{"name":"a","id":1}`, instachat.EBADREQUEST, nil},
-		{"array", "", `["a"]`, instachat.EINVALID, nil},
-		{"string", "", `"a"`, instachat.EINVALID, nil},
-		{"number name", "", `{"name":5}`, instachat.EINVALID, nil},
-		{"object name", "", `{"name":{}}`, instachat.EINVALID, nil},
-		{"bool name", "", `{"name":true}`, instachat.EINVALID, nil},
-		{"invalid UTF-8", "", "{\"name\":\"\xff\"}", instachat.EINVALID, nil},
-		{"too large", "", `{"name":"` + strings.Repeat("a", 32) + `"}`, instachat.ETOOLARGE, nil},
-	}
-	for _, tt := range tests {
+	for _, tt := range decodeCases {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.body))
 			if tt.contentType != "" {
