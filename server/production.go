@@ -45,14 +45,9 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 
 	var q *kafka.Queue
 	if roles.Dispatcher || roles.Worker {
-		if q, err = kafka.Open(ctx, kafka.Config{
-			Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup,
-			Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplication,
-			PublishTimeout: publishTimeout, Logger: logger,
-		}); err != nil {
-			return nil, fmt.Errorf("kafka: %w", err)
+		if q, err = openQueue(ctx, cfg, cfg.KafkaGroup, logger, b); err != nil {
+			return nil, err
 		}
-		b.onClose(func() error { q.Close(); return nil })
 		b.queue, b.lag = q, q.Lag
 		b.checks["kafka"] = q.Ping
 	}
@@ -84,8 +79,57 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 		}
 		b.searcher, b.indexer = es, es
 		b.checks["elasticsearch"] = es.Ping
+		if roles.Worker {
+			// Indexing reads the topic in a consumer group of its own,
+			// which commits only what Elasticsearch took: while it is
+			// down, the workers keep storing and the index falls behind,
+			// then catches up.
+			iq, err := openQueue(ctx, cfg, cfg.KafkaGroup+indexGroupSuffix, logger, b)
+			if err != nil {
+				return nil, err
+			}
+			b.indexLoop = func(ctx context.Context) error { return iq.Consume(ctx, indexBatch(es)) }
+		}
 	}
 	return b, nil
+}
+
+// indexGroupSuffix names the consumer group that feeds the search index
+// after the workers' group: instachat-workers.index by default.
+const indexGroupSuffix = ".index"
+
+// openQueue opens the topic of cfg for the consumer group, closed with b.
+func openQueue(ctx context.Context, cfg Config, group string, logger *slog.Logger, b *backends) (*kafka.Queue, error) {
+	q, err := kafka.Open(ctx, kafka.Config{
+		Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Group: group,
+		Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplication,
+		PublishTimeout: publishTimeout, Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	b.onClose(func() error { q.Close(); return nil })
+	return q, nil
+}
+
+// indexBatch is the handler of the index consumer group: it indexes the
+// messages of a batch, which the queue hands again, with backoff, until
+// the index took them. A message the store refused for good (dead-lettered
+// by the workers, which only a misconfigured body limit allows) is indexed
+// all the same and would be found by search though never stored.
+func indexBatch(ix instachat.Indexer) func(context.Context, []instachat.Create) error {
+	return func(ctx context.Context, batch []instachat.Create) error {
+		msgs := make([]*instachat.Message, 0, len(batch))
+		for _, c := range batch {
+			if c.Message != nil {
+				msgs = append(msgs, c.Message)
+			}
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		return ix.IndexMessages(ctx, msgs)
+	}
 }
 
 // publishTimeout bounds a publish, and so the longest a number can be in

@@ -23,14 +23,14 @@ import (
 
 // productionConfig returns the configuration of a production process with a
 // fresh MySQL database, a Redis key prefix and a Kafka cluster of the test's
-// own, all of it removed when the test ends.
-func productionConfig(t *testing.T) server.Config {
+// own, all of it removed when the test ends. opts set the cluster up further.
+func productionConfig(t *testing.T, opts ...kfake.Opt) server.Config {
 	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.MySQLDSN = testenv.MySQLDatabase(t)
 	cfg.RedisURL, cfg.RedisPrefix = testenv.RedisPrefix(t)
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1)) // kafka.Open creates the topics, as in production
+	kc, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...) // kafka.Open creates the topics, as in production
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,10 +44,12 @@ func productionConfig(t *testing.T) server.Config {
 }
 
 // startProduction opens a production process on cfg, playing the roles of
-// cfg.Roles (by default all).
-func startProduction(t *testing.T, cfg server.Config) *running {
+// cfg.Roles (by default all). Its warnings go to the test's output and to
+// logs.
+func startProduction(t *testing.T, cfg server.Config, logs ...io.Writer) *running {
 	t.Helper()
-	s := server.New(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
+	out := io.MultiWriter(append([]io.Writer{t.Output()}, logs...)...)
+	s := server.New(cfg, slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err := s.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -121,17 +123,10 @@ func TestProductionHealthAndMetrics(t *testing.T) {
 
 	// The worker counts a batch just after committing it: wait for it.
 	var text string
-	eventually(t, 5*time.Second, func() error {
-		res, err := http.Get(r.URL() + "/metrics")
-		if err != nil {
+	eventually(t, 5*time.Second, func() (err error) {
+		if text, err = scrape(r); err != nil {
 			return err
 		}
-		raw, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err != nil || res.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /metrics: %d %v", res.StatusCode, err)
-		}
-		text = string(raw)
 		for _, want := range []string{
 			`instachat_creates_accepted_total{kind="chat"} 1`,
 			`instachat_creates_accepted_total{kind="message"} 3`,
@@ -158,7 +153,8 @@ func TestProductionHealthAndMetrics(t *testing.T) {
 	}
 }
 
-// TestProductionNumberingSurvivesRedisLoss loses every Redis key while no
+// TestProductionNumberingSurvivesRedisLoss restarts Redis without its data
+// (a proxy cuts every connection while every key is deleted) while no
 // worker runs, so that the chats and the first load's messages are queued
 // but not stored. Numbering must not resume until a worker has stored them
 // (FindApplication, then kafka WaitConsumed, then HighestNumber): the second
@@ -169,6 +165,8 @@ func TestProductionNumberingSurvivesRedisLoss(t *testing.T) {
 		t.Skip("waits out the sequencer's 5 s grace for in-flight publishes twice (about 17 s): not run with -short")
 	}
 	cfg := productionConfig(t)
+	direct := cfg.RedisURL
+	restart := proxyRedis(t, &cfg)
 	frontCfg, workerCfg := cfg, cfg
 	frontCfg.Roles, workerCfg.Roles = server.Roles{API: true, Dispatcher: true}, server.Roles{Worker: true}
 	front := startProduction(t, frontCfg)
@@ -187,7 +185,10 @@ func TestProductionNumberingSurvivesRedisLoss(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	testenv.DeleteRedisKeys(t, cfg.RedisURL, cfg.RedisPrefix)
+	// Redis restarts without its data: connections cut, every key gone.
+	restart.down()
+	testenv.DeleteRedisKeys(t, direct, cfg.RedisPrefix)
+	restart.up(t)
 
 	// Longer than the sequencer's grace for publishes in flight (5 s):
 	// numbering that read the store without waiting for the queue would

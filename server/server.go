@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
 	"github.com/instachat/instachat"
@@ -34,6 +35,10 @@ type backends struct {
 	createdStatus int
 	checks        map[string]func(context.Context) error
 	lag           func(context.Context) (int64, error) // nil without a broker
+	// indexLoop, when set, feeds indexer from the queue apart from the
+	// worker, so that the search engine being down holds up the index,
+	// never the store; the worker then does not index.
+	indexLoop func(context.Context) error
 
 	// closeQueue refuses new publishes; closers release the backends, last
 	// opened first.
@@ -93,9 +98,14 @@ func (s *Server) Open(ctx context.Context) (err error) {
 
 	if roles.Worker {
 		w := &worker.Worker{Queue: queue, Store: b.store, Indexer: b.indexer, Logger: s.Logger, Observe: m.ObserveBatch}
+		loops := []func(context.Context) error{w.Run}
+		if b.indexLoop != nil {
+			w.Indexer = nil
+			loops = append(loops, b.indexLoop)
+		}
 		wctx, stop := context.WithCancel(context.Background())
 		s.stopWorker, s.workerDone = stop, make(chan error, 1)
-		go func() { s.workerDone <- w.Run(wctx) }()
+		go func() { s.workerDone <- runAll(wctx, loops) }()
 	}
 
 	limits := instachat.DefaultLimits
@@ -147,6 +157,17 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	s.Logger.Info("instachat serving", "addr", s.ln.Addr().String(), "topology", topology, "roles", roles.String())
 	return nil
+}
+
+// runAll runs every loop until ctx ends and returns their errors.
+func runAll(ctx context.Context, loops []func(context.Context) error) error {
+	errs := make([]error, len(loops))
+	var wg sync.WaitGroup
+	for i, loop := range loops {
+		wg.Go(func() { errs[i] = loop(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // URL is the base URL the server listens on, e.g. http://127.0.0.1:41234.

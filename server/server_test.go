@@ -62,6 +62,10 @@ func (r *running) stop(t *testing.T) {
 	r.Server = nil
 }
 
+// testClient bounds every raw request of the tests, so a server that hangs
+// fails the test instead of stalling it.
+var testClient = &http.Client{Timeout: 15 * time.Second}
+
 // do sends a raw request and returns the status and the decoded JSON body.
 func (r *running) do(t *testing.T, method, path, contentType, body string) (int, map[string]any) {
 	t.Helper()
@@ -79,7 +83,7 @@ func (r *running) send(t *testing.T, method, path, contentType, body string) (in
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -547,6 +551,26 @@ func (a answers) add(number int64, body string) error {
 // answers: every answered message stored once with its body, nothing else,
 // and the numbers exactly 1..n.
 func (a answers) exactlyOnce(rows []*instachat.Message) error {
+	errs := a.differences(rows)
+	for n := int64(1); n <= int64(len(a)); n++ {
+		if _, ok := a[n]; !ok {
+			errs = append(errs, fmt.Errorf("numbers are not exactly 1..%d: %d is missing", len(a), n))
+			break
+		}
+	}
+	return joinDifferences(errs)
+}
+
+// storedOnce is exactlyOnce where the numbers may have gaps: those a
+// refused create took.
+func (a answers) storedOnce(rows []*instachat.Message) error {
+	return joinDifferences(a.differences(rows))
+}
+
+// differences lists how rows differ from the answers: a message stored
+// twice, stored but never answered, stored with another body, or answered
+// but not stored.
+func (a answers) differences(rows []*instachat.Message) []error {
 	seen := map[int64]bool{}
 	var errs []error
 	for _, m := range rows {
@@ -566,12 +590,11 @@ func (a answers) exactlyOnce(rows []*instachat.Message) error {
 			errs = append(errs, fmt.Errorf("message %d answered but not stored", n))
 		}
 	}
-	for n := int64(1); n <= int64(len(a)); n++ {
-		if _, ok := a[n]; !ok {
-			errs = append(errs, fmt.Errorf("numbers are not exactly 1..%d: %d is missing", len(a), n))
-			break
-		}
-	}
+	return errs
+}
+
+// joinDifferences joins the first three differences and counts the rest.
+func joinDifferences(errs []error) error {
 	if len(errs) > 3 {
 		errs = append(errs[:3], fmt.Errorf("and %d more differences", len(errs)-3))
 	}
@@ -596,9 +619,16 @@ func TestExactlyOnceCatchesEveryDifference(t *testing.T) {
 		if err := a.exactlyOnce(rows); err == nil {
 			t.Errorf("%s: not caught", name)
 		}
+		if err := a.storedOnce(rows); err == nil {
+			t.Errorf("%s: not caught where gaps are allowed", name)
+		}
 	}
-	if err := (answers{1: "one", 3: "three"}).exactlyOnce([]*instachat.Message{msg(1, "one"), msg(3, "three")}); err == nil {
+	gap := answers{1: "one", 3: "three"}
+	if err := gap.exactlyOnce([]*instachat.Message{msg(1, "one"), msg(3, "three")}); err == nil {
 		t.Error("a gap in the numbers went unnoticed")
+	}
+	if err := gap.storedOnce([]*instachat.Message{msg(1, "one"), msg(3, "three")}); err != nil {
+		t.Errorf("a gap is refused where gaps are allowed: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@
 //	instachat [serve] [flags]   serve the API (the default)
 //	instachat migrate [flags]   apply the schema migrations (idempotent; serve does it too)
 //	instachat recount [flags]   recompute chats_count and messages_count from the rows
+//	instachat reindex [flags]   rebuild the Elasticsearch index from the store (embedded: nothing to do)
 //	instachat config [flags]    print the effective configuration (passwords hidden)
 //	instachat bench [flags]     drive a running server with load and report (see -help)
 //	instachat seed [flags]      bulk-load an embedded data directory for benchmarks
@@ -57,11 +58,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, cfg, logger)
 	case "migrate", "recount":
 		return maintain(ctx, cmd, cfg, logger)
+	case "reindex":
+		return server.Reindex(ctx, cfg, logger)
 	case "config":
 		cfg.Dump(stdout)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, recount, config, bench, seed)", cmd)
+		return fmt.Errorf("unknown command %q (serve, migrate, recount, reindex, config, bench, seed)", cmd)
 	}
 }
 
