@@ -5,7 +5,8 @@
 //	client ─HTTP─▶ Dispatcher ─▶ Sequencer (next number, existence)
 //	                   │
 //	                   ▼
-//	                 Queue ─▶ Worker ─▶ Store (rows, counts) ─▶ Indexer (search)
+//	                 Queue ─▶ Worker ─▶ Store (rows, counts)
+//	                   └────▶ worker.Index ─▶ Indexer (search, when separate)
 //
 // Every interface has one conformance suite (package conformance) that each
 // backend must pass: the embedded default (sqlite, inmem) and the production
@@ -165,9 +166,10 @@ type Searcher interface {
 	SearchMessages(ctx context.Context, q SearchQuery) ([]*Message, error)
 }
 
-// Indexer feeds a search engine that lives apart from the store. Workers call
-// it after the store committed a batch, the API after an edit. A store that
-// indexes in its own transactions (sqlite) needs none.
+// Indexer feeds a search engine that lives apart from the store: a consumer
+// group of its own reads the queue into it (worker.Index), the API calls it
+// after an edit, and instachat reindex rebuilds it from the store. A store
+// that indexes in its own transactions (sqlite) needs none.
 type Indexer interface {
 	// IndexMessages inserts or replaces the messages in the index.
 	IndexMessages(ctx context.Context, msgs []*Message) error

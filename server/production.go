@@ -12,6 +12,7 @@ import (
 	"github.com/instachat/instachat/kafka"
 	"github.com/instachat/instachat/mysql"
 	"github.com/instachat/instachat/redis"
+	"github.com/instachat/instachat/worker"
 )
 
 // openProduction connects the engines the seed chose. Every role uses
@@ -88,7 +89,7 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 			if err != nil {
 				return nil, err
 			}
-			b.indexLoop = func(ctx context.Context) error { return iq.Consume(ctx, indexBatch(es)) }
+			b.indexLoop = func(ctx context.Context) error { return iq.Consume(ctx, worker.Index(es)) }
 		}
 	}
 	return b, nil
@@ -110,26 +111,6 @@ func openQueue(ctx context.Context, cfg Config, group string, logger *slog.Logge
 	}
 	b.onClose(func() error { q.Close(); return nil })
 	return q, nil
-}
-
-// indexBatch is the handler of the index consumer group: it indexes the
-// messages of a batch, which the queue hands again, with backoff, until
-// the index took them. A message the store refused for good (dead-lettered
-// by the workers, which only a misconfigured body limit allows) is indexed
-// all the same and would be found by search though never stored.
-func indexBatch(ix instachat.Indexer) func(context.Context, []instachat.Create) error {
-	return func(ctx context.Context, batch []instachat.Create) error {
-		msgs := make([]*instachat.Message, 0, len(batch))
-		for _, c := range batch {
-			if c.Message != nil {
-				msgs = append(msgs, c.Message)
-			}
-		}
-		if len(msgs) == 0 {
-			return nil
-		}
-		return ix.IndexMessages(ctx, msgs)
-	}
 }
 
 // publishTimeout bounds a publish, and so the longest a number can be in

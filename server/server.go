@@ -37,7 +37,7 @@ type backends struct {
 	lag           func(context.Context) (int64, error) // nil without a broker
 	// indexLoop, when set, feeds indexer from the queue apart from the
 	// worker, so that the search engine being down holds up the index,
-	// never the store; the worker then does not index.
+	// never the store.
 	indexLoop func(context.Context) error
 
 	// closeQueue refuses new publishes; closers release the backends, last
@@ -97,10 +97,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	queue := m.Queue(b.queue)
 
 	if roles.Worker {
-		w := &worker.Worker{Queue: queue, Store: b.store, Indexer: b.indexer, Logger: s.Logger, Observe: m.ObserveBatch}
+		w := &worker.Worker{Queue: queue, Store: b.store, Logger: s.Logger, Observe: m.ObserveBatch}
 		loops := []func(context.Context) error{w.Run}
 		if b.indexLoop != nil {
-			w.Indexer = nil
 			loops = append(loops, b.indexLoop)
 		}
 		wctx, stop := context.WithCancel(context.Background())

@@ -1,6 +1,8 @@
 // Package worker persists what dispatchers queued: it consumes batches from
-// the Queue, applies each batch to the Store in one transaction (which also
-// maintains chats_count and messages_count), then feeds the search Indexer.
+// the Queue and applies each batch to the Store in one transaction (which
+// also maintains chats_count and messages_count). Index is the handler of a
+// second consumer that feeds a separate search engine from the same queue,
+// so the engine being down holds up search, never the store.
 //
 // Delivery is at-least-once and the effect exactly-once: a redelivered batch
 // is skipped by the store's unique keys, and re-indexing is an upsert.
@@ -20,10 +22,9 @@ import (
 
 // Worker applies queued creates.
 type Worker struct {
-	Queue   instachat.Queue
-	Store   instachat.Store
-	Indexer instachat.Indexer // nil when the store is its own search index
-	Logger  *slog.Logger
+	Queue  instachat.Queue
+	Store  instachat.Store
+	Logger *slog.Logger
 
 	// Observe, when set, is told the size of every batch applied and how
 	// long the store took (rows and counts).
@@ -37,47 +38,50 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // Handle applies one batch; it is the Queue's handler.
 func (w *Worker) Handle(ctx context.Context, batch []instachat.Create) error {
-	dead := map[instachat.Create]bool{}
 	start := time.Now()
-	if err := w.apply(ctx, batch, dead); err != nil {
+	if err := w.apply(ctx, batch); err != nil {
 		return err
 	}
 	if w.Observe != nil {
 		w.Observe(len(batch), time.Since(start))
 	}
-	if w.Indexer == nil {
-		return nil
-	}
-	msgs := make([]*instachat.Message, 0, len(batch))
-	for _, c := range batch {
-		if c.Message != nil && !dead[c] {
-			msgs = append(msgs, c.Message)
+	return nil
+}
+
+// Index returns the handler of a consumer that indexes the messages of each
+// batch; the queue hands a batch again, with backoff, until ix took it. A
+// message the store refused for good (dead-lettered, which only a
+// misconfigured body limit allows) is indexed all the same.
+func Index(ix instachat.Indexer) func(context.Context, []instachat.Create) error {
+	return func(ctx context.Context, batch []instachat.Create) error {
+		msgs := make([]*instachat.Message, 0, len(batch))
+		for _, c := range batch {
+			if c.Message != nil {
+				msgs = append(msgs, c.Message)
+			}
 		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		return ix.IndexMessages(ctx, msgs)
 	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	// On failure the whole batch comes again: applying it is then a no-op
-	// and indexing is retried.
-	return w.Indexer.IndexMessages(ctx, msgs)
 }
 
 // apply stores batch, halving it around creates the store refuses for good.
-func (w *Worker) apply(ctx context.Context, batch []instachat.Create, dead map[instachat.Create]bool) error {
+func (w *Worker) apply(ctx context.Context, batch []instachat.Create) error {
 	err := w.Store.ApplyCreates(ctx, batch)
 	if err == nil || instachat.ErrorCode(err) != instachat.EINVALID {
 		return err
 	}
 	if len(batch) == 1 {
 		w.logger().Error("create set aside: the store refuses it", "token", instachat.RedactToken(batch[0].Token()), "err", err)
-		dead[batch[0]] = true
 		return w.Queue.DeadLetter(ctx, batch[0], err)
 	}
 	mid := len(batch) / 2
-	if err := w.apply(ctx, batch[:mid], dead); err != nil {
+	if err := w.apply(ctx, batch[:mid]); err != nil {
 		return err
 	}
-	return w.apply(ctx, batch[mid:], dead)
+	return w.apply(ctx, batch[mid:])
 }
 
 func (w *Worker) logger() *slog.Logger {
