@@ -1,8 +1,12 @@
 package sqlite
 
 import (
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,7 +70,7 @@ func benchApply(b *testing.B, db *DB, creates []instachat.Create) {
 // batch of 100 is the figure to watch, 1 and 1000 bracket what workers see.
 func BenchmarkApplyCreates(b *testing.B) {
 	for _, sync := range []string{"NORMAL", "FULL"} {
-		for _, batch := range []int{1, 100, 1000} {
+		for _, batch := range []int{1, 64, 100, 1000} {
 			b.Run(fmt.Sprintf("%s/batch=%d", sync, batch), func(b *testing.B) {
 				db, token := benchChat(b, Options{Synchronous: sync}, 0)
 				rng := rand.New(rand.NewPCG(2, 2))
@@ -121,4 +125,123 @@ func BenchmarkListMessages(b *testing.B) {
 			}
 		})
 	}
+}
+
+// The scoped benchmarks search one chat of a database the size the search
+// target is stated for: a million messages over ten chats.
+const (
+	scopedChats   = 10
+	scopedPerChat = 100_000
+	scopedRare    = "xylophone" // in every thousandth message, so 100 per chat
+)
+
+// scopedDB opens the million-message database, building it through
+// ApplyCreates the first time. Building takes a minute or more, so it is
+// kept in the system temp dir under a hash of the migrations: a schema
+// change, even an edit of a migration, builds a new one, and an interrupted
+// build is never taken for whole.
+func scopedDB(b *testing.B) (*DB, string) {
+	b.Helper()
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	schema := sha256.New()
+	for _, name := range names {
+		script, err := migrations.ReadFile(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		schema.Write(script)
+	}
+	file := filepath.Join(os.TempDir(), fmt.Sprintf("instachat-bench-scoped-%x.db", schema.Sum(nil)[:6]))
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+		buildScopedDB(b, file)
+	}
+	db, err := Open(file, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	apps, err := db.ListApplications(b.Context(), "", 1)
+	if err != nil || len(apps) != 1 {
+		b.Fatalf("%s holds %d applications, %v", file, len(apps), err)
+	}
+	return db, apps[0].Token
+}
+
+// buildScopedDB interleaves the chats, a thousand messages of each per
+// batch, the way several busy chats reach a worker.
+func buildScopedDB(b *testing.B, file string) {
+	start := time.Now()
+	building := file + ".building"
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(building + suffix)
+	}
+	db, err := Open(building, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	token := instachat.NewToken()
+	if err := db.CreateApplication(b.Context(), &instachat.Application{Token: token, Name: "scoped", CreatedAt: now, UpdatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	const per = 1000
+	for from := 1; from <= scopedPerChat; from += per {
+		var batch []instachat.Create
+		for chat := range int64(scopedChats) {
+			if from == 1 {
+				batch = append(batch, instachat.Create{Chat: &instachat.Chat{Token: token, Number: chat + 1, CreatedAt: now, UpdatedAt: now}})
+			}
+			for n := from; n < from+per; n++ {
+				body := benchBody(rng)
+				if n%1000 == 0 {
+					body += scopedRare
+				}
+				batch = append(batch, instachat.Create{Message: &instachat.Message{Token: token, Chat: chat + 1, Number: int64(n), Body: body, CreatedAt: now, UpdatedAt: now}})
+			}
+		}
+		benchApply(b, db, batch)
+	}
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(building, file); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("built %s in %s", file, time.Since(start).Round(time.Second))
+}
+
+// BenchmarkSearchScoped searches one chat of a hundred thousand messages
+// among a million: a common word (a third of the chat), a rare one, a
+// common word with a short term, and lists a page from the middle. The
+// chat is the first, whose index range every other chat's follows: reading
+// the range backwards would cross them all.
+func BenchmarkSearchScoped(b *testing.B) {
+	db, token := scopedDB(b)
+	const chat = 1
+	for _, q := range []string{"fox", scopedRare, "fox qu"} {
+		terms, err := instachat.ParseSearchTerms(q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(q, func(b *testing.B) {
+			for b.Loop() {
+				msgs, err := db.SearchMessages(b.Context(), instachat.SearchQuery{Token: token, Chat: chat, Terms: terms, Limit: 20})
+				if err != nil || len(msgs) != 20 {
+					b.Fatalf("search %q = %d messages, %v; want 20", q, len(msgs), err)
+				}
+			}
+		})
+	}
+	b.Run("list=20", func(b *testing.B) {
+		for b.Loop() {
+			msgs, err := db.ListMessages(b.Context(), token, chat, scopedPerChat/2, 20)
+			if err != nil || len(msgs) != 20 {
+				b.Fatalf("ListMessages = %d messages, %v", len(msgs), err)
+			}
+		}
+	})
 }

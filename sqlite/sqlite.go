@@ -14,10 +14,17 @@
 // # Search
 //
 // Message bodies are indexed by an FTS5 trigram table that is written in the
-// same transaction as the rows — by ApplyCreates for new messages, by a
-// trigger for edits — so the index never lags a commit and an edit is
+// same transaction as the rows — by ApplyCreates for new messages, by
+// UpdateMessage for edits — so the index never lags a commit and an edit is
 // searchable once stored. No Indexer is needed: a worker over this store
 // leaves its Indexer nil.
+//
+// A search reads one chat, so a chat's entries are one contiguous range of
+// index rowids (see indexRowid and migrations/0002_scoped_search.sql): FTS5
+// seeks to the range and never reads another chat's matches. Message numbers
+// therefore stop at 2^32-1, and ApplyCreates refuses higher ones. Results
+// come newest first, not by relevance, which would cost reading the term's
+// matches in every chat (see SearchMessages).
 //
 // # Connections
 //
@@ -38,7 +45,9 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,7 +71,8 @@ type DB struct {
 	insertApp, findApp, listApps, updateApp, appExists      *sql.Stmt
 	insertChat, findChat, listChats, updateChat, chatExists *sql.Stmt
 	insertMessage, indexMessage, findMessage, listMessages  *sql.Stmt
-	updateMessage                                           *sql.Stmt
+	updateMessage, reindexMessage                           *sql.Stmt
+	insertScope, findScope, searchScope, searchIndex        *sql.Stmt
 	addChats, addMessages, highestChat, highestMessage      *sql.Stmt
 	watermarks                                              *sql.Stmt
 }
@@ -85,6 +95,11 @@ func Open(path string, opts Options) (*DB, error) {
 	sync := cmp.Or(strings.ToUpper(opts.Synchronous), "NORMAL")
 	if sync != "NORMAL" && sync != "FULL" {
 		return nil, fmt.Errorf("sqlite: synchronous must be NORMAL or FULL, not %q", opts.Synchronous)
+	}
+	// In a file: URI a relative path would begin with its authority.
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	pragmas := []string{fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "journal_mode(WAL)", "synchronous(" + sync + ")"}
 	// Immediate: a write transaction takes the lock when it begins rather
@@ -132,15 +147,21 @@ func (db *DB) Close() error {
 // migrate applies, in file name order, each embedded migration not yet
 // recorded in schema_migrations, each in its own transaction.
 func migrate(ctx context.Context, db *sql.DB) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	return applyMigrations(ctx, db, names)
+}
+
+// applyMigrations applies the named migrations, in the order given; tests
+// stop short of the newest to make the databases older versions left.
+func applyMigrations(ctx context.Context, db *sql.DB, names []string) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    TEXT PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	)`); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
 	}
 	for _, name := range names {
 		if err := applyMigration(ctx, db, name); err != nil {
@@ -175,6 +196,8 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 	}
 	return tx.Commit()
 }
+
+const scopeQuery = `SELECT id FROM search_scopes WHERE app_token = ? AND chat_number = ?`
 
 const (
 	appCols     = `token, name, chats_count, created_at, updated_at`
@@ -213,12 +236,24 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.chatExists, r, `SELECT 1 FROM chats WHERE app_token = ? AND number = ?`},
 
 		{&db.insertMessage, w, `INSERT INTO messages (` + messageCols + `) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
-		{&db.indexMessage, w, `INSERT INTO messages_fts (rowid, body) VALUES (?, ?)`},
+		{&db.indexMessage, w, `INSERT INTO message_index (rowid, body) VALUES (?, ?)`},
 		{&db.findMessage, r, `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`},
 		{&db.listMessages, r, `SELECT ` + messageCols + ` FROM messages
 			WHERE app_token = ? AND chat_number = ? AND number > ? ORDER BY number LIMIT ?`},
 		{&db.updateMessage, w, `UPDATE messages SET body = ?, updated_at = ?
 			WHERE app_token = ? AND chat_number = ? AND number = ? RETURNING ` + messageCols},
+		// The rowid is indexRowid's.
+		{&db.reindexMessage, w, `INSERT OR REPLACE INTO message_index (rowid, body)
+			SELECT id << 32 | (` + strconv.Itoa(maxMessageNumber) + ` - ?3), ?4 FROM search_scopes WHERE app_token = ?1 AND chat_number = ?2`},
+
+		{&db.insertScope, w, `INSERT INTO search_scopes (app_token, chat_number) VALUES (?, ?)`},
+		// The writer looks scopes up inside its transactions, searches on
+		// the read pool; a statement belongs to one pool.
+		{&db.findScope, w, scopeQuery},
+		{&db.searchScope, r, scopeQuery},
+		// Parsing and planning the search took a quarter of it; this is the
+		// shape of every search without short terms.
+		{&db.searchIndex, r, indexSearch(0)},
 
 		{&db.addChats, w, `UPDATE applications SET chats_count = chats_count + ? WHERE token = ?`},
 		{&db.addMessages, w, `UPDATE chats SET messages_count = messages_count + ? WHERE app_token = ? AND number = ?`},

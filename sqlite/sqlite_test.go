@@ -98,6 +98,24 @@ func appliedMigrations(t *testing.T, db *DB) map[string]int64 {
 	return applied
 }
 
+// TestOpenRelativePath opens the default data dir's database, which is
+// relative to the working directory.
+func TestOpenRelativePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir("instachat-data", 0o750); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(filepath.Join("instachat-data", "instachat.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := os.Stat(filepath.Join(dir, "instachat-data", "instachat.db")); err != nil {
+		t.Fatalf("the database is not under the working directory: %v", err)
+	}
+}
+
 func TestOpenRefusesUnknownSynchronous(t *testing.T) {
 	if _, err := Open(filepath.Join(t.TempDir(), "x.db"), Options{Synchronous: "OFF"}); err == nil {
 		t.Fatal("Open with synchronous OFF succeeded; it gives up crash safety")

@@ -1,8 +1,11 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/instachat/instachat"
@@ -65,10 +68,22 @@ func (db *DB) ListMessages(ctx context.Context, token string, chat int64, after 
 	return msgs, err
 }
 
-// UpdateMessage implements instachat.Store. The FTS triggers reindex the new
-// body in the same statement.
+// UpdateMessage implements instachat.Store. The new body replaces the
+// message's index entry in the same transaction.
 func (db *DB) UpdateMessage(ctx context.Context, token string, chat, number int64, body string, at time.Time) (*instachat.Message, error) {
-	return one(ctx, db.updateMessage, scanMessage, "message", body, at.UnixMicro(), token, chat, number)
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, formatError(err, "")
+	}
+	defer tx.Rollback()
+	m, err := one(ctx, tx.StmtContext(ctx, db.updateMessage), scanMessage, "message", body, at.UnixMicro(), token, chat, number)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.StmtContext(ctx, db.reindexMessage).ExecContext(ctx, token, chat, number, body); err != nil {
+		return nil, formatError(err, "")
+	}
+	return m, formatError(tx.Commit(), "")
 }
 
 // exists is checked only when a page comes back empty, so the common page
@@ -90,12 +105,17 @@ type chatKey struct {
 // New messages are indexed here rather than by a trigger: a trigger writing
 // to FTS5 makes every INSERT open a statement savepoint, at which FTS5
 // flushes its pending terms, leaving one index segment per message to merge
-// (2–3x the cost of a batch). Indexed here, the batch flushes once, at
-// commit — still in the same transaction as the rows.
+// (2–3x the cost of a batch). FTS5 also flushes whenever a rowid is not above
+// the last one written, so the batch's entries go in sorted by rowid, not in
+// the order of the creates, which interleaves chats. Indexed so, the batch
+// flushes once, at commit — still in the same transaction as the rows.
 func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) error {
 	for _, c := range creates {
 		if (c.Chat == nil) == (c.Message == nil) {
 			return instachat.Errorf(instachat.EINVALID, "a create must carry exactly one chat or message")
+		}
+		if m := c.Message; m != nil && (m.Number < 1 || m.Number > maxMessageNumber) {
+			return instachat.Errorf(instachat.EINVALID, "a message number must be between 1 and %d", maxMessageNumber)
 		}
 	}
 	if len(creates) == 0 {
@@ -111,7 +131,7 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 	insertChat := tx.StmtContext(ctx, db.insertChat)
 	for _, c := range creates {
 		if ch := c.Chat; ch != nil {
-			_, ok, err := inserted(insertChat.ExecContext(ctx, ch.Token, ch.Number, ch.Name, ch.CreatedAt.UnixMicro(), ch.UpdatedAt.UnixMicro()))
+			ok, err := inserted(insertChat.ExecContext(ctx, ch.Token, ch.Number, ch.Name, ch.CreatedAt.UnixMicro(), ch.UpdatedAt.UnixMicro()))
 			if err != nil {
 				return err
 			}
@@ -121,21 +141,22 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 		}
 	}
 	msgs := map[chatKey]int64{}
-	insertMessage, indexMessage := tx.StmtContext(ctx, db.insertMessage), tx.StmtContext(ctx, db.indexMessage)
+	var stored []*instachat.Message
+	insertMessage := tx.StmtContext(ctx, db.insertMessage)
 	for _, c := range creates {
 		if m := c.Message; m != nil {
-			id, ok, err := inserted(insertMessage.ExecContext(ctx, m.Token, m.Chat, m.Number, m.Body, m.CreatedAt.UnixMicro(), m.UpdatedAt.UnixMicro()))
+			ok, err := inserted(insertMessage.ExecContext(ctx, m.Token, m.Chat, m.Number, m.Body, m.CreatedAt.UnixMicro(), m.UpdatedAt.UnixMicro()))
 			if err != nil {
 				return err
 			}
-			if !ok {
-				continue
+			if ok {
+				msgs[chatKey{m.Token, m.Chat}]++
+				stored = append(stored, m)
 			}
-			if _, err := indexMessage.ExecContext(ctx, id, m.Body); err != nil {
-				return formatError(err, "")
-			}
-			msgs[chatKey{m.Token, m.Chat}]++
 		}
+	}
+	if err := db.index(ctx, tx, stored); err != nil {
+		return err
 	}
 
 	addChats := tx.StmtContext(ctx, db.addChats)
@@ -155,17 +176,63 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 	return formatError(tx.Commit(), "")
 }
 
-// inserted returns the rowid an INSERT … ON CONFLICT DO NOTHING stored, and
-// false when the row existed already.
-func inserted(res sql.Result, err error) (int64, bool, error) {
+// maxMessageNumber is the highest number an index rowid has room for.
+const maxMessageNumber = 1<<32 - 1
+
+// indexRowid is a message's rowid in message_index: its chat's scope id in
+// the high 32 bits, so that each chat is one range, and its number counted
+// down from 2^32-1 in the low 32, so that the chat's newest message comes
+// first. FTS5 reads a rowid range forwards from a seek, but backwards only
+// from the end of the term's entries, through those of every later chat.
+func indexRowid(scope, number int64) int64 { return scope<<32 | (maxMessageNumber - number) }
+
+// index adds the messages ApplyCreates stored to the search index, in rowid
+// order.
+func (db *DB) index(ctx context.Context, tx *sql.Tx, msgs []*instachat.Message) error {
+	type entry struct {
+		rowid int64
+		body  string
+	}
+	entries := make([]entry, len(msgs))
+	scopes := map[chatKey]int64{}
+	findScope, insertScope := tx.StmtContext(ctx, db.findScope), tx.StmtContext(ctx, db.insertScope)
+	for i, m := range msgs {
+		k := chatKey{m.Token, m.Chat}
+		id, ok := scopes[k]
+		if !ok {
+			err := findScope.QueryRowContext(ctx, k.token, k.number).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				// The chat's first message: its scope takes the next id.
+				var res sql.Result
+				if res, err = insertScope.ExecContext(ctx, k.token, k.number); err == nil {
+					id, err = res.LastInsertId()
+				}
+			}
+			if err != nil {
+				return formatError(err, "")
+			}
+			scopes[k] = id
+		}
+		entries[i] = entry{indexRowid(id, m.Number), m.Body}
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.rowid, b.rowid) })
+	indexMessage := tx.StmtContext(ctx, db.indexMessage)
+	for _, e := range entries {
+		if _, err := indexMessage.ExecContext(ctx, e.rowid, e.body); err != nil {
+			return formatError(err, "")
+		}
+	}
+	return nil
+}
+
+// inserted reports whether an INSERT … ON CONFLICT DO NOTHING stored its row
+// rather than finding it there.
+func inserted(res sql.Result, err error) (bool, error) {
 	if err != nil {
-		return 0, false, formatError(err, "")
+		return false, formatError(err, "")
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return 0, false, formatError(err, "")
-	}
-	id, err := res.LastInsertId()
-	return id, err == nil, formatError(err, "")
+	n, err := res.RowsAffected()
+	return n > 0, formatError(err, "")
 }
 
 // Recount implements instachat.Store. Each count is a range scan of a unique
