@@ -92,18 +92,18 @@ func chatScan(short int) string {
 		` ORDER BY number DESC LIMIT ? OFFSET ?`
 }
 
-// indexSearch searches a chat for at least one long term. The index is the
-// outer loop, confined to the chat by the rowid range and yielding rows in
-// the order of the ORDER BY, so the query stops as soon as it has the page,
-// however many messages match; short terms filter the rows on the way. The
-// join undoes indexRowid.
+// indexSearch searches a chat for at least one long term, best match (bm25)
+// first and, among equals, newest first. The index is the outer loop,
+// confined to the chat by the rowid range, so only the chat's matches are
+// read and ranked, however many the other chats hold; short terms filter
+// the rows on the way. The join undoes indexRowid.
 func indexSearch(short int) string {
 	low := strconv.Itoa(maxMessageNumber)
 	return `SELECT m.app_token, m.chat_number, m.number, m.body, m.created_at, m.updated_at
 		FROM message_index JOIN messages m
 			ON m.app_token = ? AND m.chat_number = ? AND m.number = ` + low + ` - (message_index.rowid & ` + low + `)
 		WHERE message_index MATCH ? AND message_index.rowid BETWEEN ? AND ?` + matchShort(short) + `
-		ORDER BY message_index.rowid LIMIT ? OFFSET ?`
+		ORDER BY message_index.rank, message_index.rowid LIMIT ? OFFSET ?`
 }
 
 // matchShort filters on short terms, which no index serves.

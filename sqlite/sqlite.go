@@ -242,7 +242,8 @@ func (db *DB) prepare(ctx context.Context) error {
 			WHERE app_token = ? AND chat_number = ? AND number > ? ORDER BY number LIMIT ?`},
 		{&db.updateMessage, w, `UPDATE messages SET body = ?, updated_at = ?
 			WHERE app_token = ? AND chat_number = ? AND number = ? RETURNING ` + messageCols},
-		// The rowid is indexRowid's.
+		// An edit replaces the entry at indexRowid(scope, number), computed
+		// here in SQL.
 		{&db.reindexMessage, w, `INSERT OR REPLACE INTO message_index (rowid, body)
 			SELECT id << 32 | (` + strconv.Itoa(maxMessageNumber) + ` - ?3), ?4 FROM search_scopes WHERE app_token = ?1 AND chat_number = ?2`},
 
@@ -251,8 +252,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		// the read pool; a statement belongs to one pool.
 		{&db.findScope, w, scopeQuery},
 		{&db.searchScope, r, scopeQuery},
-		// Parsing and planning the search took a quarter of it; this is the
-		// shape of every search without short terms.
+		// Every search without short terms has this shape; parsing and
+		// planning it anew took a quarter of such a search's time.
 		{&db.searchIndex, r, indexSearch(0)},
 
 		{&db.addChats, w, `UPDATE applications SET chats_count = chats_count + ? WHERE token = ?`},
