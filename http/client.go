@@ -218,3 +218,19 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 	}
 	return resp.StatusCode, nil
 }
+
+// AllMessages walks every page of a chat's messages, in number order.
+func (c *Client) AllMessages(ctx context.Context, token string, chat int64) ([]*instachat.Message, error) {
+	var all []*instachat.Message
+	for cursor := ""; ; {
+		page, next, err := c.Messages(ctx, token, chat, 100, cursor)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if next == "" {
+			return all, nil
+		}
+		cursor = next
+	}
+}

@@ -39,25 +39,10 @@ func open(t testing.TB, prefix string) *Sequencer {
 	return s
 }
 
-// deleteKeys deletes the keys of s's prefix that match pattern, as a flush
-// or an eviction would.
+// deleteKeys deletes the keys of s's prefix that match pattern.
 func deleteKeys(t testing.TB, s *Sequencer, pattern string) {
 	t.Helper()
-	ctx, c := context.Background(), s.client // also called after the test's context ended
-	for cursor := uint64(0); ; {
-		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(s.prefix+pattern).Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(e.Elements) > 0 {
-			if err := c.Do(ctx, c.B().Del().Key(e.Elements...).Build()).Error(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if cursor = e.Cursor; cursor == 0 {
-			return
-		}
-	}
+	testenv.DeleteRedisKeys(t, testenv.Lookup(t, "INSTACHAT_TEST_REDIS_URL"), s.prefix+pattern)
 }
 
 func TestConformance(t *testing.T) {

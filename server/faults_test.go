@@ -179,7 +179,7 @@ func TestProductionKafkaOutage(t *testing.T) {
 	waitLag(t, r, 0)
 	landed := 0
 	for c := int64(1); c <= faultChats; c++ {
-		rows, err := allMessages(ctx, r.client, app, c)
+		rows, err := r.client.AllMessages(ctx, app, c)
 		if err != nil {
 			t.Fatal(err)
 		}

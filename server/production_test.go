@@ -187,7 +187,7 @@ func TestProductionNumberingSurvivesRedisLoss(t *testing.T) {
 	}
 	// Redis restarts without its data: connections cut, every key gone.
 	restart.down()
-	testenv.DeleteRedisKeys(t, direct, cfg.RedisPrefix)
+	testenv.DeleteRedisKeys(t, direct, cfg.RedisPrefix+"*")
 	restart.up(t)
 
 	// Longer than the sequencer's grace for publishes in flight (5 s):

@@ -484,7 +484,7 @@ func settled(t *testing.T, r *running, token string, answered []answers, within 
 	})
 	t.Logf("counts exact %v after the last create", time.Since(start).Round(time.Millisecond))
 	for chat := 1; chat < len(answered); chat++ {
-		rows, err := allMessages(ctx, r.client, token, int64(chat))
+		rows, err := r.client.AllMessages(ctx, token, int64(chat))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -629,22 +629,6 @@ func TestExactlyOnceCatchesEveryDifference(t *testing.T) {
 	}
 	if err := gap.storedOnce([]*instachat.Message{msg(1, "one"), msg(3, "three")}); err != nil {
 		t.Errorf("a gap is refused where gaps are allowed: %v", err)
-	}
-}
-
-// allMessages walks every page of a chat's messages.
-func allMessages(ctx context.Context, c *instachathttp.Client, token string, chat int64) ([]*instachat.Message, error) {
-	var all []*instachat.Message
-	for cursor := ""; ; {
-		page, next, err := c.Messages(ctx, token, chat, 100, cursor)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page...)
-		if next == "" {
-			return all, nil
-		}
-		cursor = next
 	}
 }
 

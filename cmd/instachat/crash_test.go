@@ -420,7 +420,7 @@ func (l *ledger) verify(t *testing.T, c *instachathttp.Client) {
 		if ch.Number != int64(i+1) {
 			t.Fatalf("chat #%d of the list is number %d", i+1, ch.Number)
 		}
-		rows, err := allMessages(ctx, c, l.token, ch.Number)
+		rows, err := c.AllMessages(ctx, l.token, ch.Number)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -487,22 +487,6 @@ func (l *ledger) check(chat, count int64, rows []*instachat.Message) error {
 		errs = append(errs[:5], fmt.Errorf("and %d more differences", len(errs)-5))
 	}
 	return errors.Join(errs...)
-}
-
-// allMessages walks every page of a chat's messages.
-func allMessages(ctx context.Context, c *instachathttp.Client, token string, chat int64) ([]*instachat.Message, error) {
-	var all []*instachat.Message
-	for cursor := ""; ; {
-		page, next, err := c.Messages(ctx, token, chat, 100, cursor)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page...)
-		if next == "" {
-			return all, nil
-		}
-		cursor = next
-	}
 }
 
 // load is a run of writers, each creating messages one after the other,

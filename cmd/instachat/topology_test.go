@@ -270,7 +270,7 @@ func settleTopology(t *testing.T, front *child, ledgers []*ledger, within time.D
 	took := time.Since(start)
 	for _, l := range ledgers {
 		for n := range l.acked {
-			rows, err := allMessages(ctx, c, l.token, n)
+			rows, err := c.AllMessages(ctx, l.token, n)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -44,13 +44,13 @@ func RedisPrefix(t testing.TB) (url, prefix string) {
 	t.Helper()
 	url = Lookup(t, "INSTACHAT_TEST_REDIS_URL")
 	prefix = fmt.Sprintf("instachat-test:%016x:", rand.Uint64())
-	t.Cleanup(func() { DeleteRedisKeys(t, url, prefix) })
+	t.Cleanup(func() { DeleteRedisKeys(t, url, prefix+"*") })
 	return url, prefix
 }
 
-// DeleteRedisKeys deletes every key under prefix, as a flush or a Redis
-// restart without its data would.
-func DeleteRedisKeys(t testing.TB, url, prefix string) {
+// DeleteRedisKeys deletes every key matching the SCAN pattern match, as a
+// flush, an eviction or a Redis restart without its data would.
+func DeleteRedisKeys(t testing.TB, url, match string) {
 	t.Helper()
 	opt, err := rueidis.ParseURL(url)
 	if err != nil {
@@ -64,7 +64,7 @@ func DeleteRedisKeys(t testing.TB, url, prefix string) {
 	defer c.Close()
 	ctx := context.Background() // also called once the test's context ended
 	for cursor := uint64(0); ; {
-		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
+		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(match).Count(1000).Build()).AsScanEntry()
 		if err != nil {
 			t.Fatal(err)
 		}
