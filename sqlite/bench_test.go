@@ -216,26 +216,54 @@ func buildScopedDB(b *testing.B, file string) {
 
 // BenchmarkSearchScoped searches one chat of a hundred thousand messages
 // among a million: a common word (a third of the chat), a rare one, a
-// common word with a short term, and lists a page from the middle. The
-// chat is the first, whose index range every other chat's follows: reading
-// the range backwards would cross them all.
+// common word with a short term, a short term alone, and lists a page from
+// the middle. The chat is the first, whose index range every other chat's
+// follows: reading the range backwards would cross them all. The fox/…
+// runs price the ranking: other window sizes, a page in the third window,
+// and FTS5's bm25 over the chat's matches, which SearchMessages ranked by
+// before windows.
 func BenchmarkSearchScoped(b *testing.B) {
 	db, token := scopedDB(b)
 	const chat = 1
-	for _, q := range []string{"fox", scopedRare, "fox qu"} {
+	search := func(q string, window, offset int) func(b *testing.B) {
 		terms, err := instachat.ParseSearchTerms(q)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(q, func(b *testing.B) {
+		return func(b *testing.B) {
 			for b.Loop() {
-				msgs, err := db.SearchMessages(b.Context(), instachat.SearchQuery{Token: token, Chat: chat, Terms: terms, Limit: 20})
+				msgs, err := db.search(b.Context(), instachat.SearchQuery{Token: token, Chat: chat, Terms: terms, Offset: offset, Limit: 20}, window)
 				if err != nil || len(msgs) != 20 {
 					b.Fatalf("search %q = %d messages, %v; want 20", q, len(msgs), err)
 				}
 			}
-		})
+		}
 	}
+	for _, q := range []string{"fox", scopedRare, "fox qu", "qu"} {
+		b.Run(q, search(q, rankWindow, 0))
+	}
+	for _, window := range []int{100, 200, 1000, 2000} {
+		b.Run(fmt.Sprint("fox/window=", window), search("fox", window, 0))
+	}
+	b.Run("fox/offset=1000", search("fox", rankWindow, 1000))
+	b.Run("fox/bm25", func(b *testing.B) {
+		var scope int64
+		if err := db.searchScope.QueryRowContext(b.Context(), token, chat).Scan(&scope); err != nil {
+			b.Fatal(err)
+		}
+		stmt, err := db.read.PrepareContext(b.Context(), bm25Search)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer stmt.Close()
+		for b.Loop() {
+			rows, err := stmt.QueryContext(b.Context(), token, chat, `"fox"`, scope<<32, scope<<32|maxMessageNumber, 20, 0)
+			msgs, err := collect(rows, err, scanMessage)
+			if err != nil || len(msgs) != 20 {
+				b.Fatalf("bm25 search = %d messages, %v; want 20", len(msgs), err)
+			}
+		}
+	})
 	b.Run("list=20", func(b *testing.B) {
 		for b.Loop() {
 			msgs, err := db.ListMessages(b.Context(), token, chat, scopedPerChat/2, 20)
@@ -245,3 +273,12 @@ func BenchmarkSearchScoped(b *testing.B) {
 		}
 	})
 }
+
+// bm25Search is the query SearchMessages ran before ranking in windows: FTS5's
+// bm25 over every match of the chat, whose term weights FTS5 computes by
+// reading the term's matches in every chat.
+const bm25Search = `SELECT m.app_token, m.chat_number, m.number, m.body, m.created_at, m.updated_at
+	FROM message_index JOIN messages m
+		ON m.app_token = ? AND m.chat_number = ? AND m.number = 4294967295 - (message_index.rowid & 4294967295)
+	WHERE message_index MATCH ? AND message_index.rowid BETWEEN ? AND ?
+	ORDER BY message_index.rank, message_index.rowid LIMIT ? OFFSET ?`

@@ -1,13 +1,16 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/instachat/instachat"
@@ -39,12 +42,31 @@ func matchAll(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, er
 	return int64(1), nil
 }
 
-// SearchMessages implements instachat.Searcher. Results come newest first:
-// ranking by bm25 reads every match of a term in every chat (its IDF) and
-// then scores each of the chat's matches, about 100 ms for a common word
-// among a million messages, while newest first is the order of the chat's
-// rowid range, which FTS5 reads from a seek until it has the page, under
-// 1 ms.
+// rankWindow is how many matches SearchMessages ranks together: the newest
+// rankWindow matches of the chat, then the next rankWindow, and so on. Ten
+// pages of 20; 500 cost twice as much per search (see
+// BenchmarkSearchScoped).
+const rankWindow = 200
+
+// SearchMessages implements instachat.Searcher. "Best match first" here
+// means best first among the chat's newest matches: the chat's matches,
+// newest first, are cut into windows of rankWindow, each window is ranked
+// (see rankWindowed), and windows follow one another newest first. A chat
+// with at most rankWindow matches is ranked whole; in a bigger one, the
+// first pages hold the best of its newest rankWindow matches, and an older,
+// better match comes on a later page, after them. Equal scores come newest
+// first. Pages cut one order, so every match comes exactly once across the
+// pages of a query, as long as no message is added to the chat meanwhile.
+//
+// What that buys: a search reads its chat's matches in the order the index
+// keeps them (its rowid range, newest first) and stops after the window
+// holding the page's last result, so it costs offset+limit matches rounded
+// up to whole windows, however many the chat and the other chats hold.
+// FTS5's bm25, which ranked every match of the chat before, weighs each term
+// by its frequency in the whole index, which FTS5 counts by reading the
+// term's matches in every chat on every query: about 200 ms for a common
+// word among a million messages where a window of 200 takes about 2 ms
+// (BenchmarkSearchScoped).
 //
 // Terms of MinSubstringTerm characters or more become quoted FTS5 phrases,
 // which the trigram tokenizer matches as case-insensitive substrings. Shorter
@@ -52,6 +74,36 @@ func matchAll(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, er
 // instachat_match; when every term is short, the chat is scanned backwards
 // through its unique index instead.
 func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*instachat.Message, error) {
+	return db.search(ctx, q, rankWindow)
+}
+
+// search is SearchMessages with windows of the given size.
+func (db *DB) search(ctx context.Context, q instachat.SearchQuery, window int) ([]*instachat.Message, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	// No chat holds 2^31 matches; the bounds keep the sums below from
+	// overflowing.
+	offset, limit := min(max(q.Offset, 0), math.MaxInt32), min(q.Limit, math.MaxInt32)
+	// The windows the page overlaps, read in one query.
+	from := offset / window * window
+	to := (offset + limit + window - 1) / window * window
+	found, err := db.matches(ctx, q, from, to-from)
+	if err != nil {
+		return nil, err
+	}
+	for w := 0; w < len(found); w += window {
+		rankWindowed(found[w:min(w+window, len(found))], q.Terms)
+	}
+	if offset-from >= len(found) {
+		return nil, nil
+	}
+	return found[offset-from : min(offset-from+limit, len(found))], nil
+}
+
+// matches returns the chat's matches newest first, skipping offset and
+// returning at most limit.
+func (db *DB) matches(ctx context.Context, q instachat.SearchQuery, offset, limit int) ([]*instachat.Message, error) {
 	var phrases []string
 	var short []any
 	for _, t := range q.Terms {
@@ -61,10 +113,14 @@ func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*i
 			short = append(short, t)
 		}
 	}
-	page := []any{q.Limit, q.Offset}
+	scan := func(s scanner) (*instachat.Message, error) {
+		m := instachat.Message{Token: q.Token, Chat: q.Chat}
+		return &m, s.Scan(&m.Number, &m.Body, unixMicro{&m.CreatedAt}, unixMicro{&m.UpdatedAt})
+	}
+	page := []any{limit, offset}
 	if len(phrases) == 0 {
 		rows, err := db.read.QueryContext(ctx, chatScan(len(short)), slices.Concat([]any{q.Token, q.Chat}, short, page)...)
-		return collect(rows, err, scanMessage)
+		return collect(rows, err, scan)
 	}
 	var scope int64
 	switch err := db.searchScope.QueryRowContext(ctx, q.Token, q.Chat).Scan(&scope); {
@@ -76,40 +132,161 @@ func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*i
 	args := slices.Concat([]any{q.Token, q.Chat, strings.Join(phrases, " AND "), scope << 32, scope<<32 | maxMessageNumber}, short, page)
 	if len(short) == 0 {
 		rows, err := db.searchIndex.QueryContext(ctx, args...)
-		return collect(rows, err, scanMessage)
+		return collect(rows, err, scan)
 	}
 	rows, err := db.read.QueryContext(ctx, indexSearch(len(short)), args...)
-	return collect(rows, err, scanMessage)
+	return collect(rows, err, scan)
 }
 
 // The queries below take the chat's token and number, then (indexSearch) the
 // FTS5 query and the chat's rowid range, then the short terms, then the
-// limit and offset.
+// limit and offset. They return the number, body and times of the chat's
+// matches, newest first.
 
 // chatScan searches a chat for short terms only.
 func chatScan(short int) string {
-	return `SELECT ` + messageCols + ` FROM messages m WHERE app_token = ? AND chat_number = ?` + matchShort(short) +
+	return `SELECT number, body, created_at, updated_at FROM messages WHERE app_token = ? AND chat_number = ?` + matchShort(short, "body") +
 		` ORDER BY number DESC LIMIT ? OFFSET ?`
 }
 
-// indexSearch searches a chat for at least one long term, best match (bm25)
-// first and, among equals, newest first. The index is the outer loop,
-// confined to the chat by the rowid range, so only the chat's matches are
-// read and ranked, however many the other chats hold; short terms filter
-// the rows on the way. The join undoes indexRowid.
+// indexSearch searches a chat for at least one long term. The index is the
+// outer loop, confined to the chat by the rowid range and yielding rows in
+// the order of the ORDER BY, so the query stops as soon as it has the
+// window, however many messages match, and never computes FTS5's rank;
+// short terms filter the rows on the way. The join undoes indexRowid.
 func indexSearch(short int) string {
 	low := strconv.Itoa(maxMessageNumber)
-	return `SELECT m.app_token, m.chat_number, m.number, m.body, m.created_at, m.updated_at
+	return `SELECT m.number, m.body, m.created_at, m.updated_at
 		FROM message_index JOIN messages m
 			ON m.app_token = ? AND m.chat_number = ? AND m.number = ` + low + ` - (message_index.rowid & ` + low + `)
-		WHERE message_index MATCH ? AND message_index.rowid BETWEEN ? AND ?` + matchShort(short) + `
-		ORDER BY message_index.rank, message_index.rowid LIMIT ? OFFSET ?`
+		WHERE message_index MATCH ? AND message_index.rowid BETWEEN ? AND ?` + matchShort(short, "m.body") + `
+		ORDER BY message_index.rowid LIMIT ? OFFSET ?`
 }
 
 // matchShort filters on short terms, which no index serves.
-func matchShort(n int) string {
+func matchShort(n int, body string) string {
 	if n == 0 {
 		return ""
 	}
-	return ` AND instachat_match(m.body` + strings.Repeat(`, ?`, n) + `)`
+	return ` AND instachat_match(` + body + strings.Repeat(`, ?`, n) + `)`
 }
+
+// The parameters of BM25 as Lucene and FTS5 set them by default.
+const (
+	bm25K1 = 1.2  // how fast repeated occurrences stop adding
+	bm25B  = 0.75 // how much a longer body dilutes an occurrence
+)
+
+// rankWindowed orders one window of matches, given newest first, best match
+// first; equal scores stay newest first.
+//
+// The score is BM25 with the window as the collection. Each term counts
+// twice, like the must and should clauses of the Elasticsearch backend:
+//
+//   - its occurrences as MatchesTerm finds them (substrings for long terms,
+//     word starts for short ones), weighted 1. Every message of the window
+//     matches every term, so a term's document frequency in the window is
+//     the window's size and cannot tell terms apart: inverse document
+//     frequency would weigh all terms the same, so it is left out.
+//   - its occurrences as a whole word (bounded by neither letters nor
+//     digits), weighted by the term's inverse document frequency as a
+//     whole word among the window: a message holding the word "cat" ranks
+//     above "concatenate", the more so where the whole word is rare.
+//
+// Both are saturated by bm25K1 and normalised by the body's length in
+// characters against the window's average, as FTS5 measures trigrams. The
+// first part alone orders a window of one-term matches as FTS5's bm25 does
+// (checked on the seeded million messages); what is traded against bm25
+// over the whole index is that a term's rarity in the chat or the index
+// does not weigh it against the query's other terms.
+func rankWindowed(window []*instachat.Message, terms []string) {
+	type scored struct {
+		m     *instachat.Message
+		score float64
+	}
+	ranked := make([]scored, len(window))
+	for i, s := range scoreWindow(window, terms) {
+		ranked[i] = scored{window[i], s}
+	}
+	// Stable, and the window comes newest first: equal scores keep that
+	// order.
+	slices.SortStableFunc(ranked, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
+	for i, r := range ranked {
+		window[i] = r.m
+	}
+}
+
+// scoreWindow returns the score of each message of the window (see
+// rankWindowed).
+func scoreWindow(window []*instachat.Message, terms []string) []float64 {
+	n := len(window)
+	if n == 0 {
+		return nil
+	}
+	type counts struct{ matches, words int }
+	occ := make([]counts, n*len(terms))
+	length := make([]float64, n)
+	wordDocs := make([]int, len(terms))
+	var total float64
+	for i, m := range window {
+		lower := strings.ToLower(m.Body)
+		length[i] = float64(utf8.RuneCountInString(lower))
+		total += length[i]
+		for j, t := range terms {
+			c := &occ[i*len(terms)+j]
+			c.matches, c.words = occurrences(lower, t)
+			if c.words > 0 {
+				wordDocs[j]++
+			}
+		}
+	}
+	avg := max(total/float64(n), 1)
+	wordIDF := make([]float64, len(terms))
+	for j, df := range wordDocs {
+		// Lucene's form, positive however common the word.
+		wordIDF[j] = math.Log(1 + (float64(n-df)+0.5)/(float64(df)+0.5))
+	}
+	scores := make([]float64, n)
+	for i := range window {
+		norm := bm25K1 * (1 - bm25B + bm25B*length[i]/avg)
+		saturate := func(tf int) float64 { return float64(tf) * (bm25K1 + 1) / (float64(tf) + norm) }
+		for j := range terms {
+			c := occ[i*len(terms)+j]
+			scores[i] += saturate(c.matches) + wordIDF[j]*saturate(c.words)
+		}
+	}
+	return scores
+}
+
+// occurrences counts where the lower-cased term occurs in lower, a
+// lower-cased body, by the rule of instachat.MatchesTerm — anywhere for a
+// term of MinSubstringTerm characters or more, at the start of a word for a
+// shorter one — and how many of those occurrences are whole words.
+// Occurrences may overlap, as FTS5 counts a phrase's.
+func occurrences(lower, term string) (matches, words int) {
+	if term == "" {
+		return 0, 0
+	}
+	long := utf8.RuneCountInString(term) >= instachat.MinSubstringTerm
+	for i := 0; ; {
+		j := strings.Index(lower[i:], term)
+		if j < 0 {
+			return matches, words
+		}
+		at, end := i+j, i+j+len(term)
+		prev, _ := utf8.DecodeLastRuneInString(lower[:at])
+		next, _ := utf8.DecodeRuneInString(lower[end:])
+		startsWord := at == 0 || !wordRune(prev)
+		if long || startsWord {
+			matches++
+			if startsWord && (end == len(lower) || !wordRune(next)) {
+				words++
+			}
+		}
+		_, size := utf8.DecodeRuneInString(lower[at:])
+		i = at + size
+	}
+}
+
+// wordRune reports whether r belongs to a word, as MatchesTerm draws words.
+func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }

@@ -127,7 +127,8 @@ func searchFinds(t *testing.T, db *DB, c chatKey, q string, want ...int64) {
 		}
 		got[i] = m.Number
 	}
-	// Ranking is bm25's; which messages match is what is checked here.
+	// Which messages match is what is checked here; TestSearchRanks*
+	// check the order.
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
@@ -144,9 +145,10 @@ func integrityCheck(t *testing.T, db *DB) {
 }
 
 // TestSearchSeeksTheChatsRange guards what makes search independent of the
-// other chats: FTS5 receives the rowid range (its plan's index string shows
-// the bounds as '>' and '<') as the outer loop, so only the chat's matches
-// are read and ranked.
+// other chats and of how many messages match: FTS5 receives the rowid range
+// (its plan's index string shows the bounds as '>' and '<') as the outer
+// loop and hands rows over in the ORDER BY's order, so no sorter has to see
+// every match and the query stops after the windows it needs.
 func TestSearchSeeksTheChatsRange(t *testing.T) {
 	db := openTest(t)
 	rows, err := db.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+indexSearch(1), "t", 1, `"abc"`, 1<<32, 2<<32-1, "x", 20, 0)
@@ -167,9 +169,9 @@ func TestSearchSeeksTheChatsRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	outer := plan[0]
-	if !strings.HasPrefix(outer, "SCAN message_index VIRTUAL TABLE INDEX") ||
+	if len(plan) != 2 || !strings.HasPrefix(outer, "SCAN message_index VIRTUAL TABLE INDEX") ||
 		!strings.Contains(outer, ">") || !strings.Contains(outer, "<") || !strings.Contains(plan[1], "SEARCH m USING INDEX") {
-		t.Errorf("search plan:\n%s\nwant the index, given the rowid range, as the outer loop", strings.Join(plan, "\n"))
+		t.Errorf("search plan:\n%s\nwant the index, given the rowid range, as the outer loop and no sorter", strings.Join(plan, "\n"))
 	}
 }
 
@@ -213,8 +215,8 @@ func TestPurgeRemovesIndexEntries(t *testing.T) {
 	integrityCheck(t, db)
 }
 
-// TestSearchNewestFirst checks the order of each kind of query: long terms
-// only, long and short, short only; and a chat with no messages.
+// TestSearchFindsOnlyItsChat checks which messages each kind of query finds:
+// long terms only, long and short, short only; and a chat with no messages.
 func TestSearchFindsOnlyItsChat(t *testing.T) {
 	db := openTest(t)
 	token := instachat.NewToken()
@@ -231,4 +233,171 @@ func TestSearchFindsOnlyItsChat(t *testing.T) {
 	searchFinds(t, db, c, "apple re", 4, 1)
 	searchFinds(t, db, c, "re", 5, 4, 3, 1)
 	searchFinds(t, db, chatKey{token, 2}, "apple")
+}
+
+// putBodies stores one message per body in the chat, numbered from 1.
+func putBodies(t *testing.T, db *DB, c chatKey, bodies ...string) {
+	t.Helper()
+	now := time.Now()
+	creates := make([]instachat.Create, len(bodies))
+	for i, b := range bodies {
+		creates[i] = instachat.Create{Message: &instachat.Message{Token: c.token, Chat: c.number, Number: int64(i + 1), Body: b, CreatedAt: now, UpdatedAt: now}}
+	}
+	if err := db.ApplyCreates(t.Context(), creates); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// searchRanked returns the numbers of one page of a search ranked in windows
+// of the given size.
+func searchRanked(t *testing.T, db *DB, c chatKey, q string, window, offset, limit int) []int64 {
+	t.Helper()
+	terms, err := instachat.ParseSearchTerms(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := db.search(t.Context(), instachat.SearchQuery{Token: c.token, Chat: c.number, Terms: terms, Offset: offset, Limit: limit}, window)
+	if err != nil {
+		t.Fatalf("search %q: %v", q, err)
+	}
+	numbers := make([]int64, len(msgs))
+	for i, m := range msgs {
+		if m.Token != c.token || m.Chat != c.number || m.Body == "" || m.CreatedAt.IsZero() {
+			t.Fatalf("search %q returned %+v; want a whole message of the chat", q, *m)
+		}
+		numbers[i] = m.Number
+	}
+	return numbers
+}
+
+func TestSearchRanksBestMatchFirst(t *testing.T) {
+	db := openTest(t)
+	token := instachat.NewToken()
+	for i, tc := range []struct {
+		name, q string
+		bodies  []string
+		want    []int64
+	}{
+		{"a whole word above a part of one", "cat", []string{"the cat is here", "concatenate now"}, []int64{1, 2}},
+		{"more occurrences above fewer", "fox", []string{"fox and fox and fox", "fox and dog and cow"}, []int64{1, 2}},
+		{"a short body above a long one", "fox", []string{"the fox", "the fox ran over the hill and far away"}, []int64{1, 2}},
+		{"equal scores newest first", "fox", []string{"red fox", "red fox", "red fox"}, []int64{3, 2, 1}},
+		{"a short term as a whole word above a word start", "hi", []string{"hi there", "hiya you", "this one"}, []int64{1, 2}},
+		{"every term counts", "red apple", []string{"red apple, red apple", "red apple pie now", "green apple"}, []int64{1, 2}},
+		{"a long and a short term", "apple re", []string{"re: apple", "apple reduction", "apple"}, []int64{1, 2}},
+		{"case and accents ignored, as matching does", "école", []string{"ÉCOLE, école", "une école ici", "ecole"}, []int64{1, 2}},
+	} {
+		c := chatKey{token, int64(i + 1)}
+		putBodies(t, db, c, tc.bodies...)
+		if got := searchRanked(t, db, c, tc.q, rankWindow, 0, 20); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: search %q in %q returned %v, want %v", tc.name, tc.q, tc.bodies, got, tc.want)
+		}
+	}
+}
+
+// TestSearchRanksWithinWindowsOfNewestMatches cuts ten matches, among
+// messages that do not match, into windows of four: each window is ranked,
+// windows follow newest first, so the best match of all (the oldest) comes
+// only after the newer windows. With one window for all, it comes first.
+func TestSearchRanksWithinWindowsOfNewestMatches(t *testing.T) {
+	db := openTest(t)
+	c := chatKey{instachat.NewToken(), 1}
+	const plain = "a fox in a long line of other words"
+	putBodies(t, db, c,
+		"fox fox fox", plain, "no match here", "fox fox", plain, "nothing", // 1–6
+		plain, plain, "fox fox", plain, plain, plain) // 7–12
+	for _, tc := range []struct {
+		window int
+		want   []int64
+	}{
+		{4, []int64{9, 12, 11, 10, 4, 8, 7, 5, 1, 2}},
+		{1, []int64{12, 11, 10, 9, 8, 7, 5, 4, 2, 1}}, // newest first
+		{rankWindow, []int64{1, 9, 4, 12, 11, 10, 8, 7, 5, 2}},
+	} {
+		all := searchRanked(t, db, c, "fox", tc.window, 0, 100)
+		if !slices.Equal(all, tc.want) {
+			t.Errorf("windows of %d: search returned %v, want %v", tc.window, all, tc.want)
+		}
+		// Every page size, pages straddling windows included, cuts the
+		// same order: every match exactly once.
+		for limit := 1; limit <= 11; limit++ {
+			var paged []int64
+			for offset := 0; ; offset += limit {
+				page := searchRanked(t, db, c, "fox", tc.window, offset, limit)
+				paged = append(paged, page...)
+				if len(page) < limit {
+					break
+				}
+			}
+			if !slices.Equal(paged, all) {
+				t.Errorf("windows of %d, pages of %d: %v, want %v", tc.window, limit, paged, all)
+			}
+		}
+		if got := searchRanked(t, db, c, "fox", tc.window, 10, 5); len(got) != 0 {
+			t.Errorf("windows of %d: a page past the last match returned %v", tc.window, got)
+		}
+	}
+	if got := searchRanked(t, db, c, "fo", 4, 0, 100); !slices.Equal(got, []int64{9, 12, 11, 10, 4, 8, 7, 5, 1, 2}) {
+		t.Errorf("a short term, windows of 4: %v", got)
+	}
+}
+
+// TestSearchRankIgnoresOtherChats checks that term statistics come from the
+// chat: bm25 over the whole index would put message 2 first once "alpha" is
+// common elsewhere and message 1 first once "beta" is.
+func TestSearchRankIgnoresOtherChats(t *testing.T) {
+	db := openTest(t)
+	token := instachat.NewToken()
+	c := chatKey{token, 1}
+	putBodies(t, db, c, "alpha alpha beta", "alpha beta beta", "gamma")
+	want := []int64{2, 1} // equal: newest first
+	if got := searchRanked(t, db, c, "alpha beta", rankWindow, 0, 20); !slices.Equal(got, want) {
+		t.Fatalf("search returned %v, want %v", got, want)
+	}
+	for i, common := range []string{"alpha", "beta"} {
+		other := make([]string, 300)
+		for j := range other {
+			other[j] = strings.Repeat(common+" ", 1+j%3)
+		}
+		putBodies(t, db, chatKey{token, int64(i + 2)}, other...)
+		if got := searchRanked(t, db, c, "alpha beta", rankWindow, 0, 20); !slices.Equal(got, want) {
+			t.Errorf("with %q common in another chat: %v, want %v", common, got, want)
+		}
+	}
+}
+
+func TestOccurrences(t *testing.T) {
+	for _, tc := range []struct {
+		body, term     string
+		matches, words int
+	}{
+		{"concatenate cat", "cat", 2, 1},
+		{"cat, cat! (cat)", "cat", 3, 3},
+		{"aaaa", "aaa", 2, 0}, // overlapping, as FTS5 counts
+		{"hi hiking chi this", "hi", 2, 1},
+		{"x1 x 1x", "x", 2, 1},
+		{"école, l'école écoles", "école", 3, 2},
+		{"日本語の日本", "日本", 1, 0},
+		{"nothing", "cat", 0, 0},
+	} {
+		if m, w := occurrences(tc.body, tc.term); m != tc.matches || w != tc.words {
+			t.Errorf("occurrences(%q, %q) = %d, %d; want %d, %d", tc.body, tc.term, m, w, tc.matches, tc.words)
+		}
+	}
+}
+
+// TestOccurrencesAgreeWithMatchesTerm: a message matches a term exactly
+// when the ranking counts an occurrence of it.
+func TestOccurrencesAgreeWithMatchesTerm(t *testing.T) {
+	bodies := []string{"hi there", "say hi", "this", "Hi-five", "chi", "(hi)", "ÉCOLE normale", "une école", "naïve",
+		"x1 y2", "Straße", "日本語", "data metadata", "aaaa", "", "a", "hi\x00hi"}
+	terms := []string{"hi", "h", "i", "th", "is", "école", "é", "éc", "aïv", "x", "1", "2", "straße", "本語", "日", "data", "ta", "aa", "aaa", "a"}
+	for _, b := range bodies {
+		for _, term := range terms {
+			m, w := occurrences(strings.ToLower(b), term)
+			if (m > 0) != instachat.MatchesTerm(b, term) || w > m {
+				t.Errorf("occurrences(%q, %q) = %d, %d; MatchesTerm says %v", b, term, m, w, instachat.MatchesTerm(b, term))
+			}
+		}
+	}
 }
