@@ -28,6 +28,10 @@ import (
 type Create struct {
 	Chat    *Chat
 	Message *Message
+	// IdempotencyKey is the client's Idempotency-Key, if it sent one. A
+	// store that an in-process sequencer reloads receipts from (sqlite)
+	// keeps it with the row, in the same transaction; see Receipt.
+	IdempotencyKey string
 }
 
 // Token is the application the create belongs to. Queues partition by it so
@@ -118,6 +122,14 @@ type Sequencer interface {
 	// NextMessageNumber returns ENOTFOUND if the application or the chat is
 	// unknown.
 	NextMessageNumber(ctx context.Context, token string, chat int64) (int64, error)
+	// NextNumberOnce is NextChatNumber (chat == 0) or NextMessageNumber
+	// made safe to retry. The first call with (token, key) issues a number
+	// and keeps want, with Number set to it, as the key's receipt for the
+	// sequencer's retention (DefaultReceiptTTL unless configured); a later
+	// call with the key issues nothing and returns that receipt and true,
+	// whatever its want. Issuing and keeping are one atomic step, so
+	// concurrent calls with one key issue one number.
+	NextNumberOnce(ctx context.Context, token string, chat int64, key string, want Receipt) (r Receipt, replayed bool, err error)
 }
 
 // Queue carries creates from dispatchers to workers.

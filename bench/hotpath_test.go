@@ -57,7 +57,7 @@ func BenchmarkDispatchCreateMessage(b *testing.B) {
 	b.SetParallelism(parallelism)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := d.CreateMessage(b.Context(), token, 1, body); err != nil {
+			if _, _, err := d.CreateMessage(b.Context(), token, 1, body, ""); err != nil {
 				b.Error(err)
 				return
 			}

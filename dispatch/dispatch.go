@@ -33,40 +33,41 @@ func New(seq instachat.Sequencer, q instachat.Queue) *Dispatcher {
 }
 
 // CreateChat numbers a new chat of the application and queues it. Returns
-// ENOTFOUND if the application is unknown, EINVALID for a bad name.
-func (d *Dispatcher) CreateChat(ctx context.Context, token, name string) (*instachat.Chat, error) {
+// ENOTFOUND if the application is unknown, EINVALID for a bad name. With an
+// idempotency key (see instachat.Receipt), a retry answers the chat its key
+// created first, and replayed is true.
+func (d *Dispatcher) CreateChat(ctx context.Context, token, name, key string) (c *instachat.Chat, replayed bool, err error) {
 	if err := d.Limits.ValidateName(name, false); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !instachat.ValidToken(token) {
-		return nil, instachat.Errorf(instachat.ENOTFOUND, "application not found")
+		return nil, false, instachat.Errorf(instachat.ENOTFOUND, "application not found")
 	}
-	var c *instachat.Chat
-	err := d.publish(ctx, token, 0, d.Sequencer.NextChatNumber, func(n int64, now time.Time) instachat.Create {
-		c = &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: now, UpdatedAt: now}
+	replayed, err = d.publish(ctx, token, 0, key, d.Sequencer.NextChatNumber, func(n int64, at time.Time) instachat.Create {
+		c = &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: at, UpdatedAt: at}
 		return instachat.Create{Chat: c}
 	})
-	return c, err
+	return c, replayed, err
 }
 
 // CreateMessage numbers a new message of the chat and queues it. Returns
 // ENOTFOUND if the application or chat is unknown, EINVALID for a bad body.
-func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64, body string) (*instachat.Message, error) {
+// A key works as in CreateChat.
+func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64, body, key string) (m *instachat.Message, replayed bool, err error) {
 	if err := d.Limits.ValidateBody(body); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !instachat.ValidToken(token) || chat < 1 {
-		return nil, instachat.Errorf(instachat.ENOTFOUND, "chat not found")
+		return nil, false, instachat.Errorf(instachat.ENOTFOUND, "chat not found")
 	}
-	var m *instachat.Message
 	next := func(ctx context.Context, token string) (int64, error) {
 		return d.Sequencer.NextMessageNumber(ctx, token, chat)
 	}
-	err := d.publish(ctx, token, chat, next, func(n int64, now time.Time) instachat.Create {
-		m = &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: now, UpdatedAt: now}
+	replayed, err = d.publish(ctx, token, chat, key, next, func(n int64, at time.Time) instachat.Create {
+		m = &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: at, UpdatedAt: at}
 		return instachat.Create{Message: m}
 	})
-	return m, err
+	return m, replayed, err
 }
 
 // publish takes the next number from next and enqueues the create that
@@ -74,20 +75,47 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 // create is durable. Because batches are applied in queue order, a crash
 // can then lose only numbers above every acknowledged one — never leave a
 // gap below an acknowledged number.
-func (d *Dispatcher) publish(ctx context.Context, token string, chat int64,
-	next func(context.Context, string) (int64, error), build func(n int64, now time.Time) instachat.Create) error {
+//
+// With a key, the number comes from Sequencer.NextNumberOnce instead. A
+// replay enqueues the original create again, with its number and time:
+// stored already, it is skipped by the store; lost, it is stored now. Either
+// way the number answered exists once the wait returns.
+func (d *Dispatcher) publish(ctx context.Context, token string, chat int64, key string,
+	next func(context.Context, string) (int64, error), build func(n int64, at time.Time) instachat.Create) (replayed bool, err error) {
+	if key != "" && !instachat.ValidIdempotencyKey(key) {
+		return false, instachat.Errorf(instachat.EBADREQUEST,
+			"Idempotency-Key must be 1 to %d printable ASCII characters", instachat.MaxIdempotencyKeyBytes)
+	}
 	mu := &d.stripes[stripe(token, chat)]
 	mu.Lock()
-	n, err := next(ctx, token)
+	var c instachat.Create
+	at := d.now()
+	if key == "" {
+		var n int64
+		if n, err = next(ctx, token); err == nil {
+			c = build(n, at)
+		}
+	} else {
+		want := instachat.Receipt{Fingerprint: instachat.Fingerprint(build(0, at)), CreatedAt: at}
+		var r instachat.Receipt
+		r, replayed, err = d.Sequencer.NextNumberOnce(ctx, token, chat, key, want)
+		if err == nil && r.Fingerprint != want.Fingerprint {
+			err = instachat.ErrKeyReused
+		}
+		if err == nil {
+			c = build(r.Number, r.CreatedAt)
+			c.IdempotencyKey = key
+		}
+	}
 	var wait func(context.Context) error
 	if err == nil {
-		wait, err = d.Queue.Enqueue(ctx, build(n, d.now()))
+		wait, err = d.Queue.Enqueue(ctx, c)
 	}
 	mu.Unlock()
 	if err != nil {
-		return err
+		return false, err
 	}
-	return wait(ctx)
+	return replayed, wait(ctx)
 }
 
 // stripe hashes (token, chat) with FNV-1a onto one of the stripes.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/dispatch"
+	"github.com/instachat/instachat/inmem"
 )
 
 type testEnv struct {
@@ -62,7 +63,7 @@ func newTestEnv(t *testing.T, configure ...func(*Server)) *testEnv {
 // newDoubles returns a Server of both route groups over fresh in-memory
 // doubles, which e holds, logging into e.logs.
 func newDoubles() (*testEnv, *Server) {
-	store, seq := newMemStore(), newMemSequencer()
+	store, seq := newMemStore(), inmem.NewSequencer()
 	e := &testEnv{store: store, queue: &memQueue{store: store}, indexer: &memIndexer{}}
 	s := &Server{
 		Store: store, Sequencer: seq, Dispatcher: dispatch.New(seq, e.queue), Searcher: memSearcher{store}, Indexer: e.indexer,

@@ -26,7 +26,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request, _ res
 	if err := s.Sequencer.AddApplication(r.Context(), app.Token); err != nil {
 		return err
 	}
-	writeCreated(w, r, http.StatusCreated, app.Token, app)
+	writeCreated(w, r, http.StatusCreated, false, app.Token, app)
 	return nil
 }
 

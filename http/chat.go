@@ -38,11 +38,15 @@ func (s *Server) createChat(w http.ResponseWriter, r *http.Request, res resource
 	if req.Name != nil {
 		name = *req.Name
 	}
-	c, err := s.Dispatcher.CreateChat(r.Context(), res.token, name)
+	key, err := idempotencyKey(r)
 	if err != nil {
 		return err
 	}
-	writeCreated(w, r, s.CreatedStatus, strconv.FormatInt(c.Number, 10), c)
+	c, replayed, err := s.Dispatcher.CreateChat(r.Context(), res.token, name, key)
+	if err != nil {
+		return err
+	}
+	writeCreated(w, r, s.CreatedStatus, replayed, strconv.FormatInt(c.Number, 10), c)
 	return nil
 }
 

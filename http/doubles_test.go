@@ -185,48 +185,6 @@ func (s *memStore) apply(c instachat.Create) {
 	s.chat(k.token, k.chat).MessagesCount++
 }
 
-// memSequencer issues numbers from counters; a chat exists once issued.
-type memSequencer struct {
-	mu    sync.Mutex
-	chats map[string]int64  // last chat number by application
-	msgs  map[chatKey]int64 // last message number by chat
-}
-
-func newMemSequencer() *memSequencer {
-	return &memSequencer{chats: map[string]int64{}, msgs: map[chatKey]int64{}}
-}
-
-func (q *memSequencer) AddApplication(_ context.Context, token string) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.chats[token] = 0
-	return nil
-}
-
-func (q *memSequencer) NextChatNumber(_ context.Context, token string) (int64, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	n, ok := q.chats[token]
-	if !ok {
-		return 0, notFound("application")
-	}
-	q.chats[token] = n + 1
-	q.msgs[chatKey{token, n + 1}] = 0
-	return n + 1, nil
-}
-
-func (q *memSequencer) NextMessageNumber(_ context.Context, token string, chat int64) (int64, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	k := chatKey{token, chat}
-	n, ok := q.msgs[k]
-	if !ok {
-		return 0, notFound("chat")
-	}
-	q.msgs[k] = n + 1
-	return n + 1, nil
-}
-
 // memQueue records what is published and hands it to the store at once;
 // err, when set, refuses publishing.
 type memQueue struct {

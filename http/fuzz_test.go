@@ -45,11 +45,11 @@ func fuzzServer(t *testing.T, messages ...string) http.Handler {
 	if err := s.Sequencer.AddApplication(ctx, fuzzToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Dispatcher.CreateChat(ctx, fuzzToken, ""); err != nil {
+	if _, _, err := s.Dispatcher.CreateChat(ctx, fuzzToken, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, body := range messages {
-		if _, err := s.Dispatcher.CreateMessage(ctx, fuzzToken, 1, body); err != nil {
+		if _, _, err := s.Dispatcher.CreateMessage(ctx, fuzzToken, 1, body, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -51,10 +51,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeCreated answers a new resource, located by its key below the
-// collection it was posted to.
-func writeCreated(w http.ResponseWriter, r *http.Request, status int, key string, v any) {
+// collection it was posted to. A retry answered from its idempotency
+// receipt says so in Idempotent-Replayed, as well-known APIs do.
+func writeCreated(w http.ResponseWriter, r *http.Request, status int, replayed bool, key string, v any) {
 	w.Header().Set("Location", r.URL.Path+"/"+key)
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
 	writeJSON(w, status, v)
+}
+
+// idempotencyKey returns the request's Idempotency-Key, "" if it has none.
+// The dispatcher validates its characters; sending it twice is ambiguous.
+func idempotencyKey(r *http.Request) (string, error) {
+	keys := r.Header.Values("Idempotency-Key")
+	switch len(keys) {
+	case 0:
+		return "", nil
+	case 1:
+		return keys[0], nil
+	}
+	return "", instachat.Errorf(instachat.EBADREQUEST, "send at most one Idempotency-Key header")
 }
 
 // writeError answers err by the status table. Internal errors are logged

@@ -28,11 +28,15 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, res resou
 	if err != nil {
 		return err
 	}
-	m, err := s.Dispatcher.CreateMessage(r.Context(), res.token, res.chat, body)
+	key, err := idempotencyKey(r)
 	if err != nil {
 		return err
 	}
-	writeCreated(w, r, s.CreatedStatus, strconv.FormatInt(m.Number, 10), m)
+	m, replayed, err := s.Dispatcher.CreateMessage(r.Context(), res.token, res.chat, body, key)
+	if err != nil {
+		return err
+	}
+	writeCreated(w, r, s.CreatedStatus, replayed, strconv.FormatInt(m.Number, 10), m)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/instachat/instachat"
 )
@@ -17,7 +18,17 @@ import (
 // without locking; an application's mutex serialises only its own chat
 // creations; and message numbers come from one atomic counter per chat.
 type Sequencer struct {
+	// ReceiptTTL is how long a receipt answers retries; zero means
+	// instachat.DefaultReceiptTTL. Now is the clock receipts expire by;
+	// nil means time.Now.
+	ReceiptTTL time.Duration
+	Now        func() time.Time
+
 	apps sync.Map // token → *app
+
+	receiptsMu sync.Mutex
+	receipts   map[receiptKey]kept
+	swept      time.Time
 }
 
 var _ instachat.Sequencer = (*Sequencer)(nil)
@@ -35,11 +46,24 @@ func NewSequencer() *Sequencer { return &Sequencer{} }
 
 // LoadSequencer returns a Sequencer that continues above every number the
 // store holds, so a restart never issues a stored number again. A chat
-// watermark makes its chat, and every chat numbered below it, exist.
+// watermark makes its chat, and every chat numbered below it, exist. A store
+// that keeps idempotency keys (ReceiptStore) gives back their receipts too,
+// so a retry after a restart is still answered from its receipt; receipts
+// older than ttl (0: the default) are not loaded.
 func LoadSequencer(ctx context.Context, store interface {
 	Watermarks(ctx context.Context, fn func(instachat.Watermark) error) error
-}) (*Sequencer, error) {
+}, ttl time.Duration) (*Sequencer, error) {
 	s := NewSequencer()
+	s.ReceiptTTL = ttl
+	if rs, ok := store.(ReceiptStore); ok {
+		err := rs.Receipts(ctx, func(token, key string, r instachat.Receipt) error {
+			s.addReceipt(token, key, r)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("inmem: load receipts: %w", err)
+		}
+	}
 	err := store.Watermarks(ctx, func(w instachat.Watermark) error {
 		if w.Chat < 0 {
 			return fmt.Errorf("inmem: watermark of chat %d", w.Chat)
@@ -59,6 +83,12 @@ func LoadSequencer(ctx context.Context, store interface {
 		return nil, fmt.Errorf("inmem: load sequencer: %w", err)
 	}
 	return s, nil
+}
+
+// ReceiptStore is a store that keeps Create.IdempotencyKey with its rows
+// and gives back the receipt of each key it holds.
+type ReceiptStore interface {
+	Receipts(ctx context.Context, fn func(token, key string, r instachat.Receipt) error) error
 }
 
 // AddApplication keeps the numbering of an application it already knows,
@@ -129,4 +159,77 @@ func (a *app) extend(n int64) []*atomic.Int64 {
 	}
 	a.chats.Store(&chats)
 	return chats
+}
+
+// NextNumberOnce implements instachat.Sequencer. Receipts sit in one map
+// under one mutex, held while the number is issued so that racing retries
+// issue one number; only keyed creates take it. Expired receipts are swept
+// at most once a minute, by the call that finds the sweep due.
+func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64, key string, want instachat.Receipt) (instachat.Receipt, bool, error) {
+	s.receiptsMu.Lock()
+	defer s.receiptsMu.Unlock()
+	now := s.now()
+	if s.receipts == nil {
+		s.receipts = map[receiptKey]kept{}
+	}
+	if now.Sub(s.swept) > time.Minute {
+		for k, r := range s.receipts {
+			if !now.Before(r.expires) {
+				delete(s.receipts, k)
+			}
+		}
+		s.swept = now
+	}
+	k := receiptKey{token, key}
+	if r, ok := s.receipts[k]; ok && now.Before(r.expires) {
+		return r.Receipt, true, nil
+	}
+	var err error
+	if chat == 0 {
+		want.Number, err = s.NextChatNumber(ctx, token)
+	} else {
+		want.Number, err = s.NextMessageNumber(ctx, token, chat)
+	}
+	if err != nil {
+		return instachat.Receipt{}, false, err
+	}
+	s.receipts[k] = kept{want, now.Add(s.receiptTTL())}
+	return want, false, nil
+}
+
+type receiptKey struct{ token, key string }
+
+// kept is a receipt and when it stops answering.
+type kept struct {
+	instachat.Receipt
+	expires time.Time
+}
+
+func (s *Sequencer) receiptTTL() time.Duration {
+	if s.ReceiptTTL > 0 {
+		return s.ReceiptTTL
+	}
+	return instachat.DefaultReceiptTTL
+}
+
+func (s *Sequencer) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// addReceipt keeps a receipt loaded from the store until its create's time
+// plus the retention, unless that has passed.
+func (s *Sequencer) addReceipt(token, key string, r instachat.Receipt) {
+	expires := r.CreatedAt.Add(s.receiptTTL())
+	if !s.now().Before(expires) {
+		return
+	}
+	s.receiptsMu.Lock()
+	defer s.receiptsMu.Unlock()
+	if s.receipts == nil {
+		s.receipts = map[receiptKey]kept{}
+	}
+	s.receipts[receiptKey{token, key}] = kept{r, expires}
 }

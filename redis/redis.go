@@ -7,6 +7,7 @@
 //
 //	P{T}:chats  the last chat number issued; the application exists iff it does
 //	P{T}:c:N    the last message number issued in chat N, created at 0 with the chat
+//	P{T}:k:K    the receipt of idempotency key K, expiring (see NextNumberOnce)
 //
 // A create costs one round trip: a Lua script (EVALSHA, EVAL the first time
 // a server lacks it) that checks existence and increments atomically.
@@ -72,6 +73,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,6 +98,9 @@ type Sequencer struct {
 	// NotFoundTTL is how long this process remembers that Recover did not
 	// know a token (0: not at all). Open sets 5s.
 	NotFoundTTL time.Duration
+	// ReceiptTTL is how long an idempotency receipt answers retries; zero
+	// means instachat.DefaultReceiptTTL.
+	ReceiptTTL time.Duration
 
 	client rueidis.Client
 	prefix string
@@ -185,6 +190,81 @@ func (s *Sequencer) NextMessageNumber(ctx context.Context, token string, chat in
 	return s.next(ctx, messageScript, token, chat, []string{s.appKey(token), s.chatKey(token, n)}, n)
 }
 
+// NextNumberOnce implements instachat.Sequencer. The receipt is a key of
+// the application's slot, P{T}:k:KEY, holding "number:fingerprint:micros"
+// and expiring after ReceiptTTL; one script reads it or issues the number
+// and writes it, so racing retries on any process issue one number.
+func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64, key string, want instachat.Receipt) (instachat.Receipt, bool, error) {
+	ttl := s.ReceiptTTL
+	if ttl <= 0 {
+		ttl = instachat.DefaultReceiptTTL
+	}
+	tail := want.Fingerprint + ":" + strconv.FormatInt(want.CreatedAt.UnixMicro(), 10)
+	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
+	receiptKey := s.prefix + "{" + token + "}:k:" + key
+	var (
+		n       int64
+		receipt string
+		err     error
+	)
+	if chat == 0 {
+		n, receipt, err = s.run(ctx, chatOnceScript, token, 0, []string{s.appKey(token), receiptKey}, s.chatKey(token, ""), tail, ms)
+	} else if chat < 1 {
+		return instachat.Receipt{}, false, notFound(chat)
+	} else {
+		c := strconv.FormatInt(chat, 10)
+		n, receipt, err = s.run(ctx, messageOnceScript, token, chat, []string{s.appKey(token), s.chatKey(token, c), receiptKey}, c, tail, ms)
+	}
+	if err != nil {
+		return instachat.Receipt{}, false, err
+	}
+	if receipt == "" {
+		want.Number = n
+		return want, false, nil
+	}
+	r, err := parseReceipt(receipt)
+	return r, err == nil, err
+}
+
+// chatOnceScript is chatScript with a receipt. KEYS[2] is the receipt key;
+// ARGV[2] the receipt's fingerprint and time, ARGV[3] its TTL in ms.
+var chatOnceScript = rueidis.NewLuaScript(`
+local r = redis.call('GET', KEYS[2])
+if r then return r end
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local n = redis.call('INCR', KEYS[1])
+redis.call('SET', ARGV[1] .. n, 0, 'NX')
+redis.call('SET', KEYS[2], n .. ':' .. ARGV[2], 'PX', ARGV[3])
+return n`)
+
+// messageOnceScript is messageScript with a receipt. KEYS[3] is the receipt
+// key; ARGV[2] the receipt's fingerprint and time, ARGV[3] its TTL in ms.
+var messageOnceScript = rueidis.NewLuaScript(`
+local r = redis.call('GET', KEYS[3])
+if r then return r end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local n = redis.call('INCR', KEYS[2])
+  redis.call('SET', KEYS[3], n .. ':' .. ARGV[2], 'PX', ARGV[3])
+  return n
+end
+local last = redis.call('GET', KEYS[1])
+if not last then return -1 end
+if tonumber(ARGV[1]) > tonumber(last) then return -3 end
+return -2`)
+
+// parseReceipt reads "number:fingerprint:micros".
+func parseReceipt(v string) (instachat.Receipt, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) == 3 {
+		n, err1 := strconv.ParseInt(parts[0], 10, 64)
+		us, err2 := strconv.ParseInt(parts[2], 10, 64)
+		if err1 == nil && err2 == nil {
+			return instachat.Receipt{Number: n, Fingerprint: parts[1], CreatedAt: time.UnixMicro(us).UTC()}, nil
+		}
+	}
+	return instachat.Receipt{}, fmt.Errorf("redis: malformed receipt %q", v)
+}
+
 // maxRuns bounds the script runs of one call: a message can need the
 // application and then the chat recovered before its number comes. Keys
 // vanishing faster than that are an outage, not a loss to recover from.
@@ -193,10 +273,25 @@ const maxRuns = 4
 // next runs script on keys (the application's, then the chat's if any) until
 // it issues a number, recovering what it reports lost.
 func (s *Sequencer) next(ctx context.Context, script *rueidis.Lua, token string, chat int64, keys []string, arg string) (int64, error) {
+	n, _, err := s.run(ctx, script, token, chat, keys, arg)
+	return n, err
+}
+
+// run is next for every script: one that keeps receipts answers a receipt
+// it finds as a string, returned instead of a number.
+func (s *Sequencer) run(ctx context.Context, script *rueidis.Lua, token string, chat int64, keys []string, args ...string) (int64, string, error) {
 	for range maxRuns {
-		n, err := script.Exec(ctx, s.client, keys, []string{arg}).AsInt64()
+		reply, err := script.Exec(ctx, s.client, keys, args).ToMessage()
 		if err != nil {
-			return 0, unavailable(err)
+			return 0, "", unavailable(err)
+		}
+		if reply.IsString() {
+			receipt, _ := reply.ToString()
+			return 0, receipt, nil
+		}
+		n, err := reply.AsInt64()
+		if err != nil {
+			return 0, "", unavailable(err)
 		}
 		switch n {
 		case lostApp:
@@ -204,15 +299,15 @@ func (s *Sequencer) next(ctx context.Context, script *rueidis.Lua, token string,
 		case lostChat:
 			err = s.recover(ctx, token, chat, keys[1])
 		case noChat:
-			return 0, notFound(chat)
+			return 0, "", notFound(chat)
 		default:
-			return n, nil
+			return n, "", nil
 		}
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 	}
-	return 0, unavailable(errors.New("numbering keys vanish as fast as they are recovered"))
+	return 0, "", unavailable(errors.New("numbering keys vanish as fast as they are recovered"))
 }
 
 func (s *Sequencer) appKey(token string) string { return s.prefix + "{" + token + "}:chats" }

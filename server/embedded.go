@@ -35,7 +35,7 @@ func openEmbedded(ctx context.Context, cfg Config) (*backends, error) {
 	b := &backends{store: store, searcher: store, createdStatus: http.StatusCreated,
 		checks: map[string]func(context.Context) error{"sqlite": store.Ping}}
 	b.onClose(store.Close)
-	seq, err := inmem.LoadSequencer(ctx, store)
+	seq, err := inmem.LoadSequencer(ctx, store, 0)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("load sequencer: %w", err)

@@ -23,8 +23,9 @@
 // index rowids (see indexRowid and migrations/0002_scoped_search.sql): FTS5
 // seeks to the range and never reads another chat's matches. Message numbers
 // therefore stop at 2^32-1, and ApplyCreates refuses higher ones. Results
-// come newest first, not by relevance, which would cost reading the term's
-// matches in every chat (see SearchMessages).
+// come best match first within windows of the chat's newest matches, ranked
+// in Go: FTS5's bm25 would cost reading the term's matches in every chat
+// (see SearchMessages).
 //
 // # Connections
 //
@@ -74,7 +75,7 @@ type DB struct {
 	updateMessage, reindexMessage                           *sql.Stmt
 	insertScope, findScope, searchScope, searchIndex        *sql.Stmt
 	addChats, addMessages, highestChat, highestMessage      *sql.Stmt
-	watermarks                                              *sql.Stmt
+	watermarks, insertReceipt                               *sql.Stmt
 }
 
 var (
@@ -235,6 +236,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.updateChat, w, `UPDATE chats SET name = ?, updated_at = ? WHERE app_token = ? AND number = ? RETURNING ` + chatCols},
 		{&db.chatExists, r, `SELECT 1 FROM chats WHERE app_token = ? AND number = ?`},
 
+		{&db.insertReceipt, w, `INSERT INTO receipts (app_token, idempotency_key, chat_number, number, fingerprint, created_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&db.insertMessage, w, `INSERT INTO messages (` + messageCols + `) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&db.indexMessage, w, `INSERT INTO message_index (rowid, body) VALUES (?, ?)`},
 		{&db.findMessage, r, `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`},

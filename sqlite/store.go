@@ -158,6 +158,9 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 	if err := db.index(ctx, tx, stored); err != nil {
 		return err
 	}
+	if err := db.keepReceipts(ctx, tx, creates); err != nil {
+		return err
+	}
 
 	addChats := tx.StmtContext(ctx, db.addChats)
 	for token, n := range chats {

@@ -1,0 +1,75 @@
+package instachat
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+)
+
+// A client that did not get an answer to a create cannot tell whether it
+// happened. Sending the create again with the same Idempotency-Key makes it
+// safe to retry: the sequencer that issues the number keeps a Receipt under
+// (token, key), and a retry is answered from the receipt — the same number,
+// the same timestamps — instead of creating another chat or message.
+//
+// Receipts live where numbers are issued, because issuing a number and
+// keeping its receipt must be one atomic step: two retries racing each other
+// must not both issue. The embedded sequencer keeps them in memory and the
+// store keeps them durable with the row (see Create.IdempotencyKey), so they
+// outlive a restart; Redis keeps them with an expiry, shared by every
+// dispatcher process.
+//
+// A retry re-publishes the original create. If the first attempt's create
+// was stored, the store's unique keys skip the second; if it was lost — the
+// first attempt failed after its number was issued — the retry stores it, so
+// the number it answers always exists.
+
+// DefaultReceiptTTL is how long a sequencer keeps a receipt by default.
+const DefaultReceiptTTL = 24 * time.Hour
+
+// MaxIdempotencyKeyBytes bounds an Idempotency-Key.
+const MaxIdempotencyKeyBytes = 255
+
+// Receipt is what a sequencer keeps of a create made with an idempotency key.
+type Receipt struct {
+	Number      int64     // the chat number or message number issued
+	Fingerprint string    // Fingerprint of the create, to refuse a reused key
+	CreatedAt   time.Time // the create's timestamps, so a retry answers the same
+}
+
+// ValidIdempotencyKey reports whether key may be used: 1 to 255 printable
+// ASCII characters (UUIDs and the like), which every backend can store as is.
+func ValidIdempotencyKey(key string) bool {
+	if key == "" || len(key) > MaxIdempotencyKeyBytes {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < ' ' || key[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// Fingerprint identifies what a create asks for — a chat with its name, or a
+// message in its chat with its body — but not the number or time it got, so
+// that a retry can be told from a different request reusing the key.
+func Fingerprint(c Create) string {
+	h := sha256.New()
+	switch {
+	case c.Chat != nil:
+		h.Write([]byte("chat\x00"))
+		h.Write([]byte(c.Chat.Name))
+	case c.Message != nil:
+		h.Write([]byte("message\x00"))
+		h.Write(strconv.AppendInt(nil, c.Message.Chat, 10))
+		h.Write([]byte{0})
+		h.Write([]byte(c.Message.Body))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// ErrKeyReused answers a request whose Idempotency-Key was first used for a
+// different create.
+var ErrKeyReused = Errorf(EINVALID, "this Idempotency-Key was already used for a different request")

@@ -1,0 +1,68 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/instachat/instachat"
+)
+
+// keepReceipts stores the receipt of each create made with an idempotency
+// key, in the transaction that stores its row. A retried create finds its
+// receipt there and changes nothing.
+func (db *DB) keepReceipts(ctx context.Context, tx *sql.Tx, creates []instachat.Create) error {
+	var insert *sql.Stmt
+	for _, c := range creates {
+		if c.IdempotencyKey == "" {
+			continue
+		}
+		if insert == nil {
+			insert = tx.StmtContext(ctx, db.insertReceipt)
+		}
+		var chat, number int64
+		var at time.Time
+		if ch := c.Chat; ch != nil {
+			number, at = ch.Number, ch.CreatedAt
+		} else {
+			chat, number, at = c.Message.Chat, c.Message.Number, c.Message.CreatedAt
+		}
+		if _, err := insert.ExecContext(ctx, c.Token(), c.IdempotencyKey, chat, number, instachat.Fingerprint(c), at.UnixMicro()); err != nil {
+			return formatError(err, "")
+		}
+	}
+	return nil
+}
+
+// Receipts calls fn with every receipt kept, for inmem.LoadSequencer.
+func (db *DB) Receipts(ctx context.Context, fn func(token, key string, r instachat.Receipt) error) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT app_token, idempotency_key, number, fingerprint, created_at FROM receipts`)
+	if err != nil {
+		return formatError(err, "")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var token, key string
+		var r instachat.Receipt
+		var at int64
+		if err := rows.Scan(&token, &key, &r.Number, &r.Fingerprint, &at); err != nil {
+			return formatError(err, "")
+		}
+		r.CreatedAt = time.UnixMicro(at).UTC()
+		if err := fn(token, key, r); err != nil {
+			return err
+		}
+	}
+	return formatError(rows.Err(), "")
+}
+
+// PruneReceipts deletes the receipts of creates made before before, and
+// reports how many it deleted.
+func (db *DB) PruneReceipts(ctx context.Context, before time.Time) (int64, error) {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM receipts WHERE created_at < ?`, before.UnixMicro())
+	if err != nil {
+		return 0, formatError(err, "")
+	}
+	n, err := res.RowsAffected()
+	return n, formatError(err, "")
+}

@@ -1,0 +1,65 @@
+package sqlite
+
+import (
+	"testing"
+	"time"
+
+	"github.com/instachat/instachat"
+)
+
+// TestReceiptsKeptWithRows shows ApplyCreates keeps a keyed create's
+// receipt in its transaction, a redelivery changes nothing, and pruning
+// drops only the old ones.
+func TestReceiptsKeptWithRows(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	token := instachat.NewToken()
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := old.Add(48 * time.Hour)
+	if err := db.CreateApplication(ctx, &instachat.Application{Token: token, Name: "a", CreatedAt: old, UpdatedAt: old}); err != nil {
+		t.Fatal(err)
+	}
+	chat := instachat.Create{Chat: &instachat.Chat{Token: token, Number: 1, Name: "c", CreatedAt: old, UpdatedAt: old}, IdempotencyKey: "chat-key"}
+	msg := instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: 1, Body: "hi", CreatedAt: now, UpdatedAt: now}, IdempotencyKey: "msg-key"}
+	plain := instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: 2, Body: "no key", CreatedAt: now, UpdatedAt: now}}
+	for range 2 { // the second time is a redelivery
+		if err := db.ApplyCreates(ctx, []instachat.Create{chat, msg, plain}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]instachat.Receipt{}
+	if err := db.Receipts(ctx, func(tok, key string, r instachat.Receipt) error {
+		if tok != token {
+			t.Errorf("receipt of token %s", tok)
+		}
+		got[key] = r
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]instachat.Receipt{
+		"chat-key": {Number: 1, Fingerprint: instachat.Fingerprint(chat), CreatedAt: old},
+		"msg-key":  {Number: 1, Fingerprint: instachat.Fingerprint(msg), CreatedAt: now},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("receipts = %+v; want %+v", got, want)
+	}
+	for k, w := range want {
+		if g := got[k]; g.Number != w.Number || g.Fingerprint != w.Fingerprint || !g.CreatedAt.Equal(w.CreatedAt) {
+			t.Errorf("receipt %s = %+v; want %+v", k, g, w)
+		}
+	}
+	c, err := db.FindChat(ctx, token, 1)
+	if err != nil || c.MessagesCount != 2 {
+		t.Fatalf("chat after a redelivered batch = %+v, %v; want 2 messages", c, err)
+	}
+	n, err := db.PruneReceipts(ctx, now.Add(-24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneReceipts = %d, %v; want the one old receipt", n, err)
+	}
+	var left []string
+	db.Receipts(ctx, func(_, key string, _ instachat.Receipt) error { left = append(left, key); return nil })
+	if len(left) != 1 || left[0] != "msg-key" {
+		t.Fatalf("receipts after pruning = %v; want [msg-key]", left)
+	}
+}
