@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,6 +80,7 @@ func TestScenarios(t *testing.T) {
 				t.Fatalf("points = %+v, want one without baseline", r.Points)
 			}
 			checkResult(t, "instachat", r.Points[0].Target, 200)
+			checkWindows(t, r.Points[0].Target, int(r.Points[0].Target.Seconds/10)+1) // -n: as many 10 s windows as it took
 			if r.Lag == nil || r.Lag.Samples != 3 || r.Lag.Failed != 0 || r.Lag.Read.P50 <= 0 || r.Lag.Search.Max < r.Lag.Search.P50 {
 				t.Errorf("lag = %+v, want 3 samples measured", r.Lag)
 			}
@@ -132,6 +137,13 @@ func TestBadFlags(t *testing.T) {
 		{"-url", "localhost:8080"},
 		{"-n", "0", "-d", "0"},
 		{"extra"},
+		{"-rate", "-5"},
+		{"-rate", "100", "-sweep", "x"},
+		{"-watch", "-interval", "0"},
+		{"-interval", "1ms", "-d", "1h"},
+		{"growth", "-steps", "0"},
+		{"growth", "-messages", "-1"},
+		{"growth", "extra"},
 	} {
 		if err := Run(t.Context(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("Run %v: no error", args)
@@ -192,6 +204,236 @@ func TestHistogram(t *testing.T) {
 	for i := range len(h.counts) - 1 { // buckets tile the durations
 		if v := uint64(highest(i)); bucket(v) != i || bucket(v+1) != i+1 {
 			t.Fatalf("bucket %d ends at %d, which is in bucket %d, and %d in %d", i, v, bucket(v), v+1, bucket(v+1))
+		}
+	}
+}
+
+// checkWindows asserts that the windows of r add up to r and tile the load.
+func checkWindows(t *testing.T, r Result, want int) {
+	t.Helper()
+	if len(r.Windows) != want {
+		t.Fatalf("%d windows, want %d: %+v", len(r.Windows), want, r.Windows)
+	}
+	var requests int64
+	var seconds float64
+	for k, w := range r.Windows {
+		requests += w.Requests
+		seconds += w.Seconds
+		if k > 0 && math.Abs(w.Start-(r.Windows[k-1].Start+r.Windows[k-1].Seconds)) > 1e-6 {
+			t.Errorf("window %d starts at %v, after %+v", k, w.Start, r.Windows[k-1])
+		}
+		if w.Requests > 0 && (w.Throughput <= 0 || w.Latency.P50 <= 0 || w.Latency.P99 < w.Latency.P50) {
+			t.Errorf("window %d: %+v", k, w)
+		}
+	}
+	if requests != r.Requests {
+		t.Errorf("windows hold %d requests, the load %d", requests, r.Requests)
+	}
+	if math.Abs(seconds-r.Seconds) > 1e-6 {
+		t.Errorf("windows last %vs, the load %vs", seconds, r.Seconds)
+	}
+}
+
+// TestOpenLoop runs 200 requests/s for 1s in 300 ms windows, with lag
+// probes and the server's metrics watched: the schedule, windows, lag and
+// samples must account for every request. How many went out late or never
+// depends on the machine (under -race on a busy one, most), so it is only
+// accounted for, not asserted.
+func TestOpenLoop(t *testing.T) {
+	url := startServer(t, t.TempDir()).URL()
+	r := runJSON(t, "-url", url, "-rate", "200", "-d", "1s", "-interval", "300ms", "-c", "8", "-chats", "3", "-lag-samples", "10", "-watch")
+	target := r.Points[0].Target
+	s := target.Schedule
+	if s == nil || s.Rate != 200 || s.Scheduled != 200 || s.Sent+s.Missed != 200 || s.Sent != target.Requests || s.Late > s.Sent {
+		t.Fatalf("schedule = %+v for %d requests, want 200 scheduled, all accounted for", s, target.Requests)
+	}
+	if len(target.Errors) > 0 {
+		t.Errorf("errors %v", target.Errors)
+	}
+	// 1s in 300 ms: 0.3, 0.3, 0.3 and the rest.
+	checkWindows(t, target, 4)
+	if r.Rate != 200 || r.Interval != 0.3 {
+		t.Errorf("report rate %v, interval %v", r.Rate, r.Interval)
+	}
+	var late int64
+	lagSamples, lagFailed := 0, 0
+	for k, w := range target.Windows {
+		late += w.Late
+		lagSamples += w.LagSamples
+		lagFailed += w.LagFailed
+		if (w.LagSamples > 0) != (w.LagRead != nil) || w.LagRead != nil && w.LagSearch.P99 < w.LagRead.P50 {
+			t.Errorf("window %d lag: %d samples, read %+v, search %+v", k, w.LagSamples, w.LagRead, w.LagSearch)
+		}
+		if w.RSSBytes <= 0 || w.Goroutines <= 0 {
+			t.Errorf("window %d: RSS %v, goroutines %v", k, w.RSSBytes, w.Goroutines)
+		}
+	}
+	if late != s.Late {
+		t.Errorf("windows count %d late, the schedule %d", late, s.Late)
+	}
+	if r.Lag == nil || r.Lag.Samples+r.Lag.Failed != 10 || lagSamples != r.Lag.Samples || lagFailed != r.Lag.Failed {
+		t.Errorf("lag %+v, windows hold %d samples and %d failures", r.Lag, lagSamples, lagFailed)
+	}
+	wa := r.Watch
+	// At the start, at 0.3, 0.6 and 0.9 s, and after the load.
+	if wa == nil || wa.Failed != 0 || len(wa.Samples) < 4 || wa.URL != url+"/metrics" {
+		t.Fatalf("watch = %+v", wa)
+	}
+	for _, g := range []Gauge{wa.RSS, wa.Goroutines} {
+		if g.Start <= 0 || g.FirstWindow <= 0 || g.LastWindow <= 0 || g.Max < max(g.Start, g.FirstWindow, g.LastWindow) {
+			t.Errorf("gauge %+v", g)
+		}
+	}
+	if last := target.Windows[3]; last.RSSBytes != wa.RSS.LastWindow || last.Goroutines != wa.Goroutines.LastWindow {
+		t.Errorf("last window %+v, watch %+v", last, wa)
+	}
+}
+
+// TestOpenLoopCountsFromSchedule stalls the first answer of a server for
+// 300 ms with one connection at 100 requests/s: the requests due meanwhile
+// go out late, and their latency counts from when they were due, as it
+// would for users arriving at that rate, not from when they went out.
+func TestOpenLoopCountsFromSchedule(t *testing.T) {
+	var first sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first.Do(func() { time.Sleep(300 * time.Millisecond) })
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	o := options{rate: 100, requests: 50, interval: 100 * time.Millisecond}
+	r, err := drive(t.Context(), srv.URL, []*op{{http.MethodPost, "/", []byte("{}")}}, 1, o, "stall", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.Schedule
+	// Due at 10, 20 … 290 ms, all sent at 300 ms or after.
+	if r.Requests != 50 || s.Sent != 50 || s.Missed != 0 || s.Late < 20 {
+		t.Errorf("%d requests, schedule %+v; want 50 sent, at least 20 late", r.Requests, s)
+	}
+	if r.Latency.Max < 300 || r.Latency.P50 < 5 || s.Delay.Max < 250 {
+		t.Errorf("latency %+v, send delay %+v: the stall must show in every request due during it", r.Latency, s.Delay)
+	}
+	// The schedule takes 0.5 s: 5 windows or more, nothing answered in
+	// the first 300 ms.
+	if len(r.Windows) < 5 || r.Windows[0].Requests+r.Windows[1].Requests+r.Windows[2].Requests != 0 {
+		t.Errorf("windows %+v: nothing answered in the first 300 ms, then the backlog", r.Windows)
+	}
+	checkWindows(t, r, len(r.Windows))
+}
+
+// TestLagSpacing: probes spread over the load, whether it is a time or a
+// count at a rate; back to back only for a count at no set rate.
+func TestLagSpacing(t *testing.T) {
+	for _, c := range []struct {
+		o    options
+		want time.Duration
+	}{
+		{options{duration: 60 * time.Second, lagSamples: 600}, 100 * time.Millisecond},
+		{options{duration: 60 * time.Second, lagSamples: 600, rate: 3000}, 100 * time.Millisecond},
+		{options{requests: 6000, rate: 200, lagSamples: 300}, 100 * time.Millisecond},
+		{options{requests: 6000, lagSamples: 300}, 0},
+		{options{duration: time.Second}, 0},
+	} {
+		if got := lagSpacing(c.o); got != c.want {
+			t.Errorf("lagSpacing(%+v) = %v, want %v", c.o, got, c.want)
+		}
+	}
+	// Probes start on that schedule, not after each other: ten probes
+	// 20 ms apart against a server that answers creates after 100 ms take
+	// about 0.3 s, not 1 s.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			time.Sleep(100 * time.Millisecond)
+			w.WriteHeader(http.StatusCreated)
+			w.Write([]byte(`{"number":1}`))
+			return
+		}
+		w.Write([]byte(`{"number":1,"data":[{"number":1}]}`))
+	}))
+	defer srv.Close()
+	start := time.Now()
+	samples := probeLag(t.Context(), instachathttp.NewClient(srv.URL, nil), &workload{token: "t", chats: 2},
+		options{duration: 200 * time.Millisecond, lagSamples: 10, bodySize: 30}, start)
+	elapsed := time.Since(start)
+	if len(samples) != 10 || elapsed > 800*time.Millisecond {
+		t.Fatalf("%d samples in %v, want 10 in about 0.3 s", len(samples), elapsed)
+	}
+	for _, s := range samples {
+		if !s.ok || s.read > 50*time.Millisecond {
+			t.Errorf("sample %+v: visible at once", s)
+		}
+	}
+}
+
+// TestGrowth measures the empty store and two steps of 1,000 messages, and
+// checks each step's stored count against the seeding and what the loads
+// created, read back from the store.
+func TestGrowth(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	var stdout, stderr bytes.Buffer
+	args := []string{"growth", "-data-dir", dir, "-messages", "2000", "-steps", "2", "-d", "300ms", "-warmup", "100ms", "-c", "4", "-chats", "4", "-out", out, "-json"}
+	if err := Run(t.Context(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var r GrowthReport
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	if len(r.Steps) != 3 || r.DataDir != dir || r.Messages != 2000 {
+		t.Fatalf("report %+v, want 3 steps in %s", r, dir)
+	}
+	var stored int64
+	for k, s := range r.Steps {
+		res := s.Result
+		var failed int64
+		for _, n := range res.Errors {
+			failed += n
+		}
+		if res.Requests == 0 || failed > 0 || res.Throughput <= 0 {
+			t.Errorf("step %d: %+v", k, res)
+		}
+		// The store holds what was seeded up to the step, or more when the
+		// loads before created more, and what the warm-up created.
+		if want := max(int64(k)*1000, stored); s.Stored < want || s.Stored > want+1000 {
+			t.Errorf("step %d: %d stored, want %d and what a 100 ms warm-up created", k, s.Stored, want)
+		}
+		stored = s.Stored + res.Requests - failed
+		if want := res.Throughput / r.Steps[0].Result.Throughput; math.Abs(s.Ratio-want) > 1e-9 {
+			t.Errorf("step %d: ratio %v, want %v", k, s.Ratio, want)
+		}
+	}
+	if r.Steps[0].Ratio != 1 || r.Steps[0].SeedSeconds > 1 || r.Warmup != 0.1 {
+		t.Errorf("empty step %+v", r.Steps[0])
+	}
+	b, err := os.ReadFile(filepath.Join(out, "growth.svg"))
+	if err != nil || !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("0.9 × empty store")) {
+		t.Errorf("growth.svg: %v, %.60q", err, b)
+	}
+	// The directory is kept, holding every message counted.
+	client := instachathttp.NewClient(startServer(t, dir).URL(), nil)
+	apps, _, err := client.Applications(t.Context(), 10, "")
+	if err != nil || len(apps) != 1 {
+		t.Fatalf("applications %v, %v", apps, err)
+	}
+	var total int64
+	chats, _, err := client.Chats(t.Context(), apps[0].Token, 10, "")
+	for _, c := range chats {
+		total += c.MessagesCount
+	}
+	if err != nil || len(chats) != 4 || total != stored {
+		t.Errorf("%d chats holding %d messages, %v; want 4 holding %d", len(chats), total, err, stored)
+	}
+}
+
+func TestGrowthText(t *testing.T) {
+	var stdout bytes.Buffer
+	args := []string{"growth", "-messages", "500", "-steps", "1", "-d", "200ms", "-warmup", "0", "-c", "2", "-chats", "2", "-out", ""}
+	if err := Run(t.Context(), args, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ratio to empty", "stored messages: ", "of the empty store's create throughput (target ≥ 0.90"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, stdout.String())
 		}
 	}
 }

@@ -29,12 +29,8 @@ func writeCharts(dir string, r Report) error {
 		{"throughput.svg", "throughput", "requests/s", func(r Result) float64 { return r.Throughput }},
 		{"p99.svg", "p99 latency", "ms", func(r Result) float64 { return r.Latency.P99 }},
 	} {
-		p := plot.New()
-		p.Title.Text = fmt.Sprintf("%s: %s, %d chats, %d-byte bodies", c.title, r.Scenario, r.Chats, r.BodySize)
-		p.X.Label.Text = "concurrent connections"
+		p := newChart(fmt.Sprintf("%s: %s, %d chats, %d-byte bodies", c.title, r.Scenario, r.Chats, r.BodySize), "concurrent connections", c.unit)
 		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, ticks
-		p.Y.Label.Text = c.unit
-		p.Y.Min = 0
 		p.Legend.Top, p.Legend.Left = true, true
 		var target, baseline plotter.XYs
 		for _, pt := range r.Points {
@@ -50,9 +46,71 @@ func writeCharts(dir string, r Report) error {
 		if err := plotutil.AddLinePoints(p, lines...); err != nil {
 			return err
 		}
-		if err := p.Save(16*vg.Centimeter, 10*vg.Centimeter, filepath.Join(dir, c.file)); err != nil {
+		if err := saveChart(p, filepath.Join(dir, c.file)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// newChart is a plot with its labels and the y axis from 0.
+func newChart(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.Y.Min = 0
+	return p
+}
+
+// saveChart writes p to path in the format its extension names.
+func saveChart(p *plot.Plot, path string) error {
+	return p.Save(16*vg.Centimeter, 10*vg.Centimeter, path)
+}
+
+// writeGrowthChart draws create throughput against stored messages into
+// dir/growth.svg, with the empty store's figure and 0.9 of it (the target)
+// across the chart.
+func writeGrowthChart(dir string, r GrowthReport) (string, error) {
+	if len(r.Steps) == 0 {
+		return "", nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	var top int64
+	for _, s := range r.Steps {
+		top = max(top, s.Stored)
+	}
+	scale, unit := 1.0, "stored messages"
+	switch {
+	case top >= 1_000_000:
+		scale, unit = 1e6, "stored messages (millions)"
+	case top >= 1_000:
+		scale, unit = 1e3, "stored messages (thousands)"
+	}
+	p := newChart(fmt.Sprintf("create throughput against stored messages: %d connections, %d chats, %gs per load", r.Concurrency, r.Chats, r.LoadSeconds), unit, "creates/s")
+	p.Legend.Top, p.Legend.Left = false, true
+	var measured plotter.XYs
+	for _, s := range r.Steps {
+		measured = append(measured, plotter.XY{X: float64(s.Stored) / scale, Y: s.Result.Throughput})
+	}
+	if err := plotutil.AddLinePoints(p, "instachat", measured); err != nil {
+		return "", err
+	}
+	empty := r.Steps[0].Result.Throughput
+	for i, ref := range []struct {
+		name   string
+		factor float64
+	}{{"empty store", 1}, {"0.9 × empty store (target)", 0.9}} {
+		l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: ref.factor * empty}, {X: float64(top) / scale, Y: ref.factor * empty}})
+		if err != nil {
+			return "", err
+		}
+		l.Color, l.Dashes = plotutil.Color(i+1), plotutil.Dashes(i+1)
+		p.Add(l)
+		p.Legend.Add(ref.name, l)
+	}
+	path := filepath.Join(dir, "growth.svg")
+	return path, saveChart(p, path)
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"io"
 	"math"
@@ -20,7 +21,11 @@ type Result struct {
 	Seconds    float64          `json:"seconds"`
 	Throughput float64          `json:"throughput"` // 2xx answers per second
 	Latency    Latency          `json:"latency_ms"`
-	Errors     map[string]int64 `json:"errors,omitempty"` // by status; "transport" when no answer came
+	Errors     map[string]int64 `json:"errors,omitempty"`   // by status; "transport" when no answer came
+	Schedule   *Schedule        `json:"schedule,omitempty"` // open loop (-rate) only
+	Windows    []Window         `json:"windows,omitempty"`  // one per -interval, by the time each answer came
+
+	start time.Time // when the load (its schedule, under -rate) began
 }
 
 // Latency is in milliseconds.
@@ -32,9 +37,55 @@ type Latency struct {
 	Max  float64 `json:"max"`
 }
 
+// Schedule is how an open-loop load kept to its arrival schedule. Its
+// latencies count from each request's scheduled time, not from when a
+// connection came free to send it, so a stalled server shows in them
+// rather than slowing the generator down (no coordinated omission).
+type Schedule struct {
+	Rate      float64 `json:"rate"`          // requests per second asked for
+	Scheduled int64   `json:"scheduled"`     // requests the schedule held
+	Sent      int64   `json:"sent"`          // of them
+	Late      int64   `json:"late"`          // sent more than lateAfter behind their time: every connection was busy
+	Missed    int64   `json:"missed"`        // never sent: still waiting for a connection when the load ended
+	Delay     Latency `json:"send_delay_ms"` // how far behind its time each sent request went out
+}
+
+// lateAfter is how far behind its scheduled time a request may go out
+// before it counts as late rather than as timer jitter.
+const lateAfter = 10 * time.Millisecond
+
+// Window is one -interval of a load. Answers, and lag samples, fall in the
+// window in which they came; those that come after the load's -d fall in
+// its last window, which is as long as that takes.
+type Window struct {
+	Start      float64          `json:"start_s"` // since the load began
+	Seconds    float64          `json:"seconds"`
+	Requests   int64            `json:"requests"`
+	Throughput float64          `json:"throughput"`
+	Latency    Latency          `json:"latency_ms"`
+	Errors     map[string]int64 `json:"errors,omitempty"`
+	Late       int64            `json:"late,omitempty"`
+
+	LagSamples int      `json:"lag_samples,omitempty"` // creates measured whose answer came in this window
+	LagFailed  int      `json:"lag_failed,omitempty"`
+	LagRead    *Latency `json:"lag_read_ms,omitempty"`
+	LagSearch  *Latency `json:"lag_search_ms,omitempty"`
+
+	RSSBytes   float64 `json:"rss_bytes,omitempty"`  // -watch: the server's, sampled as the window ended
+	Goroutines float64 `json:"goroutines,omitempty"` // likewise
+}
+
 // drive sends ops, cycling, to the server at base over c connections until
 // o.requests were sent or o.duration passed, and measures the answers.
 func drive(ctx context.Context, base string, ops []*op, c int, o options, label string, stderr io.Writer) (Result, error) {
+	return driveFrom(ctx, time.Now(), base, ops, c, o, label, stderr)
+}
+
+// driveFrom is drive for a load that begins at start. With o.rate it is an
+// open loop: request i is due at start + i/o.rate and goes out then on
+// whichever of the c connections is free; otherwise each connection sends
+// its next request as soon as the last one is answered.
+func driveFrom(ctx context.Context, start time.Time, base string, ops []*op, c int, o options, label string, stderr io.Writer) (Result, error) {
 	reqs, err := templates(base, ops)
 	if err != nil {
 		return Result{}, err
@@ -51,48 +102,119 @@ func drive(ctx context.Context, base string, ops []*op, c int, o options, label 
 	}
 	defer tr.CloseIdleConnections()
 
-	total := int64(o.requests)
+	p := &plan{start: start, requests: int64(o.requests), rate: o.rate}
+	if o.requests == 0 {
+		p.deadline = start.Add(o.duration)
+	}
+	if o.rate > 0 {
+		p.requests = cmp.Or(p.requests, scheduledWithin(o.duration, o.rate))
+	}
+	var ws *windows
+	if o.interval > 0 {
+		ws = &windows{start: start, interval: o.interval, last: -1}
+		if o.requests == 0 {
+			ws.last = windowCount(o.duration, o.interval) - 1
+		}
+	}
+	total := p.requests
 	if total == 0 {
 		total = -1 // a spinner: the end is a time, not a count
 	}
-	var issued, done atomic.Int64
-	start := time.Now()
-	deadline := start.Add(o.duration)
-	more := func(now time.Time) bool {
-		if o.requests > 0 {
-			return issued.Add(1) <= int64(o.requests)
-		}
-		return now.Before(deadline)
-	}
+	var done atomic.Int64
 	stopBar := track(stderr, label+" c="+strconv.Itoa(c), total, done.Load)
 	workers := make([]worker, c)
 	var wg sync.WaitGroup
 	for i := range workers {
-		wg.Go(func() { workers[i].run(ctx, tr, reqs, i, more, &done) })
+		wg.Go(func() { workers[i].run(ctx, tr, reqs, i, p, ws, &done) })
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	end := time.Now()
+	elapsed := end.Sub(start)
 	stopBar()
 
-	var h histogram
-	var failed int64
+	var h, delay histogram
+	var failed, late int64
 	errs := map[string]int64{}
 	for i := range workers {
 		h.merge(&workers[i].hist)
+		delay.merge(&workers[i].delay)
+		late += workers[i].late
 		for status, n := range workers[i].errors {
-			key := strconv.Itoa(status)
-			if status == 0 {
-				key = "transport"
-			}
-			errs[key] += n
+			errs[errorKey(status)] += n
 			failed += n
 		}
 	}
-	r := Result{Requests: h.n, Seconds: elapsed.Seconds(), Throughput: float64(h.n-failed) / elapsed.Seconds(), Latency: h.latency()}
+	r := Result{Requests: h.n, Seconds: elapsed.Seconds(), Throughput: float64(h.n-failed) / elapsed.Seconds(), Latency: h.latency(), start: start}
 	if failed > 0 {
 		r.Errors = errs
 	}
+	if o.rate > 0 {
+		r.Schedule = &Schedule{Rate: o.rate, Scheduled: p.requests, Sent: delay.n, Late: late, Missed: p.requests - delay.n, Delay: delay.latency()}
+	}
+	if ws != nil {
+		r.Windows = ws.results(end)
+	}
 	return r, ctx.Err()
+}
+
+func errorKey(status int) string {
+	if status == 0 {
+		return "transport"
+	}
+	return strconv.Itoa(status)
+}
+
+// plan is when a load's requests go out.
+type plan struct {
+	start    time.Time
+	deadline time.Time // zero under -n
+	requests int64     // 0: until the deadline
+	rate     float64   // requests per second of an open loop; 0: closed
+	issued   atomic.Int64
+}
+
+// due is when request i of an open loop is scheduled.
+func due(start time.Time, i int64, rate float64) time.Time {
+	return start.Add(time.Duration(float64(i) * float64(time.Second) / rate))
+}
+
+// scheduledWithin is how many requests at rate are due before d ends.
+func scheduledWithin(d time.Duration, rate float64) int64 {
+	var t0 time.Time
+	n := int64(math.Ceil(d.Seconds() * rate))
+	for n > 0 && !due(t0, n-1, rate).Before(t0.Add(d)) {
+		n--
+	}
+	for due(t0, n, rate).Before(t0.Add(d)) {
+		n++
+	}
+	return n
+}
+
+// windowCount is how many windows of interval a load of d is cut into.
+func windowCount(d, interval time.Duration) int {
+	return int((d + interval - 1) / interval)
+}
+
+// maxWindows bounds -d / -interval: each window keeps a histogram (30 KiB).
+const maxWindows = 10_000
+
+// next claims the next request of an open loop and returns its number and
+// when it is due, or false when the schedule is exhausted.
+func (p *plan) next() (int64, time.Time, bool) {
+	i := p.issued.Add(1) - 1
+	if i >= p.requests {
+		return 0, time.Time{}, false
+	}
+	return i, due(p.start, i, p.rate), true
+}
+
+// more reports whether a closed loop sends another request.
+func (p *plan) more(now time.Time) bool {
+	if p.requests > 0 {
+		return p.issued.Add(1) <= p.requests
+	}
+	return now.Before(p.deadline)
 }
 
 // templates builds each op's request once; a worker sends shallow copies.
@@ -125,14 +247,40 @@ func templates(base string, ops []*op) ([]*http.Request, error) {
 type worker struct {
 	hist   histogram
 	errors map[int]int64 // by status, 0 for transport errors
+	delay  histogram     // open loop: how far behind schedule each request went out
+	late   int64
+	window windowTally // the window being counted, handed to windows when the next begins
 }
 
-func (w *worker) run(ctx context.Context, rt http.RoundTripper, reqs []*http.Request, first int, more func(time.Time) bool, done *atomic.Int64) {
+func (w *worker) run(ctx context.Context, rt http.RoundTripper, reqs []*http.Request, first int, p *plan, ws *windows, done *atomic.Int64) {
 	w.errors = map[int]int64{}
+	w.window.index = -1
+	defer w.flush(ws)
 	now := time.Now()
-	for i := first; more(now); i++ {
-		start := now
-		status := send(ctx, rt, reqs[i%len(reqs)])
+	for i := int64(first); ; i++ {
+		var start time.Time
+		late := false
+		if p.rate > 0 {
+			var ok bool
+			if i, start, ok = p.next(); !ok {
+				return
+			}
+			if time.Until(start) > 0 && !sleepUntil(ctx, start) {
+				return
+			}
+			now = time.Now()
+			behind := now.Sub(start)
+			if behind > lateAfter && !p.deadline.IsZero() && !now.Before(p.deadline) {
+				return // its time came within the load, a connection only after: missed
+			}
+			w.delay.record(behind)
+			if late = behind > lateAfter; late {
+				w.late++
+			}
+		} else if start = now; !p.more(now) {
+			return
+		}
+		status := send(ctx, rt, reqs[i%int64(len(reqs))])
 		now = time.Now()
 		if ctx.Err() != nil {
 			return // cut short by the caller, not the server: no measurement
@@ -141,8 +289,120 @@ func (w *worker) run(ctx context.Context, rt http.RoundTripper, reqs []*http.Req
 		if status < 200 || status > 299 {
 			w.errors[status]++
 		}
+		if ws != nil {
+			if k := ws.index(now); k != w.window.index {
+				w.flush(ws)
+				w.window.index = k
+			}
+			w.window.record(now.Sub(start), status, late)
+		}
 		done.Add(1)
 	}
+}
+
+// flush hands the window being counted to ws.
+func (w *worker) flush(ws *windows) {
+	if ws == nil || w.window.index < 0 {
+		return
+	}
+	ws.add(&w.window)
+	w.window.reset()
+}
+
+// windowTally counts the answers of one window.
+type windowTally struct {
+	index  int
+	hist   histogram
+	errors map[int]int64
+	late   int64
+}
+
+func (t *windowTally) record(d time.Duration, status int, late bool) {
+	t.hist.record(d)
+	if status < 200 || status > 299 {
+		if t.errors == nil {
+			t.errors = map[int]int64{}
+		}
+		t.errors[status]++
+	}
+	if late {
+		t.late++
+	}
+}
+
+func (t *windowTally) reset() {
+	t.hist = histogram{}
+	t.errors = nil
+	t.late = 0
+}
+
+// windows gathers the workers' tallies of each interval since start.
+type windows struct {
+	start    time.Time
+	interval time.Duration
+	last     int // the highest index, -1 when the load has no set end (-n)
+
+	mu      sync.Mutex
+	tallies []*windowTally
+}
+
+// index is the window of an answer that came at t.
+func (ws *windows) index(t time.Time) int {
+	k := max(int(t.Sub(ws.start)/ws.interval), 0)
+	if ws.last >= 0 {
+		k = min(k, ws.last)
+	}
+	return k
+}
+
+func (ws *windows) add(t *windowTally) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for len(ws.tallies) <= t.index {
+		ws.tallies = append(ws.tallies, &windowTally{index: len(ws.tallies)})
+	}
+	into := ws.tallies[t.index]
+	into.hist.merge(&t.hist)
+	for status, n := range t.errors {
+		if into.errors == nil {
+			into.errors = map[int]int64{}
+		}
+		into.errors[status] += n
+	}
+	into.late += t.late
+}
+
+// results are the windows up to the last of the load, which ended at end;
+// windows in which nothing was answered are there too, with nothing in
+// them.
+func (ws *windows) results(end time.Time) []Window {
+	n := max(ws.last+1, ws.index(end)+1, len(ws.tallies))
+	out := make([]Window, n)
+	for k := range out {
+		from := time.Duration(k) * ws.interval
+		to := from + ws.interval
+		if k == n-1 {
+			to = max(end.Sub(ws.start), from)
+		}
+		w := Window{Start: from.Seconds(), Seconds: (to - from).Seconds()}
+		if k < len(ws.tallies) {
+			t := ws.tallies[k]
+			var failed int64
+			for status, c := range t.errors {
+				if w.Errors == nil {
+					w.Errors = map[string]int64{}
+				}
+				w.Errors[errorKey(status)] += c
+				failed += c
+			}
+			w.Requests, w.Latency, w.Late = t.hist.n, t.hist.latency(), t.late
+			if w.Seconds > 0 {
+				w.Throughput = float64(t.hist.n-failed) / w.Seconds
+			}
+		}
+		out[k] = w
+	}
+	return out
 }
 
 // send returns the status of the answer, 0 when none came. Reading the

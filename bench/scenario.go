@@ -37,11 +37,7 @@ const distinctBodies = 64
 // setup makes the application, its chats and, for scenarios that read,
 // their messages, unless -token names an application that has them.
 func setup(ctx context.Context, o options, client *instachathttp.Client, stderr io.Writer) (*workload, error) {
-	rng := rand.New(rand.NewPCG(1, 2)) // the same bodies every run
-	w := &workload{token: o.token, chats: o.chats, bodies: make([][]byte, distinctBodies)}
-	for i := range w.bodies {
-		w.bodies[i] = messageJSON(text(rng, "", o.bodySize))
-	}
+	w := &workload{token: o.token, chats: o.chats, bodies: messageBodies(o.bodySize)}
 	if o.token != "" {
 		// The last chat holds the fewest: seed gives the first ones one more
 		// when the messages do not divide evenly.
@@ -76,6 +72,17 @@ func setup(ctx context.Context, o options, client *instachathttp.Client, stderr 
 	}
 	w.messages = o.prefill
 	return w, nil
+}
+
+// messageBodies are the request bodies a load's creates cycle through,
+// the same every run.
+func messageBodies(size int) [][]byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	bodies := make([][]byte, distinctBodies)
+	for i := range bodies {
+		bodies[i] = messageJSON(text(rng, "", size))
+	}
+	return bodies
 }
 
 func (w *workload) ops(scenario string) []*op {

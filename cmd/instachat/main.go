@@ -7,6 +7,7 @@
 //	instachat reindex [flags]   rebuild the Elasticsearch index from the store (embedded: nothing to do)
 //	instachat config [flags]    print the effective configuration (passwords hidden)
 //	instachat bench [flags]     drive a running server with load and report (see -help)
+//	instachat bench growth [flags]  seed an embedded store in steps and measure create throughput at each
 //	instachat seed [flags]      bulk-load an embedded data directory for benchmarks
 //
 // Every flag mirrors an INSTACHAT_* environment variable; see -help.
