@@ -7,14 +7,16 @@ import (
 
 // Error codes. Each maps to one HTTP status in package http.
 const (
-	EINVALID     = "invalid"     // failed validation (422)
-	EBADREQUEST  = "bad_request" // malformed request or parameter (400)
-	ENOTFOUND    = "not_found"   // unknown application, chat, message (404)
-	ECONFLICT    = "conflict"    // already exists (409)
-	ETOOLARGE    = "too_large"   // request body over the limit (413)
-	EUNSUPPORTED = "unsupported" // body that is not JSON (415)
-	EUNAVAILABLE = "unavailable" // a dependency cannot take the request now (503)
-	EINTERNAL    = "internal"    // anything else (500)
+	EINVALID      = "invalid"      // failed validation (422)
+	EBADREQUEST   = "bad_request"  // malformed request or parameter (400)
+	ENOTFOUND     = "not_found"    // unknown application, chat, message (404)
+	ECONFLICT     = "conflict"     // already exists (409)
+	ETOOLARGE     = "too_large"    // request body over the limit (413)
+	EUNSUPPORTED  = "unsupported"  // body that is not JSON (415)
+	ERATELIMITED  = "rate_limited" // too many creates for the token now (429)
+	EUNAUTHORIZED = "unauthorized" // missing or wrong admin token (401)
+	EUNAVAILABLE  = "unavailable"  // a dependency cannot take the request now (503)
+	EINTERNAL     = "internal"     // anything else (500)
 )
 
 // Error is an error the client may see: a code and a message written for the

@@ -23,14 +23,16 @@ const eMethodNotAllowed = "method_not_allowed"
 // statusOf is the one table from error code to HTTP status. A code missing
 // here is answered as internal.
 var statusOf = map[string]int{
-	instachat.EBADREQUEST:  http.StatusBadRequest,
-	instachat.ENOTFOUND:    http.StatusNotFound,
-	eMethodNotAllowed:      http.StatusMethodNotAllowed,
-	instachat.ECONFLICT:    http.StatusConflict,
-	instachat.ETOOLARGE:    http.StatusRequestEntityTooLarge,
-	instachat.EUNSUPPORTED: http.StatusUnsupportedMediaType,
-	instachat.EINVALID:     http.StatusUnprocessableEntity,
-	instachat.EUNAVAILABLE: http.StatusServiceUnavailable,
+	instachat.EBADREQUEST:   http.StatusBadRequest,
+	instachat.EUNAUTHORIZED: http.StatusUnauthorized,
+	instachat.ENOTFOUND:     http.StatusNotFound,
+	eMethodNotAllowed:       http.StatusMethodNotAllowed,
+	instachat.ECONFLICT:     http.StatusConflict,
+	instachat.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	instachat.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	instachat.EINVALID:      http.StatusUnprocessableEntity,
+	instachat.ERATELIMITED:  http.StatusTooManyRequests,
+	instachat.EUNAVAILABLE:  http.StatusServiceUnavailable,
 }
 
 // errorBody is the JSON shape of every error answer.

@@ -45,6 +45,16 @@ type Server struct {
 	// /healthz and /openapi.json are always mounted.
 	API, Dispatch bool
 
+	// RateLimiter, when set, limits chat and message creates per
+	// application token (both count against one budget); a request over the
+	// budget is answered 429 before its body is read. If the limiter fails,
+	// the create goes through (fail open) and a warning is logged.
+	RateLimiter instachat.RateLimiter
+	// AdminToken, when set, must come as "Authorization: Bearer <token>"
+	// to list every application; otherwise that answers 401. /healthz,
+	// /openapi.json and each application's own routes stay open.
+	AdminToken string
+
 	// Checks are run by /healthz, by name.
 	Checks map[string]func(context.Context) error
 	Logger *slog.Logger     // nil means slog.Default()
@@ -75,7 +85,7 @@ func (s *Server) routes() []route {
 	if s.API {
 		rs = append(rs,
 			route{"POST /api/v1/applications", s.createApplication},
-			route{"GET /api/v1/applications", s.listApplications},
+			route{"GET /api/v1/applications", s.adminOnly(s.listApplications)},
 			route{"GET " + appPath, s.getApplication},
 			route{"PATCH " + appPath, s.updateApplication},
 			route{"PUT " + appPath, s.updateApplication},
@@ -92,8 +102,8 @@ func (s *Server) routes() []route {
 	}
 	if s.Dispatch {
 		rs = append(rs,
-			route{"POST " + appPath + "/chats", s.createChat},
-			route{"POST " + chatPath + "/messages", s.createMessage},
+			route{"POST " + appPath + "/chats", s.rateLimited(s.createChat)},
+			route{"POST " + chatPath + "/messages", s.rateLimited(s.createMessage)},
 		)
 	}
 	return rs
@@ -210,13 +220,11 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.Duration("duration", time.Since(start)),
 		}
 		if t := r.PathValue("token"); t != "" {
-			attrs = append(attrs, slog.String("token", shortToken(t)))
+			attrs = append(attrs, slog.String("token", instachat.RedactToken(t)))
 		}
 		s.Logger.LogAttrs(r.Context(), slog.LevelDebug, "request", attrs...)
 	})
 }
-
-func shortToken(t string) string { return t[:min(6, len(t))] + "…" }
 
 type statusWriter struct {
 	http.ResponseWriter

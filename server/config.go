@@ -4,9 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/instachat/instachat"
 )
 
 // Config is everything a process needs to know. Every field has a default,
@@ -21,6 +24,13 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	DebugAddr       string
+
+	// Abuse: creates per second and burst per application token (0: no
+	// limit), and the token that guards listing every application and
+	// /metrics ("": open).
+	RateLimit  float64
+	RateBurst  int
+	AdminToken string
 
 	// The production topology: all of MySQL, Redis and Kafka, optionally
 	// Elasticsearch. None of them set means the embedded default.
@@ -119,6 +129,46 @@ func redact(s string) string {
 	return s[:start] + "xxxxx" + s[at:]
 }
 
+// envAdminToken names the one setting that is a secret as a whole.
+const envAdminToken = "INSTACHAT_ADMIN_TOKEN"
+
+// hidden shows whether a secret is set, never what it is.
+func hidden(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "xxxxx"
+}
+
+// bearerToken reports whether s can travel as a Bearer credential: the
+// token68 characters of RFC 6750, with = only at the end.
+func bearerToken(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// RateLimitPolicy is the per-token limit on creates that c asks for, and
+// whether it asks for one at all.
+func (c Config) RateLimitPolicy() (instachat.RateLimit, bool) {
+	if c.RateLimit <= 0 {
+		return instachat.RateLimit{}, false
+	}
+	burst := c.RateBurst
+	if burst == 0 {
+		burst = max(int(math.Ceil(c.RateLimit)), 1)
+	}
+	return instachat.RateLimit{PerSecond: c.RateLimit, Burst: burst}, true
+}
+
 // option is one row of the configuration table.
 type option struct {
 	env, flag, def, usage string
@@ -191,10 +241,39 @@ var Options = []option{
 	{"INSTACHAT_DEBUG_ADDR", "debug-addr", "", "address of a pprof server for profiling, e.g. 127.0.0.1:6060 (empty: off; never expose it)",
 		func(c *Config, v string) error { c.DebugAddr = v; return nil },
 		func(c *Config) string { return c.DebugAddr }},
+	{"INSTACHAT_RATE_LIMIT", "rate-limit", "0", "chat and message creates per second per application token, 429 beyond (0: off, the default, since a fair rate depends on the clients; set it where they are not all trusted)",
+		func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f != 0 && !(f >= 0.001 && f <= 1e6) { // NaN fails both
+				return fmt.Errorf("must be 0 (off) or a number from 0.001 to 1000000")
+			}
+			c.RateLimit = f
+			return nil
+		},
+		func(c *Config) string { return strconv.FormatFloat(c.RateLimit, 'g', -1, 64) }},
+	{"INSTACHAT_RATE_BURST", "rate-burst", "0", "creates a token may make at once after a quiet spell, refilled at the rate (0: one second's worth, at least 1)",
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 1e6 {
+				return fmt.Errorf("must be an integer from 0 to 1000000")
+			}
+			c.RateBurst = n
+			return nil
+		},
+		func(c *Config) string { return strconv.Itoa(c.RateBurst) }},
+	{envAdminToken, "admin-token", "", "secret of at least 16 characters required as Authorization: Bearer to list all applications and read /metrics (empty: both open); prefer the variable, as a flag shows in ps",
+		func(c *Config, v string) error {
+			if v != "" && (len(v) < 16 || !bearerToken(v)) {
+				return fmt.Errorf("must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (and = at the end), e.g. from openssl rand -base64 24")
+			}
+			c.AdminToken = v
+			return nil
+		},
+		func(c *Config) string { return hidden(c.AdminToken) }},
 	{"INSTACHAT_MYSQL_DSN", "mysql-dsn", "", "production: go-sql-driver DSN of MySQL, e.g. user:pass@tcp(db:3306)/instachat",
 		func(c *Config, v string) error { c.MySQLDSN = v; return nil },
 		func(c *Config) string { return redact(c.MySQLDSN) }},
-	{"INSTACHAT_REDIS_URL", "redis-url", "", "production: Redis for numbering, redis://host:port/db",
+	{"INSTACHAT_REDIS_URL", "redis-url", "", "production: Redis for numbering and rate limits, redis://host:port/db",
 		func(c *Config, v string) error { c.RedisURL = v; return nil },
 		func(c *Config) string { return redact(c.RedisURL) }},
 	{"INSTACHAT_REDIS_PREFIX", "redis-prefix", "instachat:", "production: prefix of every Redis key",
@@ -263,17 +342,32 @@ func LoadConfig(name string, args []string, getenv func(string) string, stderr i
 	for _, o := range Options {
 		if v := getenv(o.env); v != "" {
 			if err := o.set(&c, v); err != nil {
+				if o.env == envAdminToken { // never echo a secret
+					return c, fmt.Errorf("%s: %v", o.env, err)
+				}
 				return c, fmt.Errorf("%s=%q: %v", o.env, v, err)
 			}
 		}
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	var secretErr error
 	for _, o := range Options {
-		fs.Func(o.flag, o.usage+" (env "+o.env+", default "+o.def+")", func(v string) error { return o.set(&c, v) })
+		fs.Func(o.flag, o.usage+" (env "+o.env+", default "+o.def+")", func(v string) error {
+			err := o.set(&c, v)
+			if err != nil && o.env == envAdminToken {
+				// The flag package would quote the value in its message.
+				secretErr = fmt.Errorf("-%s: %v", o.flag, err)
+				return nil
+			}
+			return err
+		})
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if secretErr != nil {
+		return c, secretErr
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())

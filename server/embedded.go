@@ -42,6 +42,9 @@ func openEmbedded(ctx context.Context, cfg Config) (*backends, error) {
 	}
 	q := inmem.NewQueue(inmem.QueueOptions{})
 	b.sequencer, b.queue = seq, q
+	if limit, ok := cfg.RateLimitPolicy(); ok {
+		b.rateLimiter = inmem.NewRateLimiter(limit) // one process serves every create
+	}
 	b.closeQueue = func() { q.Close() }
 	return b, nil
 }

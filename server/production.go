@@ -65,6 +65,11 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 		}
 		b.sequencer = seq
 		b.checks["redis"] = seq.Ping
+		if limit, ok := cfg.RateLimitPolicy(); ok && roles.Dispatcher {
+			// One budget per token across every dispatcher, on the
+			// sequencer's connection.
+			b.rateLimiter = seq.RateLimiter(limit)
+		}
 	}
 
 	if cfg.ElasticsearchURL == "" {

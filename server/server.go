@@ -30,6 +30,9 @@ type backends struct {
 	indexer   instachat.Indexer // nil when the store indexes itself
 	sequencer instachat.Sequencer
 	queue     instachat.Queue
+	// rateLimiter limits creates per token; nil when INSTACHAT_RATE_LIMIT
+	// is 0 or the process does not dispatch.
+	rateLimiter instachat.RateLimiter
 	// createdStatus is 201 where a create is readable when answered (the
 	// embedded queue answers after the commit), 202 where it will be soon.
 	createdStatus int
@@ -122,11 +125,13 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		CreatedStatus:   b.createdStatus,
 		API:             roles.API,
 		Dispatch:        roles.Dispatcher,
+		RateLimiter:     b.rateLimiter,
+		AdminToken:      s.Config.AdminToken,
 		Checks:          b.checks,
 		Logger:          s.Logger,
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", instachathttp.RequireAdmin(s.Config.AdminToken, m.Handler()))
 	mux.Handle("/", api.Handler())
 	s.http = &http.Server{
 		Handler:           m.Middleware(mux),
