@@ -159,11 +159,11 @@ func (q *Queue) ensureTopics(ctx context.Context) error {
 func (q *Queue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(context.Context) error, error) {
 	recs := make([]*kgo.Record, len(creates))
 	for i, c := range creates {
-		v, err := encode(c)
+		k, v, err := encode(c)
 		if err != nil {
 			return nil, err
 		}
-		recs[i] = &kgo.Record{Topic: q.cfg.Topic, Key: []byte(c.Token()), Value: v}
+		recs[i] = &kgo.Record{Topic: q.cfg.Topic, Key: k, Value: v}
 	}
 	return q.enqueue(ctx, recs...)
 }
@@ -172,11 +172,11 @@ func (q *Queue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(
 // It returns EUNAVAILABLE when the brokers do not acknowledge it; the worker
 // then fails the batch, which comes again.
 func (q *Queue) DeadLetter(ctx context.Context, c instachat.Create, reason error) error {
-	v, err := encode(c)
+	k, v, err := encode(c)
 	if err != nil {
 		return err
 	}
-	return q.deadLetter(ctx, []byte(c.Token()), v, reason)
+	return q.deadLetter(ctx, k, v, reason)
 }
 
 func (q *Queue) deadLetter(ctx context.Context, key, value []byte, reason error) error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,31 +144,6 @@ func sameSet(got, want []instachat.Create) error {
 
 func TestConformance(t *testing.T) {
 	conformance.TestQueue(t, func(t *testing.T) instachat.Queue { return open(t, newCluster(t), Config{}) })
-}
-
-func TestEncodingKeepsEverything(t *testing.T) {
-	at := time.Date(2024, 2, 29, 23, 59, 58, 123456000, time.UTC)
-	for _, c := range []instachat.Create{
-		{Chat: &instachat.Chat{Token: "t", Number: 7, Name: "général ✓", CreatedAt: at, UpdatedAt: at.Add(time.Microsecond)}},
-		{Message: &instachat.Message{Token: "t", Chat: 7, Number: 9, Body: "line\n\"quoted\"", CreatedAt: at, UpdatedAt: at}},
-	} {
-		v, err := encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := decode(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got, c) {
-			t.Errorf("decode(encode(%v)) = %v", c, got)
-		}
-	}
-	for _, v := range []string{`not json`, `{"v":2,"kind":"chat"}`, `{"v":1,"kind":"app"}`} {
-		if _, err := decode([]byte(v)); err == nil {
-			t.Errorf("decode(%s) succeeded", v)
-		}
-	}
 }
 
 // Creates published while no worker runs wait in the topic for the next.
