@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -48,6 +49,13 @@ func (d document) message() (*instachat.Message, error) {
 // token, whatever it holds, makes two messages share an id.
 func documentID(m *instachat.Message) string {
 	return url.PathEscape(m.Token) + "/" + strconv.FormatInt(m.Chat, 10) + "/" + strconv.FormatInt(m.Number, 10)
+}
+
+// redactID shortens the token in a document id, for errors that end in
+// logs: tokens are the only credential an application has.
+func redactID(id string) string {
+	token, rest, _ := strings.Cut(id, "/")
+	return instachat.RedactToken(token) + "/" + rest
 }
 
 // bulkItem is the outcome of one action of a bulk request.
@@ -113,7 +121,12 @@ func (x *Index) IndexMessages(ctx context.Context, msgs []*instachat.Message) er
 	}
 	if first != nil {
 		first.Error.Status = first.Status
-		return first.Error.wrap("elasticsearch: %d of %d messages not indexed; the first is document %s", failed, len(msgs), first.ID)
+		// Elasticsearch quotes the document id, token and all, in its
+		// reasons; the error ends in logs, where tokens never appear whole.
+		for _, m := range msgs {
+			first.Error.Reason = strings.ReplaceAll(first.Error.Reason, url.PathEscape(m.Token), instachat.RedactToken(m.Token))
+		}
+		return first.Error.wrap("elasticsearch: %d of %d messages not indexed; the first is document %s", failed, len(msgs), redactID(first.ID))
 	}
 	return nil
 }
