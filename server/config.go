@@ -32,6 +32,9 @@ type Config struct {
 	RateBurst  int
 	AdminToken string
 
+	// IdempotencyTTL is how long an Idempotency-Key answers retries.
+	IdempotencyTTL time.Duration
+
 	// The production topology: all of MySQL, Redis and Kafka, optionally
 	// Elasticsearch. None of them set means the embedded default.
 	MySQLDSN           string
@@ -251,6 +254,16 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return strconv.FormatFloat(c.RateLimit, 'g', -1, 64) }},
+	{"INSTACHAT_IDEMPOTENCY_TTL", "idempotency-ttl", "24h", "how long a create sent with an Idempotency-Key answers its retries with the original (at least 1m)",
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Minute {
+				return fmt.Errorf("must be a duration of at least 1m such as 24h")
+			}
+			c.IdempotencyTTL = d
+			return nil
+		},
+		func(c *Config) string { return c.IdempotencyTTL.String() }},
 	{"INSTACHAT_RATE_BURST", "rate-burst", "0", "creates a token may make at once after a quiet spell, refilled at the rate (0: one second's worth, at least 1)",
 		func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ func OpenStore(cfg Config) (*sqlite.DB, error) {
 // SQLite is the store and, through FTS5 in the same transactions, the search
 // index; numbering lives in memory, loaded from the store's watermarks; the
 // queue is in-process and answers after the worker's group commit.
-func openEmbedded(ctx context.Context, cfg Config) (*backends, error) {
+func openEmbedded(ctx context.Context, cfg Config, logger *slog.Logger) (*backends, error) {
 	store, err := OpenStore(cfg)
 	if err != nil {
 		return nil, err
@@ -35,7 +36,7 @@ func openEmbedded(ctx context.Context, cfg Config) (*backends, error) {
 	b := &backends{store: store, searcher: store, createdStatus: http.StatusCreated,
 		checks: map[string]func(context.Context) error{"sqlite": store.Ping}}
 	b.onClose(store.Close)
-	seq, err := inmem.LoadSequencer(ctx, store, 0)
+	seq, err := inmem.LoadSequencer(ctx, store, cfg.IdempotencyTTL)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("load sequencer: %w", err)
@@ -46,5 +47,6 @@ func openEmbedded(ctx context.Context, cfg Config) (*backends, error) {
 		b.rateLimiter = inmem.NewRateLimiter(limit) // one process serves every create
 	}
 	b.closeQueue = func() { q.Close() }
+	b.chores = append(b.chores, pruneReceipts(store, cfg.IdempotencyTTL, logger))
 	return b, nil
 }

@@ -62,6 +62,7 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 		if q != nil {
 			seq.Recover = recoverNumbering(db, q)
 			seq.RecoverGrace = publishTimeout
+			seq.ReceiptTTL = cfg.IdempotencyTTL
 		}
 		b.sequencer = seq
 		b.checks["redis"] = seq.Ping

@@ -42,6 +42,9 @@ type backends struct {
 	// worker, so that the search engine being down holds up the index,
 	// never the store.
 	indexLoop func(context.Context) error
+	// chores are scheduled upkeep run beside the worker until it stops,
+	// e.g. pruning expired idempotency receipts, so no operator has to.
+	chores []func(context.Context) error
 
 	// closeQueue refuses new publishes; closers release the backends, last
 	// opened first.
@@ -87,7 +90,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if production {
 		s.b, err = openProduction(ctx, s.Config, s.Logger)
 	} else {
-		s.b, err = openEmbedded(ctx, s.Config)
+		s.b, err = openEmbedded(ctx, s.Config, s.Logger)
 	}
 	if err != nil {
 		return err
@@ -105,6 +108,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		if b.indexLoop != nil {
 			loops = append(loops, b.indexLoop)
 		}
+		loops = append(loops, b.chores...)
 		wctx, stop := context.WithCancel(context.Background())
 		s.stopWorker, s.workerDone = stop, make(chan error, 1)
 		go func() { s.workerDone <- runAll(wctx, loops) }()

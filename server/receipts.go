@@ -1,0 +1,41 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/instachat/instachat/sqlite"
+)
+
+// receiptPruneInterval is how often the embedded worker deletes expired
+// idempotency receipts: the table then holds at most the retention plus an
+// hour of keyed creates.
+const receiptPruneInterval = time.Hour
+
+// pruneReceipts is a worker loop of the embedded default: at start and then
+// every receiptPruneInterval it deletes the receipts older than ttl, so no
+// operator has to. The in-memory sequencer sweeps its own copies. A failed
+// prune is logged and tried again at the next tick; it only delays cleanup.
+func pruneReceipts(store *sqlite.DB, ttl time.Duration, logger *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		t := time.NewTicker(receiptPruneInterval)
+		defer t.Stop()
+		for {
+			n, err := store.PruneReceipts(ctx, time.Now().Add(-ttl))
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case err != nil:
+				logger.WarnContext(ctx, "pruning idempotency receipts", "err", err)
+			case n > 0:
+				logger.DebugContext(ctx, "pruned idempotency receipts", "deleted", n)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	}
+}
