@@ -18,13 +18,17 @@ type RateLimit struct {
 
 // Interval is the time one request costs: 1 / PerSecond, at least 1µs so
 // that every backend, Redis's microsecond clock included, can count it, and
-// at most a day, so that a burst of them stays far from overflowing.
+// at most 1000 s (a rate of 0.001/s), so that a burst of MaxBurst intervals
+// (1e9 s) stays far from overflowing a Duration.
 func (l RateLimit) Interval() time.Duration {
-	return time.Duration(min(max(float64(time.Second)/l.PerSecond, float64(time.Microsecond)), float64(24*time.Hour)))
+	return time.Duration(min(max(float64(time.Second)/l.PerSecond, float64(time.Microsecond)), float64(1000*time.Second)))
 }
 
+// MaxBurst bounds Size.
+const MaxBurst = 1_000_000
+
 // Size is the burst, at least 1.
-func (l RateLimit) Size() int { return max(l.Burst, 1) }
+func (l RateLimit) Size() int { return min(max(l.Burst, 1), MaxBurst) }
 
 // RateDecision is a limiter's answer to one request, with what the client
 // is told in the RateLimit-* and Retry-After headers.

@@ -64,16 +64,19 @@ func writeCreated(w http.ResponseWriter, r *http.Request, status int, replayed b
 }
 
 // idempotencyKey returns the request's Idempotency-Key, "" if it has none.
-// The dispatcher validates its characters; sending it twice is ambiguous.
+// The dispatcher validates its characters; sending it twice is ambiguous,
+// and sending it empty would silently make the create unprotected.
 func idempotencyKey(r *http.Request) (string, error) {
 	keys := r.Header.Values("Idempotency-Key")
-	switch len(keys) {
-	case 0:
+	switch {
+	case len(keys) == 0:
 		return "", nil
-	case 1:
-		return keys[0], nil
+	case len(keys) > 1:
+		return "", instachat.Errorf(instachat.EBADREQUEST, "send at most one Idempotency-Key header")
+	case keys[0] == "":
+		return "", instachat.Errorf(instachat.EBADREQUEST, "Idempotency-Key must not be empty")
 	}
-	return "", instachat.Errorf(instachat.EBADREQUEST, "send at most one Idempotency-Key header")
+	return keys[0], nil
 }
 
 // writeError answers err by the status table. Internal errors are logged

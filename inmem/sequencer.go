@@ -6,6 +6,7 @@ package inmem
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +29,10 @@ type Sequencer struct {
 
 	receiptsMu sync.Mutex
 	receipts   map[receiptKey]kept
-	swept      time.Time
+	// expiries lists the receipts in the order they expire, from head on,
+	// so expiring them costs O(1) per receipt instead of a sweep of all.
+	expiries []expiry
+	head     int
 }
 
 var _ instachat.Sequencer = (*Sequencer)(nil)
@@ -63,6 +67,8 @@ func LoadSequencer(ctx context.Context, store interface {
 		if err != nil {
 			return nil, fmt.Errorf("inmem: load receipts: %w", err)
 		}
+		// The store gives them in any order; expire needs them by expiry.
+		slices.SortFunc(s.expiries, func(a, b expiry) int { return a.expires.Compare(b.expires) })
 	}
 	err := store.Watermarks(ctx, func(w instachat.Watermark) error {
 		if w.Chat < 0 {
@@ -163,23 +169,14 @@ func (a *app) extend(n int64) []*atomic.Int64 {
 
 // NextNumberOnce implements instachat.Sequencer. Receipts sit in one map
 // under one mutex, held while the number is issued so that racing retries
-// issue one number; only keyed creates take it. Expired receipts are swept
-// at most once a minute, by the call that finds the sweep due.
+// issue one number; only keyed creates take it. Each call first drops the
+// receipts that have expired, oldest first, so the map holds about one
+// retention's worth of keyed creates.
 func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64, key string, want instachat.Receipt) (instachat.Receipt, bool, error) {
 	s.receiptsMu.Lock()
 	defer s.receiptsMu.Unlock()
 	now := s.now()
-	if s.receipts == nil {
-		s.receipts = map[receiptKey]kept{}
-	}
-	if now.Sub(s.swept) > time.Minute {
-		for k, r := range s.receipts {
-			if !now.Before(r.expires) {
-				delete(s.receipts, k)
-			}
-		}
-		s.swept = now
-	}
+	s.expire(now)
 	k := receiptKey{token, key}
 	if r, ok := s.receipts[k]; ok && now.Before(r.expires) {
 		return r.Receipt, true, nil
@@ -193,8 +190,40 @@ func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64
 	if err != nil {
 		return instachat.Receipt{}, false, err
 	}
-	s.receipts[k] = kept{want, now.Add(s.receiptTTL())}
+	s.keep(k, kept{want, now.Add(s.receiptTTL())})
 	return want, false, nil
+}
+
+// expiry is when the receipt of key stops answering.
+type expiry struct {
+	key     receiptKey
+	expires time.Time
+}
+
+// keep stores a receipt, with receiptsMu held.
+func (s *Sequencer) keep(k receiptKey, r kept) {
+	if s.receipts == nil {
+		s.receipts = map[receiptKey]kept{}
+	}
+	s.receipts[k] = r
+	s.expiries = append(s.expiries, expiry{k, r.expires})
+}
+
+// expire drops the receipts expired at now, with receiptsMu held. A key
+// kept again since its entry was queued has a later expiry and stays.
+func (s *Sequencer) expire(now time.Time) {
+	for s.head < len(s.expiries) && !now.Before(s.expiries[s.head].expires) {
+		e := s.expiries[s.head]
+		if r, ok := s.receipts[e.key]; ok && r.expires.Equal(e.expires) {
+			delete(s.receipts, e.key)
+		}
+		s.expiries[s.head] = expiry{}
+		s.head++
+	}
+	if s.head > 1024 && s.head > len(s.expiries)/2 { // reclaim the drained front
+		s.expiries = append([]expiry(nil), s.expiries[s.head:]...)
+		s.head = 0
+	}
 }
 
 type receiptKey struct{ token, key string }
@@ -228,8 +257,5 @@ func (s *Sequencer) addReceipt(token, key string, r instachat.Receipt) {
 	}
 	s.receiptsMu.Lock()
 	defer s.receiptsMu.Unlock()
-	if s.receipts == nil {
-		s.receipts = map[receiptKey]kept{}
-	}
-	s.receipts[receiptKey{token, key}] = kept{r, expires}
+	s.keep(receiptKey{token, key}, kept{r, expires})
 }

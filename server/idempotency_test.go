@@ -97,6 +97,7 @@ func idempotentRetries(t *testing.T, a, b *running) string {
 		{chats, `{"name":"room"}`, "msg-1", http.StatusUnprocessableEntity, instachat.EINVALID},
 		{messages, `{"body":"x"}`, strings.Repeat("k", 256), http.StatusBadRequest, instachat.EBADREQUEST},
 		{messages, `{"body":"x"}`, "clé", http.StatusBadRequest, instachat.EBADREQUEST},
+		{messages, `{"body":"x"}`, "", http.StatusBadRequest, instachat.EBADREQUEST},
 	} {
 		if k := postKeyed(t, b, c.path, c.body, c.key); k.status != c.status || k.code != c.code {
 			t.Errorf("POST %s with key %q: %+v; want %d %s", c.path, c.key, k, c.status, c.code)

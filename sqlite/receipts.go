@@ -57,12 +57,28 @@ func (db *DB) Receipts(ctx context.Context, fn func(token, key string, r instach
 }
 
 // PruneReceipts deletes the receipts of creates made before before, and
-// reports how many it deleted.
+// reports how many it deleted. It deletes in batches, each its own
+// transaction, so the one writer is never held for long and ApplyCreates
+// goes on between them.
 func (db *DB) PruneReceipts(ctx context.Context, before time.Time) (int64, error) {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM receipts WHERE created_at < ?`, before.UnixMicro())
-	if err != nil {
-		return 0, formatError(err, "")
+	var total int64
+	for {
+		res, err := db.write.ExecContext(ctx, `DELETE FROM receipts WHERE (app_token, idempotency_key) IN (
+			SELECT app_token, idempotency_key FROM receipts WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
+			before.UnixMicro(), pruneBatch)
+		if err != nil {
+			return total, formatError(err, "")
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, formatError(err, "")
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
 	}
-	n, err := res.RowsAffected()
-	return n, formatError(err, "")
 }
+
+// pruneBatch is how many receipts one prune transaction deletes.
+const pruneBatch = 5000

@@ -63,3 +63,30 @@ func TestReceiptsKeptWithRows(t *testing.T) {
 		t.Fatalf("receipts after pruning = %v; want [msg-key]", left)
 	}
 }
+
+// TestReceiptOfAReusedKeyReplacesTheExpiredOne: a key used again after its
+// receipt expired, before the prune deleted it, keeps the newer receipt,
+// and a late redelivery of the older create does not bring the old one back.
+func TestReceiptOfAReusedKeyReplacesTheExpiredOne(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	token := instachat.NewToken()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	t1 := t0.Add(25 * time.Hour)
+	if err := db.CreateApplication(ctx, &instachat.Application{Token: token, Name: "a", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	chat := func(n int64, at time.Time) instachat.Create {
+		return instachat.Create{Chat: &instachat.Chat{Token: token, Number: n, Name: "c", CreatedAt: at, UpdatedAt: at}, IdempotencyKey: "k"}
+	}
+	for _, batch := range [][]instachat.Create{{chat(1, t0)}, {chat(2, t1)}, {chat(1, t0)}} {
+		if err := db.ApplyCreates(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []instachat.Receipt
+	db.Receipts(ctx, func(_, _ string, r instachat.Receipt) error { got = append(got, r); return nil })
+	if len(got) != 1 || got[0].Number != 2 || !got[0].CreatedAt.Equal(t1) {
+		t.Fatalf("receipts of key k = %+v; want only chat 2's", got)
+	}
+}

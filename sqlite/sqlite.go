@@ -236,8 +236,14 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.updateChat, w, `UPDATE chats SET name = ?, updated_at = ? WHERE app_token = ? AND number = ? RETURNING ` + chatCols},
 		{&db.chatExists, r, `SELECT 1 FROM chats WHERE app_token = ? AND number = ?`},
 
+		// A replay carries its receipt's created_at and changes nothing; a
+		// key reused after its receipt expired, but before the prune
+		// deleted the row, replaces it, or a restart would lose the new one.
 		{&db.insertReceipt, w, `INSERT INTO receipts (app_token, idempotency_key, chat_number, number, fingerprint, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (app_token, idempotency_key) DO UPDATE SET chat_number = excluded.chat_number,
+				number = excluded.number, fingerprint = excluded.fingerprint, created_at = excluded.created_at
+			WHERE excluded.created_at > receipts.created_at`},
 		{&db.insertMessage, w, `INSERT INTO messages (` + messageCols + `) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&db.indexMessage, w, `INSERT INTO message_index (rowid, body) VALUES (?, ?)`},
 		{&db.findMessage, r, `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`},
