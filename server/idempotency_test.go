@@ -2,9 +2,7 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -25,29 +23,8 @@ type keyed struct {
 // postKeyed posts body to path with the Idempotency-Key key.
 func postKeyed(t *testing.T, r *running, path, body, key string) keyed {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.URL()+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	res, err := testClient.Do(req)
-	if err != nil {
-		t.Error(err)
-		return keyed{}
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var v struct {
-		Number int64 `json:"number"`
-		Error  struct {
-			Code string `json:"code"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Errorf("POST %s: %q is not JSON", path, raw)
-	}
-	return keyed{res.StatusCode, res.Header.Get("Idempotent-Replayed") == "true", v.Number, v.Error.Code}
+	a := exchange(t, r, http.MethodPost, path, body, http.Header{"Idempotency-Key": {key}})
+	return keyed{a.status, a.header.Get("Idempotent-Replayed") == "true", a.number(), a.code()}
 }
 
 // idempotentRetries sends keyed creates through a and their retries through

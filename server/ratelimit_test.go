@@ -56,19 +56,33 @@ func (a answer) number() int64 {
 // requestWith sends a request with an optional Authorization header.
 func requestWith(t *testing.T, r *running, method, path, authorization, body string) answer {
 	t.Helper()
+	h := http.Header{}
+	if authorization != "" {
+		h.Set("Authorization", authorization)
+	}
+	return exchange(t, r, method, path, body, h)
+}
+
+// exchange sends a request with a JSON body, if any, and the header. A
+// transport failure fails the test without stopping it, so goroutines may
+// call it, and answers the zero answer.
+func exchange(t *testing.T, r *running, method, path, body string, header http.Header) answer {
+	t.Helper()
 	req, err := http.NewRequest(method, r.URL()+path, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return answer{}
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", jsonType)
 	}
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	res, err := testClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return answer{}
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)

@@ -11,14 +11,9 @@ import (
 // receipt in its transaction, a redelivery changes nothing, and pruning
 // drops only the old ones.
 func TestReceiptsKeptWithRows(t *testing.T) {
-	db := openTest(t)
+	db, token, old := receiptDB(t)
 	ctx := t.Context()
-	token := instachat.NewToken()
-	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := old.Add(48 * time.Hour)
-	if err := db.CreateApplication(ctx, &instachat.Application{Token: token, Name: "a", CreatedAt: old, UpdatedAt: old}); err != nil {
-		t.Fatal(err)
-	}
 	chat := instachat.Create{Chat: &instachat.Chat{Token: token, Number: 1, Name: "c", CreatedAt: old, UpdatedAt: old}, IdempotencyKey: "chat-key"}
 	msg := instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: 1, Body: "hi", CreatedAt: now, UpdatedAt: now}, IdempotencyKey: "msg-key"}
 	plain := instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: 2, Body: "no key", CreatedAt: now, UpdatedAt: now}}
@@ -68,14 +63,9 @@ func TestReceiptsKeptWithRows(t *testing.T) {
 // receipt expired, before the prune deleted it, keeps the newer receipt,
 // and a late redelivery of the older create does not bring the old one back.
 func TestReceiptOfAReusedKeyReplacesTheExpiredOne(t *testing.T) {
-	db := openTest(t)
+	db, token, t0 := receiptDB(t)
 	ctx := t.Context()
-	token := instachat.NewToken()
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	t1 := t0.Add(25 * time.Hour)
-	if err := db.CreateApplication(ctx, &instachat.Application{Token: token, Name: "a", CreatedAt: t0, UpdatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
 	chat := func(n int64, at time.Time) instachat.Create {
 		return instachat.Create{Chat: &instachat.Chat{Token: token, Number: n, Name: "c", CreatedAt: at, UpdatedAt: at}, IdempotencyKey: "k"}
 	}
@@ -89,4 +79,16 @@ func TestReceiptOfAReusedKeyReplacesTheExpiredOne(t *testing.T) {
 	if len(got) != 1 || got[0].Number != 2 || !got[0].CreatedAt.Equal(t1) {
 		t.Fatalf("receipts of key k = %+v; want only chat 2's", got)
 	}
+}
+
+// receiptDB returns a database holding one application, its token and the
+// time it was created.
+func receiptDB(t *testing.T) (*DB, string, time.Time) {
+	t.Helper()
+	db, token := openTest(t), instachat.NewToken()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := db.CreateApplication(t.Context(), &instachat.Application{Token: token, Name: "a", CreatedAt: at, UpdatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	return db, token, at
 }
