@@ -96,6 +96,7 @@ func TestMigrationIndexesExistingMessages(t *testing.T) {
 		`SELECT COUNT(*) FROM message_index`:                                      len(chats)*perChat + 2,
 		`SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE 'messages_fts%'`:      0,
 		`SELECT v FROM message_index_config WHERE k = 'automerge'`:                16,
+		`SELECT v FROM message_index_config WHERE k = 'crisismerge'`:              64,
 	} {
 		var got int
 		if err := db.read.QueryRowContext(ctx, query).Scan(&got); err != nil || got != want {
