@@ -174,7 +174,8 @@ func Publish(ctx context.Context, q Queue, creates ...Create) error {
 // Searcher finds messages of one chat.
 type Searcher interface {
 	// SearchMessages returns the messages of the chat that match every term
-	// of q, best match first. A term of MinSubstringTerm or more characters
+	// of q, best match first (how "best" is judged is each backend's: see
+	// its SearchMessages). A term of MinSubstringTerm or more characters
 	// matches any substring of the body; a shorter one matches the start of
 	// a word. Matching ignores case.
 	SearchMessages(ctx context.Context, q SearchQuery) ([]*Message, error)
