@@ -11,12 +11,12 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/dispatch"
 	"github.com/instachat/instachat/inmem"
+	"github.com/instachat/instachat/internal/testenv"
 )
 
 type testEnv struct {
@@ -25,25 +25,7 @@ type testEnv struct {
 	store   *memStore
 	queue   *memQueue
 	indexer *memIndexer
-	logs    lockedBuffer
-}
-
-// lockedBuffer collects logs written by server goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs    testenv.Buffer
 }
 
 // newTestEnv serves both route groups over the in-memory doubles;

@@ -33,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/testenv"
 	"github.com/instachat/instachat/server"
 )
 
@@ -50,7 +51,7 @@ func TestProductionMySQLOutage(t *testing.T) {
 	const outage = 10 * time.Second
 	cfg := productionConfig(t)
 	db := proxyMySQL(t, &cfg)
-	var logs logLines
+	var logs testenv.Buffer
 	r := startProduction(t, cfg, &logs)
 	ctx := t.Context()
 	app, answered := loadedChats(t, r, "mysql outage")
@@ -82,7 +83,7 @@ func TestProductionMySQLOutage(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	attempts := logs.count("kafka: handling a batch failed; trying again")
+	attempts := strings.Count(logs.String(), "kafka: handling a batch failed; trying again")
 	t.Logf("%d creates answered 202 in %v without MySQL; the worker tried its batch %d times", during, time.Since(cut).Round(time.Millisecond), attempts)
 	// Backoff from 50 ms doubling to 5 s makes about 8 attempts in 10 s;
 	// without it the worker would spin through thousands.
@@ -400,27 +401,6 @@ func noInternalErrors(t *testing.T, r *running) {
 		}
 	}
 }
-
-// logLines keeps what a logger writes, to count its lines.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// count is how many times s was logged.
-func (l *logLines) count(s string) int { return strings.Count(l.String(), s) }
 
 // switchable is a TCP listener that a test takes down — new connections
 // are refused, open ones cut — and brings back up on the same address.

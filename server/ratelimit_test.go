@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/testenv"
 	"github.com/instachat/instachat/server"
 )
 
@@ -219,7 +220,7 @@ func TestRateLimitEndToEnd(t *testing.T) {
 // 429 included, through a server logging at debug, and looks for any
 // application token, or the admin token, in what it logged.
 func TestLogsNeverHoldAWholeToken(t *testing.T) {
-	var logs logLines
+	var logs testenv.Buffer
 	cfg := server.DefaultConfig()
 	cfg.RateLimit, cfg.RateBurst, cfg.AdminToken = 0.01, 4, testAdminToken
 	r := startWith(t, cfg, &logs)

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/testenv"
 	"github.com/instachat/instachat/server"
 )
 
@@ -54,7 +56,7 @@ func TestReindexRebuildsTheSearchIndexFromTheStore(t *testing.T) {
 		}
 	}
 
-	var logs logLines
+	var logs testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), &logs), nil))
 	start := time.Now()
 	if err := server.Reindex(ctx, cfg, logger); err != nil {
@@ -75,7 +77,7 @@ func TestReindexRebuildsTheSearchIndexFromTheStore(t *testing.T) {
 	if len(bulks) != 3 || bulks[0] != 1000 || bulks[1] != 1000 {
 		t.Errorf("bulk requests of %v documents, want 1000, 1000 and the rest", bulks)
 	}
-	if done := fmt.Sprintf("applications=3 chats=4 messages=%d", len(want)); logs.count(done) != 1 {
+	if done := fmt.Sprintf("applications=3 chats=4 messages=%d", len(want)); strings.Count(logs.String(), done) != 1 {
 		t.Errorf("the log does not say %q:\n%s", done, logs.String())
 	}
 

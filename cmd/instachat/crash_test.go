@@ -9,7 +9,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/instachat/instachat"
 	instachathttp "github.com/instachat/instachat/http"
+	"github.com/instachat/instachat/internal/testenv"
 )
 
 const (
@@ -82,7 +82,7 @@ func TestShutdownDrainsAndLosesNoAcknowledgedCreate(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.stderr.waitFor(drainingLine, p.exited, timeout); err != nil {
+	if _, err := waitFor(p.stderr, drainingLine, p.exited, timeout); err != nil {
 		t.Errorf("the log does not say it is draining: %v", err)
 	}
 	// New connections are refused while the request in flight holds the
@@ -172,7 +172,7 @@ func TestCrashCheckCatchesEveryDifference(t *testing.T) {
 // child is one instachat process started by a test.
 type child struct {
 	cmd    *exec.Cmd
-	stderr *logBuffer
+	stderr *testenv.Buffer
 	url    string
 	client *instachathttp.Client
 	exited chan struct{} // closed once the process exited
@@ -198,7 +198,7 @@ func startChild(t *testing.T, dir string, env ...string) *child {
 	}
 	cmd.Env = append(cmd.Env, "INSTACHAT_ADDR=127.0.0.1:0", "INSTACHAT_DATA_DIR="+dir)
 	cmd.Env = append(cmd.Env, env...)
-	p := &child{cmd: cmd, stderr: &logBuffer{}, exited: make(chan struct{})}
+	p := &child{cmd: cmd, stderr: &testenv.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -216,7 +216,7 @@ func startChild(t *testing.T, dir string, env ...string) *child {
 			t.Logf("stderr of instachat (pid %d, %v):\n%s", cmd.Process.Pid, p.err, p.stderr)
 		}
 	})
-	m, err := p.stderr.waitFor(servingLine, p.exited, 15*time.Second)
+	m, err := waitFor(p.stderr, servingLine, p.exited, 15*time.Second)
 	if err != nil {
 		t.Fatalf("instachat does not serve: %v", err)
 	}
@@ -290,27 +290,9 @@ func (h *halfSent) finish() (*instachat.Message, error) {
 	return m, json.NewDecoder(resp.Body).Decode(m)
 }
 
-// logBuffer collects a child's stderr.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor returns the submatches of re in the log once it matches, or an
+// waitFor returns the submatches of re in the log b once it matches, or an
 // error once the process exited or within passed without a match.
-func (b *logBuffer) waitFor(re *regexp.Regexp, exited <-chan struct{}, within time.Duration) ([]string, error) {
+func waitFor(b *testenv.Buffer, re *regexp.Regexp, exited <-chan struct{}, within time.Duration) ([]string, error) {
 	deadline := time.After(within)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
