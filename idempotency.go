@@ -28,6 +28,15 @@ import (
 // DefaultReceiptTTL is how long a sequencer keeps a receipt by default.
 const DefaultReceiptTTL = 24 * time.Hour
 
+// ReceiptRetention is d, or DefaultReceiptTTL when d is not positive: how
+// long a backend configured with d keeps receipts.
+func ReceiptRetention(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return DefaultReceiptTTL
+}
+
 // MaxIdempotencyKeyBytes bounds an Idempotency-Key.
 const MaxIdempotencyKeyBytes = 255
 

@@ -140,7 +140,8 @@ type Queue interface {
 	// enqueues under one lock per chat, so a chat's creates sit in the queue
 	// in number order: batches are applied in queue order, so a crash can
 	// lose only a tail of numbers nobody was told, never one in the middle.
-	// (A retry with an Idempotency-Key enqueues its original create again,
+	// The lock is per process: creates of one chat numbered by different
+	// dispatcher processes keep no order between them. (A retry with an Idempotency-Key enqueues its original create again,
 	// after newer ones; stored already, the store skips it.)
 	Enqueue(ctx context.Context, creates ...Create) (wait func(context.Context) error, err error)
 	// Consume delivers batches to handle until ctx ends. A batch is

@@ -43,7 +43,7 @@ func (d *Dispatcher) CreateChat(ctx context.Context, token, name, key string) (c
 	if !instachat.ValidToken(token) {
 		return nil, false, instachat.Errorf(instachat.ENOTFOUND, "application not found")
 	}
-	replayed, err = d.publish(ctx, token, 0, key, d.Sequencer.NextChatNumber, func(n int64, at time.Time) instachat.Create {
+	replayed, err = d.publish(ctx, token, 0, key, func(n int64, at time.Time) instachat.Create {
 		c = &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: at, UpdatedAt: at}
 		return instachat.Create{Chat: c}
 	})
@@ -60,18 +60,15 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 	if !instachat.ValidToken(token) || chat < 1 {
 		return nil, false, instachat.Errorf(instachat.ENOTFOUND, "chat not found")
 	}
-	next := func(ctx context.Context, token string) (int64, error) {
-		return d.Sequencer.NextMessageNumber(ctx, token, chat)
-	}
-	replayed, err = d.publish(ctx, token, chat, key, next, func(n int64, at time.Time) instachat.Create {
+	replayed, err = d.publish(ctx, token, chat, key, func(n int64, at time.Time) instachat.Create {
 		m = &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: at, UpdatedAt: at}
 		return instachat.Create{Message: m}
 	})
 	return m, replayed, err
 }
 
-// publish takes the next number from next and enqueues the create that
-// build makes of it, both under the chat's stripe, then waits until the
+// publish takes the chat's next message number (the application's next
+// chat number for chat 0) and enqueues the create that build makes of it, both under the chat's stripe, then waits until the
 // create is durable. Because batches are applied in queue order, a crash
 // can then lose only numbers above every acknowledged one — never leave a
 // gap below an acknowledged number.
@@ -81,10 +78,16 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 // stored already, it is skipped by the store; lost, it is stored now. Either
 // way the number answered exists once the wait returns.
 func (d *Dispatcher) publish(ctx context.Context, token string, chat int64, key string,
-	next func(context.Context, string) (int64, error), build func(n int64, at time.Time) instachat.Create) (replayed bool, err error) {
-	if key != "" && !instachat.ValidIdempotencyKey(key) {
-		return false, instachat.Errorf(instachat.EBADREQUEST,
-			"Idempotency-Key must be 1 to %d printable ASCII characters", instachat.MaxIdempotencyKeyBytes)
+	build func(n int64, at time.Time) instachat.Create) (replayed bool, err error) {
+	var want instachat.Receipt
+	if key != "" {
+		if !instachat.ValidIdempotencyKey(key) {
+			return false, instachat.Errorf(instachat.EBADREQUEST,
+				"Idempotency-Key must be 1 to %d printable ASCII characters", instachat.MaxIdempotencyKeyBytes)
+		}
+		// Hashed before the lock: the fingerprint depends on the request
+		// alone, not on the number.
+		want.Fingerprint = instachat.Fingerprint(build(0, time.Time{}))
 	}
 	mu := &d.stripes[stripe(token, chat)]
 	mu.Lock()
@@ -92,11 +95,16 @@ func (d *Dispatcher) publish(ctx context.Context, token string, chat int64, key 
 	at := d.now()
 	if key == "" {
 		var n int64
-		if n, err = next(ctx, token); err == nil {
+		if chat == 0 {
+			n, err = d.Sequencer.NextChatNumber(ctx, token)
+		} else {
+			n, err = d.Sequencer.NextMessageNumber(ctx, token, chat)
+		}
+		if err == nil {
 			c = build(n, at)
 		}
 	} else {
-		want := instachat.Receipt{Fingerprint: instachat.Fingerprint(build(0, at)), CreatedAt: at}
+		want.CreatedAt = at
 		var r instachat.Receipt
 		r, replayed, err = d.Sequencer.NextNumberOnce(ctx, token, chat, key, want)
 		if err == nil && r.Fingerprint != want.Fingerprint {

@@ -122,9 +122,9 @@ func (x *Index) IndexMessages(ctx context.Context, msgs []*instachat.Message) er
 	if first != nil {
 		first.Error.Status = first.Status
 		// Elasticsearch quotes the document id, token and all, in its
-		// reasons; the error ends in logs, where tokens never appear whole.
-		for _, m := range msgs {
-			first.Error.Reason = strings.ReplaceAll(first.Error.Reason, url.PathEscape(m.Token), instachat.RedactToken(m.Token))
+		// reason; the error ends in logs, where tokens never appear whole.
+		if token, _, ok := strings.Cut(first.ID, "/"); ok {
+			first.Error.Reason = strings.ReplaceAll(first.Error.Reason, token, instachat.RedactToken(token))
 		}
 		return first.Error.wrap("elasticsearch: %d of %d messages not indexed; the first is document %s", failed, len(msgs), redactID(first.ID))
 	}

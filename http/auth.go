@@ -3,6 +3,7 @@ package http
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -37,9 +38,7 @@ func RequireAdmin(token string, next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkAdmin(w, r, token); err != nil {
-			var body errorBody
-			body.Error.Code, body.Error.Message = instachat.ErrorCode(err), instachat.ErrorMessage(err)
-			writeJSON(w, statusOf[body.Error.Code], body)
+			writeErrorTo(w, r, slog.Default(), err)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -83,6 +84,12 @@ func idempotencyKey(r *http.Request) (string, error) {
 // and answered only as "internal error", so no SQL, id or Go error text
 // reaches the client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	writeErrorTo(w, r, s.Logger, err)
+}
+
+// writeErrorTo is writeError for handlers mounted outside a Server (see
+// RequireAdmin), logging to logger.
+func writeErrorTo(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	code := instachat.ErrorCode(err)
 	status, ok := statusOf[code]
 	var body errorBody
@@ -91,12 +98,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case !ok:
 		status = http.StatusInternalServerError
 		body.Error.Code, body.Error.Message = instachat.EINTERNAL, "internal error"
-		s.Logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "route", r.Pattern, "err", err)
+		logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "route", r.Pattern, "err", err)
 	case status == http.StatusServiceUnavailable:
 		// Dependencies are expected back soon; ask clients to retry rather
 		// than give up, and leave a trace of why.
 		w.Header().Set("Retry-After", "1")
-		s.Logger.WarnContext(r.Context(), "unavailable", "method", r.Method, "route", r.Pattern, "err", err)
+		logger.WarnContext(r.Context(), "unavailable", "method", r.Method, "route", r.Pattern, "err", err)
 	}
 	writeJSON(w, status, body)
 }

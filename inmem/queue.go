@@ -91,10 +91,10 @@ func (q *Queue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(
 		return nil, errClosed
 	default:
 	}
-	p := &publication{left: len(creates), done: make(chan error, 1)}
 	if len(creates) == 0 {
 		return func(context.Context) error { return nil }, nil
 	}
+	p := &publication{left: len(creates), done: make(chan error, 1)}
 	items := make([]item, len(creates))
 	for i, c := range creates {
 		items[i] = item{c: c, pub: p}

@@ -234,12 +234,7 @@ type kept struct {
 	expires time.Time
 }
 
-func (s *Sequencer) receiptTTL() time.Duration {
-	if s.ReceiptTTL > 0 {
-		return s.ReceiptTTL
-	}
-	return instachat.DefaultReceiptTTL
-}
+func (s *Sequencer) receiptTTL() time.Duration { return instachat.ReceiptRetention(s.ReceiptTTL) }
 
 func (s *Sequencer) now() time.Time {
 	if s.Now != nil {

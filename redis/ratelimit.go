@@ -73,7 +73,7 @@ var errRateUnavailable = instachat.Errorf(instachat.EUNAVAILABLE, "rate limiting
 // Allow counts one request of key if the limit allows it now. It returns
 // EUNAVAILABLE when Redis does not answer.
 func (l *RateLimiter) Allow(ctx context.Context, key string) (instachat.RateDecision, error) {
-	v, err := rateScript.Exec(ctx, l.client, []string{l.prefix + "{" + key + "}:rate"}, l.args).AsIntSlice()
+	v, err := rateScript.Exec(ctx, l.client, []string{tokenKey(l.prefix, key, "rate")}, l.args).AsIntSlice()
 	if err == nil && len(v) != 4 {
 		err = fmt.Errorf("rate script answered %d values, want 4", len(v))
 	}

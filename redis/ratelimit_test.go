@@ -40,7 +40,7 @@ func TestRateKeyExpiresWhenIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	key := prefix + "{" + token + "}:rate"
+	key := tokenKey(prefix, token, "rate")
 	ttl, err := s.client.Do(t.Context(), s.client.B().Pttl().Key(key).Build()).AsInt64()
 	if err != nil {
 		t.Fatal(err)

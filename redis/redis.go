@@ -195,13 +195,10 @@ func (s *Sequencer) NextMessageNumber(ctx context.Context, token string, chat in
 // and expiring after ReceiptTTL; one script reads it or issues the number
 // and writes it, so racing retries on any process issue one number.
 func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64, key string, want instachat.Receipt) (instachat.Receipt, bool, error) {
-	ttl := s.ReceiptTTL
-	if ttl <= 0 {
-		ttl = instachat.DefaultReceiptTTL
-	}
+	ttl := instachat.ReceiptRetention(s.ReceiptTTL)
 	tail := want.Fingerprint + ":" + strconv.FormatInt(want.CreatedAt.UnixMicro(), 10)
 	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
-	receiptKey := s.prefix + "{" + token + "}:k:" + key
+	receiptKey := tokenKey(s.prefix, token, "k:"+key)
 	var (
 		n       int64
 		receipt string
@@ -310,10 +307,15 @@ func (s *Sequencer) run(ctx context.Context, script *rueidis.Lua, token string, 
 	return 0, "", unavailable(errors.New("numbering keys vanish as fast as they are recovered"))
 }
 
-func (s *Sequencer) appKey(token string) string { return s.prefix + "{" + token + "}:chats" }
+func (s *Sequencer) appKey(token string) string { return tokenKey(s.prefix, token, "chats") }
 
 // chatKey is the key of chat n, or with n "" the prefix of the chat keys.
-func (s *Sequencer) chatKey(token, n string) string { return s.prefix + "{" + token + "}:c:" + n }
+func (s *Sequencer) chatKey(token, n string) string { return tokenKey(s.prefix, token, "c:"+n) }
+
+// tokenKey is the key named suffix under prefix in the application's hash
+// slot, {token}: every key of one application lives in one Redis Cluster
+// slot, so one script may touch them all.
+func tokenKey(prefix, token, suffix string) string { return prefix + "{" + token + "}:" + suffix }
 
 // install sets key to n unless it exists, so that the first of several
 // concurrent writers wins and nothing ever lowers a number issued.

@@ -19,9 +19,7 @@ const receiptPruneInterval = time.Hour
 // operator has to. The in-memory sequencer sweeps its own copies. A failed
 // prune is logged and tried again at the next tick; it only delays cleanup.
 func pruneReceipts(store *sqlite.DB, ttl time.Duration, logger *slog.Logger) func(context.Context) error {
-	if ttl <= 0 {
-		ttl = instachat.DefaultReceiptTTL // as the sequencers read it
-	}
+	ttl = instachat.ReceiptRetention(ttl) // as the sequencers read it
 	return func(ctx context.Context) error {
 		t := time.NewTicker(receiptPruneInterval)
 		defer t.Stop()

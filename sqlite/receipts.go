@@ -44,11 +44,9 @@ func (db *DB) Receipts(ctx context.Context, fn func(token, key string, r instach
 	for rows.Next() {
 		var token, key string
 		var r instachat.Receipt
-		var at int64
-		if err := rows.Scan(&token, &key, &r.Number, &r.Fingerprint, &at); err != nil {
+		if err := rows.Scan(&token, &key, &r.Number, &r.Fingerprint, unixMicro{&r.CreatedAt}); err != nil {
 			return formatError(err, "")
 		}
-		r.CreatedAt = time.UnixMicro(at).UTC()
 		if err := fn(token, key, r); err != nil {
 			return err
 		}

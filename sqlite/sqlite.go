@@ -16,8 +16,8 @@
 // Message bodies are indexed by an FTS5 trigram table that is written in the
 // same transaction as the rows — by ApplyCreates for new messages, by
 // UpdateMessage for edits — so the index never lags a commit and an edit is
-// searchable once stored. No Indexer is needed: a worker over this store
-// leaves its Indexer nil.
+// searchable once stored. No Indexer, and no index consumer
+// (worker.Index), is needed.
 //
 // A search reads one chat, so a chat's entries are one contiguous range of
 // index rowids (see indexRowid and migrations/0002_scoped_search.sql): FTS5
