@@ -130,23 +130,30 @@ func TestSweepDrawsCharts(t *testing.T) {
 	}
 }
 
+// TestBadFlags checks each refusal names what is wrong: a bare "some error"
+// would also come from a run that got past validation and failed to reach
+// the default URL.
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"-scenario", "nope"},
-		{"-c", "0"},
-		{"-url", "localhost:8080"},
-		{"-n", "0", "-d", "0"},
-		{"extra"},
-		{"-rate", "-5"},
-		{"-rate", "100", "-sweep", "x"},
-		{"-watch", "-interval", "0"},
-		{"-interval", "1ms", "-d", "1h"},
-		{"growth", "-steps", "0"},
-		{"growth", "-messages", "-1"},
-		{"growth", "extra"},
+	for _, c := range []struct {
+		args []string
+		want string // in the error
+	}{
+		{[]string{"-scenario", "nope"}, "-scenario"},
+		{[]string{"-c", "0"}, "-c"},
+		{[]string{"-url", "localhost:8080"}, "-url"},
+		{[]string{"-n", "0", "-d", "0"}, "-d must be positive"},
+		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"-rate", "-5"}, "-rate"},
+		{[]string{"-rate", "100", "-sweep", "x"}, "-sweep"},
+		{[]string{"-watch", "-interval", "0"}, "-interval"},
+		{[]string{"-interval", "1ms", "-d", "1h"}, "windows"},
+		{[]string{"growth", "-steps", "0"}, "-steps"},
+		{[]string{"growth", "-messages", "-1"}, "-messages"},
+		{[]string{"growth", "extra"}, "unexpected arguments"},
 	} {
-		if err := Run(t.Context(), args, io.Discard, io.Discard); err == nil {
-			t.Errorf("Run %v: no error", args)
+		err := Run(t.Context(), c.args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Run %v = %v; want an error naming %q", c.args, err, c.want)
 		}
 	}
 }

@@ -203,17 +203,11 @@ func seedChats(ctx context.Context, cfg server.Config, token string, counts []in
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		chats := int64(len(counts))
 		for i := range counts {
-			n := need / chats
-			if int64(i) < need%chats {
-				n++
+			n := share(need, chats, int64(i))
+			if err := l.addMessages(ctx, token, int64(i+1), counts[i], n, rng, o.bodySize, now); err != nil {
+				return err
 			}
-			for range n {
-				counts[i]++
-				m := &instachat.Message{Token: token, Chat: int64(i + 1), Number: counts[i], Body: text(rng, "", o.bodySize), CreatedAt: now, UpdatedAt: now}
-				if err := l.add(ctx, instachat.Create{Message: m}); err != nil {
-					return err
-				}
-			}
+			counts[i] += n
 		}
 		if err := l.flush(ctx); err != nil {
 			return err

@@ -73,15 +73,9 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err := l.add(ctx, instachat.Create{Chat: &instachat.Chat{Token: token, Number: chat, CreatedAt: now, UpdatedAt: now}}); err != nil {
 				return err
 			}
-			n := messages / allChats
-			if a*chats+c < messages%allChats {
-				n++
-			}
-			for i := range int64(n) {
-				m := &instachat.Message{Token: token, Chat: chat, Number: i + 1, Body: text(rng, "", bodySize), CreatedAt: now, UpdatedAt: now}
-				if err := l.add(ctx, instachat.Create{Message: m}); err != nil {
-					return err
-				}
+			n := share(int64(messages), int64(allChats), int64(a*chats+c))
+			if err := l.addMessages(ctx, token, chat, 0, n, rng, bodySize, now); err != nil {
+				return err
 			}
 		}
 	}
@@ -117,5 +111,26 @@ func (l *loader) flush(ctx context.Context) error {
 	}
 	l.bar.Add(len(l.creates))
 	l.creates = l.creates[:0]
+	return nil
+}
+
+// share is part i of total split into parts as evenly as whole numbers
+// allow, the first total%parts parts one larger.
+func share(total, parts, i int64) int64 {
+	n := total / parts
+	if i < total%parts {
+		n++
+	}
+	return n
+}
+
+// addMessages adds messages after..after+n of the chat, with random bodies.
+func (l *loader) addMessages(ctx context.Context, token string, chat, after, n int64, rng *rand.Rand, bodySize int, now time.Time) error {
+	for number := after + 1; number <= after+n; number++ {
+		m := &instachat.Message{Token: token, Chat: chat, Number: number, Body: text(rng, "", bodySize), CreatedAt: now, UpdatedAt: now}
+		if err := l.add(ctx, instachat.Create{Message: m}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
