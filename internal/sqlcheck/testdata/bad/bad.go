@@ -47,9 +47,16 @@ func byName(ctx context.Context, db *sql.DB, name string, ids []int64) {
 	run := selectFrom         // want "selectFrom"
 	run(ctx, db, name)
 
+	db.Query(whereName(name)) // want "whereName(name)"
+	db.Query(marks(len(ids)))
+
 	// Not built here, so not this rule's business.
 	db.Query(name)
 }
+
+// whereName makes a whole query, as a function of the module: calling it
+// builds SQL as surely as a + does.
+func whereName(name string) string { return "SELECT * FROM t WHERE name = '" + name + "'" }
 
 func selectFrom(ctx context.Context, db *sql.DB, table string) {
 	db.QueryContext(ctx, "SELECT * FROM "+table)
