@@ -53,20 +53,40 @@ func MatchesTerm(body, term string) bool {
 	if utf8.RuneCountInString(term) >= MinSubstringTerm {
 		return strings.Contains(lower, term)
 	}
+	matches, _ := TermOccurrences(lower, term)
+	return matches > 0 || term == "" // "" starts every body
+}
+
+// TermOccurrences counts where the lower-cased term occurs in lower, a
+// lower-cased body, by the rule of MatchesTerm — anywhere for a term of
+// MinSubstringTerm characters or more, at the start of a word for a
+// shorter one — and how many of those occurrences are whole words, for
+// backends that rank in Go. Occurrences may overlap, as FTS5 counts a
+// phrase's.
+func TermOccurrences(lower, term string) (matches, words int) {
+	if term == "" {
+		return 0, 0
+	}
+	long := utf8.RuneCountInString(term) >= MinSubstringTerm
 	for i := 0; ; {
 		j := strings.Index(lower[i:], term)
 		if j < 0 {
-			return false
+			return matches, words
 		}
-		at := i + j
-		if at == 0 {
-			return true
-		}
+		at, end := i+j, i+j+len(term)
 		prev, _ := utf8.DecodeLastRuneInString(lower[:at])
-		if !unicode.IsLetter(prev) && !unicode.IsDigit(prev) {
-			return true
+		next, _ := utf8.DecodeRuneInString(lower[end:])
+		startsWord := at == 0 || !wordRune(prev)
+		if long || startsWord {
+			matches++
+			if startsWord && (end == len(lower) || !wordRune(next)) {
+				words++
+			}
 		}
 		_, size := utf8.DecodeRuneInString(lower[at:])
 		i = at + size
 	}
 }
+
+// wordRune reports whether r belongs to a word, as search draws words.
+func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }

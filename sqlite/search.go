@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/instachat/instachat"
@@ -234,7 +233,7 @@ func scoreWindow(window []*instachat.Message, terms []string) []float64 {
 		total += length[i]
 		for j, t := range terms {
 			c := &occ[i*len(terms)+j]
-			c.matches, c.words = occurrences(lower, t)
+			c.matches, c.words = instachat.TermOccurrences(lower, t)
 			if c.words > 0 {
 				wordDocs[j]++
 			}
@@ -257,36 +256,3 @@ func scoreWindow(window []*instachat.Message, terms []string) []float64 {
 	}
 	return scores
 }
-
-// occurrences counts where the lower-cased term occurs in lower, a
-// lower-cased body, by the rule of instachat.MatchesTerm — anywhere for a
-// term of MinSubstringTerm characters or more, at the start of a word for a
-// shorter one — and how many of those occurrences are whole words.
-// Occurrences may overlap, as FTS5 counts a phrase's.
-func occurrences(lower, term string) (matches, words int) {
-	if term == "" {
-		return 0, 0
-	}
-	long := utf8.RuneCountInString(term) >= instachat.MinSubstringTerm
-	for i := 0; ; {
-		j := strings.Index(lower[i:], term)
-		if j < 0 {
-			return matches, words
-		}
-		at, end := i+j, i+j+len(term)
-		prev, _ := utf8.DecodeLastRuneInString(lower[:at])
-		next, _ := utf8.DecodeRuneInString(lower[end:])
-		startsWord := at == 0 || !wordRune(prev)
-		if long || startsWord {
-			matches++
-			if startsWord && (end == len(lower) || !wordRune(next)) {
-				words++
-			}
-		}
-		_, size := utf8.DecodeRuneInString(lower[at:])
-		i = at + size
-	}
-}
-
-// wordRune reports whether r belongs to a word, as MatchesTerm draws words.
-func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }

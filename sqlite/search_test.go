@@ -366,39 +366,3 @@ func TestSearchRankIgnoresOtherChats(t *testing.T) {
 		}
 	}
 }
-
-func TestOccurrences(t *testing.T) {
-	for _, tc := range []struct {
-		body, term     string
-		matches, words int
-	}{
-		{"concatenate cat", "cat", 2, 1},
-		{"cat, cat! (cat)", "cat", 3, 3},
-		{"aaaa", "aaa", 2, 0}, // overlapping, as FTS5 counts
-		{"hi hiking chi this", "hi", 2, 1},
-		{"x1 x 1x", "x", 2, 1},
-		{"école, l'école écoles", "école", 3, 2},
-		{"日本語の日本", "日本", 1, 0},
-		{"nothing", "cat", 0, 0},
-	} {
-		if m, w := occurrences(tc.body, tc.term); m != tc.matches || w != tc.words {
-			t.Errorf("occurrences(%q, %q) = %d, %d; want %d, %d", tc.body, tc.term, m, w, tc.matches, tc.words)
-		}
-	}
-}
-
-// TestOccurrencesAgreeWithMatchesTerm: a message matches a term exactly
-// when the ranking counts an occurrence of it.
-func TestOccurrencesAgreeWithMatchesTerm(t *testing.T) {
-	bodies := []string{"hi there", "say hi", "this", "Hi-five", "chi", "(hi)", "ÉCOLE normale", "une école", "naïve",
-		"x1 y2", "Straße", "日本語", "data metadata", "aaaa", "", "a", "hi\x00hi"}
-	terms := []string{"hi", "h", "i", "th", "is", "école", "é", "éc", "aïv", "x", "1", "2", "straße", "本語", "日", "data", "ta", "aa", "aaa", "a"}
-	for _, b := range bodies {
-		for _, term := range terms {
-			m, w := occurrences(strings.ToLower(b), term)
-			if (m > 0) != instachat.MatchesTerm(b, term) || w > m {
-				t.Errorf("occurrences(%q, %q) = %d, %d; MatchesTerm says %v", b, term, m, w, instachat.MatchesTerm(b, term))
-			}
-		}
-	}
-}
