@@ -17,13 +17,10 @@ import (
 	"github.com/instachat/instachat/internal/testenv"
 )
 
-// testDSN is a database of the test's own; see testenv.MySQLDatabase.
-func testDSN(t testing.TB) string { return testenv.MySQLDatabase(t) }
-
 // openTest opens a migrated database of the test's own.
 func openTest(t testing.TB) *DB {
 	t.Helper()
-	db := openDSN(t, testDSN(t))
+	db := openDSN(t, testenv.MySQLDatabase(t))
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +64,7 @@ func TestSearcherConformance(t *testing.T) {
 }
 
 func TestMigrateConcurrently(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := testenv.MySQLDatabase(t)
 	// Two pools stand for two processes starting at once.
 	dbs := []*DB{openDSN(t, dsn), openDSN(t, dsn)}
 	errs := make([]error, len(dbs))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -22,9 +21,7 @@ import (
 // testPrefix returns a key prefix of its own for the test and deletes its
 // keys when the test ends.
 func testPrefix(t testing.TB) string {
-	prefix := fmt.Sprintf("instachat-test:%016x:", rand.Uint64())
-	s := open(t, prefix)
-	t.Cleanup(func() { deleteKeys(t, s, "*") }) // runs before open's Close
+	_, prefix := testenv.RedisPrefix(t)
 	return prefix
 }
 
