@@ -9,11 +9,14 @@ import (
 // Application is a client app that owns chats. Its token, issued by the
 // server, is its only identity outside the store.
 type Application struct {
-	Token      string    `json:"token"`
-	Name       string    `json:"name"`
-	ChatsCount int64     `json:"chats_count"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	Token      string `json:"token"`
+	Name       string `json:"name"`
+	ChatsCount int64  `json:"chats_count"`
+	// Revision is the application feed's revision: the count of committed
+	// changes to its chats (see Feeds).
+	Revision  int64     `json:"revision"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // TokenBytes is the entropy of an application token: 128 bits.

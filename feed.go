@@ -1,0 +1,98 @@
+package instachat
+
+import "context"
+
+// ErrSlowSubscriber ends a subscription whose buffer overflowed: the client
+// resumes from the last revision it received and loses nothing.
+var ErrSlowSubscriber = Errorf(EUNAVAILABLE, "subscriber fell behind the feed; resume from the last revision received")
+
+// Event names of the change feeds. A chat's feed carries message events, an
+// application's feed carries chat events; Synced is sent by streams only.
+const (
+	EventMessageCreated = "message.created"
+	EventMessageUpdated = "message.updated"
+	EventMessageDeleted = "message.deleted"
+	EventChatCreated    = "chat.created"
+	EventChatUpdated    = "chat.updated"
+	EventChatDeleted    = "chat.deleted"
+	EventSynced         = "synced"
+)
+
+// Event is one committed change, the same JSON object in every transport
+// (changes pages, Server-Sent Events, WebSocket frames). Revision is the
+// revision of the feed it belongs to: the chat's for message events, the
+// application's for chat events. Exactly one of Message and Chat is set,
+// except for Synced, which carries neither.
+type Event struct {
+	Event    string   `json:"event"`
+	Revision int64    `json:"revision"`
+	Message  *Message `json:"message,omitempty"`
+	Chat     *Chat    `json:"chat,omitempty"`
+}
+
+// Topic names one feed: a chat's (Chat > 0) or an application's (Chat == 0).
+type Topic struct {
+	Token string
+	Chat  int64
+}
+
+// ChangesQuery asks a store for one page of a feed's changes after the
+// revision After, in revision order, each item once in its latest state.
+// Cursor is the last revision of the previous page (0 for the first page):
+// the page holds items whose latest revision is above max(After, Cursor).
+// An item created after After is listed as created, otherwise as updated.
+type ChangesQuery struct {
+	Topic  Topic
+	After  int64
+	Cursor int64
+	Limit  int
+}
+
+// ChangesPage is one page of a feed: Events in strictly increasing revision
+// order, Revision the feed's current revision when the page was read, and
+// More whether items above the last listed revision remain.
+type ChangesPage struct {
+	Events   []Event
+	Revision int64
+	More     bool
+}
+
+// Feeds is the store's side of the change feeds. Every committed change to a
+// chat's messages takes the chat's next revision (1, 2, 3…, dense, in commit
+// order) in the transaction that stores it, and every change to an
+// application's chats (created, renamed) takes the application's next
+// revision; message counts do not advance it. A message row keeps the
+// revision of its creation and of its latest change; so does a chat row, for
+// its application's feed.
+type Feeds interface {
+	// ListChanges returns one page of the topic's changes (see ChangesQuery).
+	// It returns ENOTFOUND if the chat or application is unknown, and
+	// EINVALID if After is above the feed's current revision.
+	ListChanges(ctx context.Context, q ChangesQuery) (*ChangesPage, error)
+}
+
+// Broker fans committed events out to the subscribers of a topic, in
+// process (the embedded default) or across processes (Redis). It is a
+// best-effort carrier: a subscriber that sees a revision jump fills the gap
+// from the store, so a lost publish delays an event, it never loses one.
+type Broker interface {
+	// Publish hands the events of one topic, in revision order, to every
+	// current subscriber. It never blocks on a subscriber: one whose buffer
+	// is full is ended with ErrSlowSubscriber instead.
+	Publish(ctx context.Context, topic Topic, events ...Event) error
+	// Subscribe starts delivering the topic's events published from now on.
+	Subscribe(ctx context.Context, topic Topic) (Subscription, error)
+}
+
+// Subscription is one subscriber's bounded buffer of a topic's events.
+type Subscription interface {
+	// Events delivers the published events; it is closed when the
+	// subscription ends, after which Err says why.
+	Events() <-chan Event
+	// Err is nil while the subscription runs; afterwards ErrSlowSubscriber if the
+	// subscriber fell behind, EUNAVAILABLE if the broker lost its
+	// connection, or context.Canceled after Close.
+	Err() error
+	// Close ends the subscription and releases its buffer.
+	Close()
+}
