@@ -1,0 +1,286 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/redis/rueidis"
+
+	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/inmem"
+)
+
+// Broker fans committed events out across processes with Redis sharded
+// pub/sub. Every topic is one channel, P{T}:feed:N for chat N of the
+// application with token T (P{T}:feed for the application's own feed), in
+// the application's hash slot like its numbering keys, so SPUBLISH and
+// SSUBSCRIBE reach the shard that owns the token on Redis Cluster.
+//
+// A publish is one SPUBLISH of the topic's events, encoded once as a JSON
+// array. A process subscribes each topic its clients watch once, however
+// many clients watch it, on the one connection its client keeps to the
+// shard (rueidis multiplexes every subscription and command on it), and
+// fans each message out in process (inmem.Broker), decoding it once.
+//
+// # Losing the connection
+//
+// Pub/sub delivers at most once: what is published while a subscription
+// is down is gone. When the connection to the shard breaks (or the server
+// ends a subscription, as it does when a slot moves), the broker ends every
+// subscription of the topics it carried with EUNAVAILABLE rather than
+// resubscribing silently: a stream that stayed open would not learn of the
+// changes it missed until the next one came, however long that is, while a
+// stream that ends is resumed by its client from its last revision and
+// replays them from the store at once. Subscribe fails with EUNAVAILABLE
+// until Redis answers again.
+type Broker struct {
+	// Logger, when set, is told about lost subscriptions and messages that
+	// do not decode.
+	Logger *slog.Logger
+
+	client rueidis.Client
+	prefix string
+	local  *inmem.Broker
+
+	mu       sync.Mutex
+	channels map[instachat.Topic]*channel
+	closed   bool
+}
+
+var _ instachat.Broker = (*Broker)(nil)
+
+// channel is one topic's SSUBSCRIBE, shared by the process's subscribers.
+type channel struct {
+	name    string
+	cancel  context.CancelFunc
+	ready   chan struct{} // closed once Redis confirmed the subscription
+	done    chan struct{} // closed once Receive returned
+	err     error         // why Receive returned; read after done
+	pending int           // Subscribe calls waiting for ready; guarded by Broker.mu
+	closing bool          // cancelled because idle; guarded by Broker.mu
+}
+
+// BrokerOptions tune a Broker; a zero field takes its default.
+type BrokerOptions struct {
+	// Buffer is how many events one subscriber may have waiting; zero
+	// means inmem.DefaultBuffer.
+	Buffer int
+}
+
+// OpenBroker connects to the Redis at rawURL and names its channels under
+// prefix (the same prefix as the sequencer's keys).
+func OpenBroker(rawURL, prefix string, opts BrokerOptions) (*Broker, error) {
+	opt, err := rueidis.ParseURL(rawURL)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // url.Error quotes the URL, password included
+		}
+		return nil, fmt.Errorf("redis: invalid URL: %w", err)
+	}
+	opt.DisableCache = true
+	// One connection per shard carries the process's publishes and every
+	// subscription; a broken one must end Receive rather than resubscribe
+	// behind our back (see the package comment on losing the connection).
+	opt.PipelineMultiplex = -1
+	opt.DisableRetry = true
+	client, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	b := &Broker{client: client, prefix: prefix, channels: map[instachat.Topic]*channel{}}
+	b.local = inmem.NewBroker(inmem.BrokerOptions{Buffer: opts.Buffer, OnIdle: b.idle})
+	return b, nil
+}
+
+// Close ends every subscription with EUNAVAILABLE and closes the
+// connections.
+func (b *Broker) Close() {
+	b.mu.Lock()
+	b.closed = true
+	chans := b.channels
+	b.channels = map[instachat.Topic]*channel{}
+	b.mu.Unlock()
+	for topic, c := range chans {
+		c.cancel()
+		<-c.done
+		b.local.End(topic, errBrokerClosed)
+	}
+	b.client.Close()
+}
+
+var (
+	errBrokerClosed = instachat.Errorf(instachat.EUNAVAILABLE, "the event broker is closed; resume from the last revision received")
+	errFeedLost     = instachat.Errorf(instachat.EUNAVAILABLE, "the event feed lost its connection; resume from the last revision received")
+)
+
+// channelName is the topic's channel: P{T}:feed:N or P{T}:feed.
+func (b *Broker) channelName(topic instachat.Topic) string {
+	if topic.Chat == 0 {
+		return tokenKey(b.prefix, topic.Token, "feed")
+	}
+	return tokenKey(b.prefix, topic.Token, "feed:"+strconv.FormatInt(topic.Chat, 10))
+}
+
+// Publish sends the events in one SPUBLISH. It returns EUNAVAILABLE if Redis
+// does not take it; the events are committed all the same, and subscribers
+// find them when the next event shows the gap.
+func (b *Broker) Publish(ctx context.Context, topic instachat.Topic, events ...instachat.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	payload, err := json.Marshal(events)
+	if err != nil {
+		return err
+	}
+	cmd := b.client.B().Spublish().Channel(b.channelName(topic)).Message(rueidis.BinaryString(payload)).Build()
+	return unavailable(b.client.Do(ctx, cmd).Error())
+}
+
+// Subscribe returns once Redis confirmed the topic's channel, so nothing
+// published after it returns is missed.
+func (b *Broker) Subscribe(ctx context.Context, topic instachat.Topic) (instachat.Subscription, error) {
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return nil, errBrokerClosed
+		}
+		c := b.channels[topic]
+		if c != nil && c.closing {
+			// An unsubscribe is under way; the channel can be subscribed
+			// again once Redis confirmed it, not before.
+			b.mu.Unlock()
+			select {
+			case <-c.done:
+				continue
+			case <-ctx.Done():
+				return nil, unavailable(ctx.Err())
+			}
+		}
+		if c == nil {
+			c = b.start(topic)
+			b.channels[topic] = c
+		}
+		c.pending++
+		b.mu.Unlock()
+
+		var err error
+		select {
+		case <-c.ready:
+		case <-c.done:
+			err = c.err
+		case <-ctx.Done():
+			err = unavailable(ctx.Err())
+		}
+
+		b.mu.Lock()
+		c.pending--
+		if err == nil && b.channels[topic] == c {
+			s, _ := b.local.Subscribe(ctx, topic) // inmem never fails
+			b.mu.Unlock()
+			return s, nil
+		}
+		b.mu.Unlock()
+		if err == nil {
+			continue // the channel ended between ready and here: try again
+		}
+		b.idle(topic) // this caller may have started the channel
+		return nil, err
+	}
+}
+
+// start runs the topic's Receive until it is cancelled or fails; Broker.mu
+// is held.
+func (b *Broker) start(topic instachat.Topic) *channel {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &channel{name: b.channelName(topic), cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
+	var confirmed atomic.Bool
+	// The hook runs on the connection's reading goroutine: it must not
+	// block, and it only ever sees this channel's confirmations.
+	ctx = rueidis.WithOnSubscriptionHook(ctx, func(s rueidis.PubSubSubscription) {
+		if s.Kind == "ssubscribe" && confirmed.CompareAndSwap(false, true) {
+			close(c.ready)
+		}
+	})
+	ctx = rueidis.WithOnReceiveReturnHook(ctx, func(err error, cc rueidis.CommandClient) error {
+		if errors.Is(err, context.Canceled) {
+			// Receive only stops listening; the server keeps the
+			// subscription until told.
+			cc.Do(context.Background(), cc.B().Sunsubscribe().Channel(c.name).Build())
+		}
+		return err
+	})
+	go func() {
+		err := b.client.Receive(ctx, b.client.B().Ssubscribe().Channel(c.name).Build(), func(m rueidis.PubSubMessage) {
+			b.deliver(topic, m.Message)
+		})
+		b.mu.Lock()
+		if b.channels[topic] == c {
+			delete(b.channels, topic)
+		}
+		lost := !c.closing && !b.closed
+		if lost {
+			// Nil means the server ended the subscription itself.
+			c.err = errFeedLost
+			if err != nil {
+				c.err = unavailable(err)
+			}
+			// Under the lock, so a subscriber of the next channel for
+			// this topic is never ended for this one's loss.
+			b.local.End(topic, errFeedLost)
+		}
+		b.mu.Unlock()
+		if lost && confirmed.Load() && b.Logger != nil {
+			b.Logger.Warn("event feed subscription lost; its streams end and resume", "err", err)
+		}
+		close(c.done)
+	}()
+	return c
+}
+
+// idle unsubscribes topic's channel once no one in the process watches it.
+func (b *Broker) idle(topic instachat.Topic) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.channels[topic]
+	if c == nil || c.closing || c.pending > 0 || b.local.Subscribers(topic) > 0 {
+		return
+	}
+	c.closing = true
+	c.cancel()
+}
+
+// deliver decodes one published message and hands it to the topic's local
+// subscribers. Fields the events' JSON leaves out come from the topic.
+func (b *Broker) deliver(topic instachat.Topic, payload string) {
+	var events []instachat.Event
+	if err := json.Unmarshal([]byte(payload), &events); err != nil {
+		if b.Logger != nil {
+			b.Logger.Warn("event feed message does not decode; dropped, subscribers fill the gap from the store", "err", err)
+		}
+		return
+	}
+	for i := range events {
+		e := &events[i]
+		if e.Message != nil {
+			e.Message.Token, e.Message.Chat, e.Message.Revision = topic.Token, topic.Chat, e.Revision
+		}
+		if e.Chat != nil {
+			e.Chat.Token, e.Chat.AppRevision = topic.Token, e.Revision
+		}
+	}
+	b.local.Publish(context.Background(), topic, events...)
+}
+
+// Ping reports whether Redis answers, for /healthz.
+func (b *Broker) Ping(ctx context.Context) error {
+	return unavailable(b.client.Do(ctx, b.client.B().Ping().Build()).Error())
+}
