@@ -179,6 +179,8 @@ func TestSearcher(t *testing.T, open func(t *testing.T) (instachat.Searcher, fun
 			}
 		}
 	})
+
+	t.Run("unicode case folding", func(t *testing.T) { testUnicodeCaseFolding(t, open) })
 }
 
 // searchPut puts one message per body, numbered from 1, and returns them.

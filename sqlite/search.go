@@ -17,9 +17,11 @@ import (
 )
 
 func init() {
-	// No SQLite tokenizer expresses "a short term matches the start of a
-	// word" the way instachat.MatchesTerm does, so short terms filter through
-	// MatchesTerm itself and cannot drift from the rule the suite checks.
+	// The index holds no rule of its own: it narrows the candidates, and
+	// instachat_match decides every term by instachat.MatchesTerm, so
+	// search cannot drift from the rule the suite checks. No SQLite
+	// tokenizer expresses "a short term matches the start of a word", and
+	// none folds case as Go does.
 	msqlite.MustRegisterFunction("instachat_match", &msqlite.FunctionImpl{
 		NArgs:         -1,
 		Deterministic: true,
@@ -28,7 +30,34 @@ func init() {
 		VolatileArgs: true,
 		Scalar:       matchAll,
 	})
+	// instachat_lower(body) is indexText(body), for the migrations that
+	// rebuild the index.
+	msqlite.MustRegisterFunction("instachat_lower", &msqlite.FunctionImpl{
+		NArgs:         1,
+		Deterministic: true,
+		Scalar: func(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			body, _ := args[0].(string)
+			return indexText(body), nil
+		},
+	})
 }
+
+// indexText is what message_index holds of a body: its lower case as
+// instachat.MatchesTerm computes it (strings.ToLower: Go's Unicode tables,
+// rune by rune, no special casing, no normalization). The index's trigram
+// tokenizer is case-sensitive (migrations/0005_go_case_folding.sql), so a
+// long term — lower-cased by instachat.ParseSearchTerms — is found exactly
+// where MatchesTerm looks for it. SQLite's own folding is not Go's: it
+// misses case pairs (İ and i, Cherokee, Georgian Mtavruli, Adlam…) and
+// joins forms Go keeps apart (ς and σ, ſ and s, µ and μ).
+//
+// The lower case may be longer or shorter in bytes than the body (Ⱥ, two
+// bytes, lowers to ⱥ, three; İ, two, to i, one), never in runes, which is
+// all the tokenizer counts. A Go release with newer Unicode tables (Go
+// 1.26 has Unicode 15.0.0) may lower a rune that older entries hold in upper
+// case: instachat_match still refuses every wrong candidate, but such an
+// entry would be missed until a migration rebuilds the index, as 0005 does.
+func indexText(body string) string { return strings.ToLower(body) }
 
 // matchAll is instachat_match(body, term, …): 1 when body matches every term.
 func matchAll(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
@@ -68,10 +97,11 @@ const rankWindow = 200
 // (BenchmarkSearchScoped).
 //
 // Terms of MinSubstringTerm characters or more become quoted FTS5 phrases,
-// which the trigram tokenizer matches as case-insensitive substrings. Shorter
-// terms are too short for a trigram and filter the candidates through
-// instachat_match; when every term is short, the chat is scanned backwards
-// through its unique index instead.
+// which the case-sensitive trigram tokenizer matches as substrings of the
+// bodies' lower case (see indexText). Shorter terms are too short for a
+// trigram. Every candidate then goes through instachat_match, which decides
+// every term by instachat.MatchesTerm; when every term is short, the chat is
+// scanned backwards through its unique index instead.
 func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*instachat.Message, error) {
 	return db.search(ctx, q, rankWindow)
 }
@@ -104,12 +134,11 @@ func (db *DB) search(ctx context.Context, q instachat.SearchQuery, window int) (
 // returning at most limit.
 func (db *DB) matches(ctx context.Context, q instachat.SearchQuery, offset, limit int) ([]*instachat.Message, error) {
 	var phrases []string
-	var short []any
-	for _, t := range q.Terms {
+	terms := make([]any, len(q.Terms))
+	for i, t := range q.Terms {
+		terms[i] = t
 		if utf8.RuneCountInString(t) >= instachat.MinSubstringTerm {
 			phrases = append(phrases, `"`+strings.ReplaceAll(t, `"`, `""`)+`"`)
-		} else {
-			short = append(short, t)
 		}
 	}
 	scan := func(s scanner) (*instachat.Message, error) {
@@ -118,7 +147,7 @@ func (db *DB) matches(ctx context.Context, q instachat.SearchQuery, offset, limi
 	}
 	page := []any{limit, offset}
 	if len(phrases) == 0 {
-		rows, err := db.read.QueryContext(ctx, chatScan(len(short)), slices.Concat([]any{q.Token, q.Chat}, short, page)...)
+		rows, err := db.read.QueryContext(ctx, chatScan(len(terms)), slices.Concat([]any{q.Token, q.Chat}, terms, page)...)
 		return collect(rows, err, scan)
 	}
 	var scope int64
@@ -128,23 +157,23 @@ func (db *DB) matches(ctx context.Context, q instachat.SearchQuery, offset, limi
 	case err != nil:
 		return nil, formatError(err, "")
 	}
-	args := slices.Concat([]any{q.Token, q.Chat, strings.Join(phrases, " AND "), scope << 32, scope<<32 | maxMessageNumber}, short, page)
-	if len(short) == 0 {
-		rows, err := db.searchIndex.QueryContext(ctx, args...)
+	args := slices.Concat([]any{q.Token, q.Chat, strings.Join(phrases, " AND "), scope << 32, scope<<32 | maxMessageNumber}, terms, page)
+	if n := len(terms); n <= len(db.searchIndex) {
+		rows, err := db.searchIndex[n-1].QueryContext(ctx, args...)
 		return collect(rows, err, scan)
 	}
-	rows, err := db.read.QueryContext(ctx, indexSearch(len(short)), args...)
+	rows, err := db.read.QueryContext(ctx, indexSearch(len(terms)), args...)
 	return collect(rows, err, scan)
 }
 
 // The queries below take the chat's token and number, then (indexSearch) the
-// FTS5 query and the chat's rowid range, then the short terms, then the
-// limit and offset. They return the number, body and times of the chat's
+// FTS5 query and the chat's rowid range, then every term, then the limit and
+// offset. They return the number, body and times of the chat's
 // matches, newest first.
 
 // chatScan searches a chat for short terms only.
-func chatScan(short int) string {
-	return `SELECT number, body, created_at, updated_at FROM messages WHERE app_token = ? AND chat_number = ?` + matchShort(short, "body") +
+func chatScan(terms int) string {
+	return `SELECT number, body, created_at, updated_at FROM messages WHERE app_token = ? AND chat_number = ?` + matchTerms(terms, "body") +
 		` ORDER BY number DESC LIMIT ? OFFSET ?`
 }
 
@@ -152,21 +181,18 @@ func chatScan(short int) string {
 // outer loop, confined to the chat by the rowid range and yielding rows in
 // the order of the ORDER BY, so the query stops as soon as it has the
 // window, however many messages match, and never computes FTS5's rank;
-// short terms filter the rows on the way. The join undoes indexRowid.
-func indexSearch(short int) string {
+// instachat_match filters the rows on the way. The join undoes indexRowid.
+func indexSearch(terms int) string {
 	low := strconv.Itoa(maxMessageNumber)
 	return `SELECT m.number, m.body, m.created_at, m.updated_at
 		FROM message_index JOIN messages m
 			ON m.app_token = ? AND m.chat_number = ? AND m.number = ` + low + ` - (message_index.rowid & ` + low + `)
-		WHERE message_index MATCH ? AND message_index.rowid BETWEEN ? AND ?` + matchShort(short, "m.body") + `
+		WHERE message_index MATCH ? AND message_index.rowid BETWEEN ? AND ?` + matchTerms(terms, "m.body") + `
 		ORDER BY message_index.rowid LIMIT ? OFFSET ?`
 }
 
-// matchShort filters on short terms, which no index serves.
-func matchShort(n int, body string) string {
-	if n == 0 {
-		return ""
-	}
+// matchTerms keeps the rows whose body matches n terms by MatchesTerm.
+func matchTerms(n int, body string) string {
 	return ` AND instachat_match(` + body + strings.Repeat(`, ?`, n) + `)`
 }
 

@@ -13,7 +13,9 @@
 //
 // # Search
 //
-// Message bodies are indexed by an FTS5 trigram table that is written in the
+// Message bodies are indexed, in Go's lower case, by a case-sensitive FTS5
+// trigram table that narrows a search's candidates, and
+// instachat.MatchesTerm decides each (see indexText). It is written in the
 // same transaction as the rows — by ApplyCreates for new messages, by
 // UpdateMessage for edits — so the index never lags a commit and an edit is
 // searchable once stored. No Indexer, and no index consumer
@@ -73,9 +75,13 @@ type DB struct {
 	insertChat, findChat, listChats, updateChat, chatExists *sql.Stmt
 	insertMessage, indexMessage, findMessage, listMessages  *sql.Stmt
 	updateMessage, reindexMessage                           *sql.Stmt
-	insertScope, findScope, searchScope, searchIndex        *sql.Stmt
+	insertScope, findScope, searchScope                     *sql.Stmt
 	addChats, addMessages, highestChat, highestMessage      *sql.Stmt
 	watermarks, insertReceipt                               *sql.Stmt
+
+	// searchIndex[n-1] is indexSearch(n): a search with a long term
+	// among n terms.
+	searchIndex [instachat.MaxSearchTerms]*sql.Stmt
 }
 
 var (
@@ -211,11 +217,12 @@ const (
 // connection.
 func (db *DB) prepare(ctx context.Context) error {
 	w, r := db.write, db.read
-	for _, s := range []struct {
+	type stmt struct {
 		dst   **sql.Stmt
 		pool  *sql.DB
 		query string
-	}{
+	}
+	stmts := []stmt{
 		{&db.insertApp, w, `INSERT INTO applications (token, name, created_at, updated_at) VALUES (?, ?, ?, ?)`},
 		{&db.findApp, r, `SELECT ` + appCols + ` FROM applications WHERE token = ?`},
 		// Creation order is id order; an unknown after token yields an
@@ -261,10 +268,6 @@ func (db *DB) prepare(ctx context.Context) error {
 		// the read pool; a statement belongs to one pool.
 		{&db.findScope, w, scopeQuery},
 		{&db.searchScope, r, scopeQuery},
-		// Every search without short terms has this shape; parsing and
-		// planning it anew took a quarter of such a search's time.
-		{&db.searchIndex, r, indexSearch(0)},
-
 		{&db.addChats, w, `UPDATE applications SET chats_count = chats_count + ? WHERE token = ?`},
 		{&db.addMessages, w, `UPDATE chats SET messages_count = messages_count + ? WHERE app_token = ? AND number = ?`},
 		// MAX over a unique index prefix is one seek, however many rows.
@@ -278,13 +281,19 @@ func (db *DB) prepare(ctx context.Context) error {
 			SELECT app_token, number, COALESCE((SELECT MAX(number) FROM messages
 				WHERE app_token = chats.app_token AND chat_number = chats.number), 0)
 			FROM chats`},
-	} {
-		stmt, err := s.pool.PrepareContext(ctx, s.query)
+	}
+	// Every search with a long term has one of these shapes; parsing and
+	// planning it anew took a quarter of such a search's time.
+	for n := range db.searchIndex {
+		stmts = append(stmts, stmt{&db.searchIndex[n], r, indexSearch(n + 1)})
+	}
+	for _, s := range stmts {
+		prepared, err := s.pool.PrepareContext(ctx, s.query)
 		if err != nil {
 			return err
 		}
-		*s.dst = stmt
-		db.stmts = append(db.stmts, stmt)
+		*s.dst = prepared
+		db.stmts = append(db.stmts, prepared)
 	}
 	return nil
 }

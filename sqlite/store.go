@@ -80,7 +80,7 @@ func (db *DB) UpdateMessage(ctx context.Context, token string, chat, number int6
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.StmtContext(ctx, db.reindexMessage).ExecContext(ctx, token, chat, number, body); err != nil {
+	if _, err := tx.StmtContext(ctx, db.reindexMessage).ExecContext(ctx, token, chat, number, indexText(body)); err != nil {
 		return nil, formatError(err, "")
 	}
 	return m, formatError(tx.Commit(), "")
@@ -216,7 +216,7 @@ func (db *DB) index(ctx context.Context, tx *sql.Tx, msgs []*instachat.Message) 
 			}
 			scopes[k] = id
 		}
-		entries[i] = entry{indexRowid(id, m.Number), m.Body}
+		entries[i] = entry{indexRowid(id, m.Number), indexText(m.Body)}
 	}
 	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.rowid, b.rowid) })
 	indexMessage := tx.StmtContext(ctx, db.indexMessage)
