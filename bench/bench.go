@@ -1,10 +1,12 @@
-// Package bench measures Instachat. Run is `instachat bench`, a load
-// generator against a running server that can drive, in the same run, a
-// bare net/http handler with the identical load, so that the report states
+// Package bench measures Instachat; cmd/instachat-bench runs it, apart
+// from the server binary. Load is `instachat-bench load`, a load generator
+// against a running server that can drive, in the same run, a bare
+// net/http handler with the identical load, so that the report states
 // Instachat's throughput as a fraction of what the machine serves at all.
-// Seed is `instachat seed`, a bulk loader straight into the embedded store.
-// Growth is `instachat bench growth`: create throughput against stored
-// messages, seeding an embedded store in steps and serving it in-process.
+// Populate is `instachat-bench populate`, a bulk loader straight into the
+// embedded store. Growth is `instachat-bench growth`: create throughput
+// against stored messages, populating an embedded store in steps and
+// serving it in-process.
 package bench
 
 import (
@@ -28,7 +30,7 @@ import (
 	instachathttp "github.com/instachat/instachat/http"
 )
 
-// options are the flags of Run.
+// options are the flags of Load.
 type options struct {
 	url         string
 	scenario    string
@@ -51,10 +53,10 @@ type options struct {
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("instachat bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("instachat-bench load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: instachat bench [flags]\n       instachat bench growth [flags]   create throughput against stored messages (see its -help)")
+		fmt.Fprintln(stderr, "usage: instachat-bench load [flags]\n\nDrive a running server with load and report throughput, latency and visibility lag.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "base URL of the Instachat server")
@@ -65,7 +67,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.requests, "n", 0, "requests each load sends, instead of running for -d")
 	fs.IntVar(&o.bodySize, "body-size", 100, "bytes in a message body")
 	fs.IntVar(&o.prefill, "prefill", 200, "messages created in each chat before a list-messages, search or mixed load")
-	fs.StringVar(&o.token, "token", "", "load this application and its chats 1..-chats (e.g. made by instachat seed) instead of creating them; nothing is prefilled")
+	fs.StringVar(&o.token, "token", "", "load this application and its chats 1..-chats (e.g. made by instachat-bench populate) instead of creating them; nothing is prefilled")
 	fs.BoolVar(&o.baseline, "baseline", false, "first drive a bare net/http handler in this process with the same load, then report Instachat's throughput as a ratio of it")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.IntVar(&o.lagSamples, "lag-samples", 100, "creates, spread over the load, whose visibility lag is measured (0: none; not with -sweep)")
@@ -109,7 +111,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// Report is what Run prints; -json prints it as is.
+// Report is what Load prints; -json prints it as is.
 type Report struct {
 	Scenario string  `json:"scenario"`
 	URL      string  `json:"url"`
@@ -134,14 +136,11 @@ type Point struct {
 // sweepLevels are the concurrencies of -sweep.
 var sweepLevels = []int{1, 2, 4, 8, 16, 32, 64, 128}
 
-// Run is `instachat bench`: it creates an application and chats through the
-// API (unless -token names them), then loads the server at -url with the
-// scenario and prints the report to stdout. A live progress bar goes to
-// stderr when it is a terminal.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "growth" {
-		return Growth(ctx, args[1:], stdout, stderr)
-	}
+// Load is `instachat-bench load`: it creates an application and chats
+// through the API (unless -token names them), then loads the server at -url
+// with the scenario and prints the report to stdout. A live progress bar
+// goes to stderr when it is a terminal.
+func Load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
@@ -228,7 +227,7 @@ func (r Report) print(w io.Writer, o options) error {
 	if o.rate > 0 {
 		each += fmt.Sprintf(", open loop at %g requests/s", o.rate)
 	}
-	fmt.Fprintf(w, "instachat bench: %s on %s, %d chats, %d-byte bodies, %s\n\n", r.Scenario, r.URL, r.Chats, r.BodySize, each)
+	fmt.Fprintf(w, "instachat-bench load: %s on %s, %d chats, %d-byte bodies, %s\n\n", r.Scenario, r.URL, r.Chats, r.BodySize, each)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "conns\tserver\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\t")
 	for _, p := range r.Points {

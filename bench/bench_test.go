@@ -47,7 +47,7 @@ func startServer(t *testing.T, dir string) *server.Server {
 func runJSON(t *testing.T, args ...string) Report {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	if err := Run(t.Context(), append(args, "-json"), &stdout, &stderr); err != nil {
+	if err := Load(t.Context(), append(args, "-json"), &stdout, &stderr); err != nil {
 		t.Fatalf("Run %v: %v\n%s", args, err, stderr.String())
 	}
 	if stderr.Len() > 0 {
@@ -105,7 +105,7 @@ func TestBaseline(t *testing.T) {
 func TestTextReport(t *testing.T) {
 	url := startServer(t, t.TempDir()).URL()
 	var stdout bytes.Buffer
-	if err := Run(t.Context(), []string{"-url", url, "-n", "50", "-c", "2", "-baseline", "-lag-samples", "2"}, &stdout, io.Discard); err != nil {
+	if err := Load(t.Context(), []string{"-url", url, "-n", "50", "-c", "2", "-baseline", "-lag-samples", "2"}, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"baseline", "instachat", "p99 ms", "ratio at 2 connections", "until search finds it"} {
@@ -147,23 +147,33 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-rate", "100", "-sweep", "x"}, "-sweep"},
 		{[]string{"-watch", "-interval", "0"}, "-interval"},
 		{[]string{"-interval", "1ms", "-d", "1h"}, "windows"},
-		{[]string{"growth", "-steps", "0"}, "-steps"},
-		{[]string{"growth", "-messages", "-1"}, "-messages"},
-		{[]string{"growth", "extra"}, "unexpected arguments"},
 	} {
-		err := Run(t.Context(), c.args, io.Discard, io.Discard)
+		err := Load(t.Context(), c.args, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("Run %v = %v; want an error naming %q", c.args, err, c.want)
+			t.Errorf("Load %v = %v; want an error naming %q", c.args, err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string // in the error
+	}{
+		{[]string{"-steps", "0"}, "-steps"},
+		{[]string{"-messages", "-1"}, "-messages"},
+		{[]string{"extra"}, "unexpected arguments"},
+	} {
+		err := Growth(t.Context(), c.args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Growth %v = %v; want an error naming %q", c.args, err, c.want)
 		}
 	}
 }
 
-// TestSeedContinuesNumbering seeds 100 messages over 2×3 chats (17, 17, 17
+// TestPopulateContinuesNumbering loads 100 messages over 2×3 chats (17, 17, 17
 // and 17, 16, 16), then a server on the directory must number on from there.
-func TestSeedContinuesNumbering(t *testing.T) {
+func TestPopulateContinuesNumbering(t *testing.T) {
 	dir := t.TempDir()
 	var stdout bytes.Buffer
-	if err := Seed(t.Context(), []string{"-data-dir", dir, "-apps", "2", "-chats", "3", "-messages", "100", "-batch", "7"}, &stdout, io.Discard); err != nil {
+	if err := Populate(t.Context(), []string{"-data-dir", dir, "-apps", "2", "-chats", "3", "-messages", "100", "-batch", "7"}, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(stdout.String(), "rows/s") {
@@ -373,13 +383,13 @@ func TestLagSpacing(t *testing.T) {
 }
 
 // TestGrowth measures the empty store and two steps of 1,000 messages, and
-// checks each step's stored count against the seeding and what the loads
+// checks each step's stored count against the populating and what the loads
 // created, read back from the store.
 func TestGrowth(t *testing.T) {
 	dir, out := t.TempDir(), t.TempDir()
 	var stdout, stderr bytes.Buffer
-	args := []string{"growth", "-data-dir", dir, "-messages", "2000", "-steps", "2", "-d", "300ms", "-warmup", "100ms", "-c", "4", "-chats", "4", "-out", out, "-json"}
-	if err := Run(t.Context(), args, &stdout, &stderr); err != nil {
+	args := []string{"-data-dir", dir, "-messages", "2000", "-steps", "2", "-d", "300ms", "-warmup", "100ms", "-c", "4", "-chats", "4", "-out", out, "-json"}
+	if err := Growth(t.Context(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	var r GrowthReport
@@ -399,7 +409,7 @@ func TestGrowth(t *testing.T) {
 		if res.Requests == 0 || failed > 0 || res.Throughput <= 0 {
 			t.Errorf("step %d: %+v", k, res)
 		}
-		// The store holds what was seeded up to the step, or more when the
+		// The store holds what was populated up to the step, or more when the
 		// loads before created more, and what the warm-up created.
 		if want := max(int64(k)*1000, stored); s.Stored < want || s.Stored > want+1000 {
 			t.Errorf("step %d: %d stored, want %d and what a 100 ms warm-up created", k, s.Stored, want)
@@ -409,7 +419,7 @@ func TestGrowth(t *testing.T) {
 			t.Errorf("step %d: ratio %v, want %v", k, s.Ratio, want)
 		}
 	}
-	if r.Steps[0].Ratio != 1 || r.Steps[0].SeedSeconds > 1 || r.Warmup != 0.1 {
+	if r.Steps[0].Ratio != 1 || r.Steps[0].PopulateSeconds > 1 || r.Warmup != 0.1 {
 		t.Errorf("empty step %+v", r.Steps[0])
 	}
 	b, err := os.ReadFile(filepath.Join(out, "growth.svg"))
@@ -434,8 +444,8 @@ func TestGrowth(t *testing.T) {
 
 func TestGrowthText(t *testing.T) {
 	var stdout bytes.Buffer
-	args := []string{"growth", "-messages", "500", "-steps", "1", "-d", "200ms", "-warmup", "0", "-c", "2", "-chats", "2", "-out", ""}
-	if err := Run(t.Context(), args, &stdout, io.Discard); err != nil {
+	args := []string{"-messages", "500", "-steps", "1", "-d", "200ms", "-warmup", "0", "-c", "2", "-chats", "2", "-out", ""}
+	if err := Growth(t.Context(), args, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"ratio to empty", "stored messages: ", "of the empty store's create throughput (target ≥ 0.90"} {

@@ -21,7 +21,7 @@ import (
 	"github.com/instachat/instachat/sqlite"
 )
 
-// GrowthReport is what `instachat bench growth` prints; -json prints it as
+// GrowthReport is what `instachat-bench growth` prints; -json prints it as
 // is.
 type GrowthReport struct {
 	DataDir     string       `json:"data_dir"`
@@ -37,10 +37,10 @@ type GrowthReport struct {
 // GrowthStep is the create-messages load against the embedded server at
 // one stored count.
 type GrowthStep struct {
-	Stored      int64   `json:"stored"`       // messages in the store as the measured load began, after the warm-up
-	SeedSeconds float64 `json:"seed_seconds"` // bulk-loading up to it from the step before
-	Result      Result  `json:"result"`
-	Ratio       float64 `json:"ratio"` // Result.Throughput / the empty store's
+	Stored          int64   `json:"stored"`           // messages in the store as the measured load began, after the warm-up
+	PopulateSeconds float64 `json:"populate_seconds"` // bulk-loading up to it from the step before
+	Result          Result  `json:"result"`
+	Ratio           float64 `json:"ratio"` // Result.Throughput / the empty store's
 }
 
 // growthTarget is the ratio to the empty store the issue asks for.
@@ -57,9 +57,9 @@ type growthOptions struct {
 	json                                bool
 }
 
-// Growth is `instachat bench growth`: into one embedded data directory it
+// Growth is `instachat-bench growth`: into one embedded data directory it
 // bulk-loads messages in -steps equal steps up to -messages (through
-// ApplyCreates, as instachat seed does), and before the first step and
+// ApplyCreates, as instachat-bench populate does), and before the first step and
 // after each one starts the embedded server in this process, drives the
 // create-messages load at it for -d, and stops it. It prints throughput and
 // p99 against stored messages, each step's throughput as a ratio of the
@@ -68,7 +68,7 @@ type growthOptions struct {
 // grow with the store; what the loads create counts as stored too.
 func Growth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o growthOptions
-	fs := flag.NewFlagSet("instachat bench growth", flag.ContinueOnError)
+	fs := flag.NewFlagSet("instachat-bench growth", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.dataDir, "data-dir", "", "an empty or new data directory for the embedded store, kept afterwards (default: a temporary one, removed afterwards)")
 	fs.Int64Var(&o.messages, "messages", 10_000_000, "stored messages at the last step")
@@ -156,11 +156,11 @@ func (r *GrowthReport) run(ctx context.Context, o growthOptions, stderr io.Write
 	var empty float64
 	for step := 0; step <= o.steps; step++ {
 		target := o.messages * int64(step) / int64(o.steps)
-		seedStart := time.Now()
-		if err := seedChats(ctx, cfg, token, counts, target, o, rng, stderr); err != nil {
-			return fmt.Errorf("seeding up to %d messages: %w", target, err)
+		populateStart := time.Now()
+		if err := populateChats(ctx, cfg, token, counts, target, o, rng, stderr); err != nil {
+			return fmt.Errorf("populating up to %d messages: %w", target, err)
 		}
-		s := GrowthStep{SeedSeconds: time.Since(seedStart).Seconds()}
+		s := GrowthStep{PopulateSeconds: time.Since(populateStart).Seconds()}
 		s.Stored, s.Result, err = loadServer(ctx, cfg, logger, w, o, "load at "+strconv.FormatInt(sum(counts), 10), stderr)
 		if err != nil {
 			return fmt.Errorf("load at %d stored messages: %w", sum(counts), err)
@@ -190,16 +190,16 @@ func (r *GrowthReport) run(ctx context.Context, o growthOptions, stderr io.Write
 	return nil
 }
 
-// seedChats bulk-loads messages into the chats, each numbered on from its
+// populateChats bulk-loads messages into the chats, each numbered on from its
 // count, until they hold target in all, spread evenly (the first chats take
 // one more when they do not divide).
-func seedChats(ctx context.Context, cfg server.Config, token string, counts []int64, target int64, o growthOptions, rng *rand.Rand, stderr io.Writer) error {
+func populateChats(ctx context.Context, cfg server.Config, token string, counts []int64, target int64, o growthOptions, rng *rand.Rand, stderr io.Writer) error {
 	need := target - sum(counts)
 	if need <= 0 {
 		return nil
 	}
 	return withStore(cfg, func(store *sqlite.DB) error {
-		l := &loader{store: store, creates: make([]instachat.Create, 0, o.batch), bar: newBar(stderr, "seed", "rows", need)}
+		l := &loader{store: store, creates: make([]instachat.Create, 0, o.batch), bar: newBar(stderr, "populate", "rows", need)}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		chats := int64(len(counts))
 		for i := range counts {
@@ -269,12 +269,12 @@ func sum(counts []int64) int64 {
 }
 
 func (r GrowthReport) print(w io.Writer, chart string) error {
-	fmt.Fprintf(w, "instachat bench growth: create-messages at %d connections for %gs per load after %gs unmeasured, %d chats, %d-byte bodies, up to %d stored messages in %s\n\n",
+	fmt.Fprintf(w, "instachat-bench growth: create-messages at %d connections for %gs per load after %gs unmeasured, %d chats, %d-byte bodies, up to %d stored messages in %s\n\n",
 		r.Concurrency, r.LoadSeconds, r.Warmup, r.Chats, r.BodySize, r.Messages, r.DataDir)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stored\tseed s\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\tratio to empty\t")
+	fmt.Fprintln(tw, "stored\tpopulate s\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\tratio to empty\t")
 	for _, s := range r.Steps {
-		fmt.Fprintf(tw, "%d\t%.1f\t%s%.2f\t\n", s.Stored, s.SeedSeconds, s.Result.columns(), s.Ratio)
+		fmt.Fprintf(tw, "%d\t%.1f\t%s%.2f\t\n", s.Stored, s.PopulateSeconds, s.Result.columns(), s.Ratio)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -39,7 +39,7 @@ const distinctBodies = 64
 func setup(ctx context.Context, o options, client *instachathttp.Client, stderr io.Writer) (*workload, error) {
 	w := &workload{token: o.token, chats: o.chats, bodies: messageBodies(o.bodySize)}
 	if o.token != "" {
-		// The last chat holds the fewest: seed gives the first ones one more
+		// The last chat holds the fewest: populate gives the first ones one more
 		// when the messages do not divide evenly.
 		last, err := client.Chat(ctx, o.token, int64(o.chats))
 		if err != nil {

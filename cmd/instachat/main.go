@@ -6,10 +6,8 @@
 //	instachat recount [flags]   recompute chats_count and messages_count from the rows
 //	instachat reindex [flags]   rebuild the Elasticsearch index from the store (embedded: nothing to do)
 //	instachat config [flags]    print the effective configuration (passwords hidden)
-//	instachat bench [flags]     drive a running server with load and report (see -help)
-//	instachat bench growth [flags]  seed an embedded store in steps and measure create throughput at each
-//	instachat seed [flags]      bulk-load an embedded data directory for benchmarks
 //
+// The load tools are cmd/instachat-bench, apart from this binary.
 // Every flag mirrors an INSTACHAT_* environment variable; see -help.
 package main
 
@@ -24,7 +22,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/instachat/instachat/bench"
 	"github.com/instachat/instachat/server"
 )
 
@@ -42,13 +39,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
-	// The load tools have flags of their own, not the server's.
-	switch cmd {
-	case "bench":
-		return bench.Run(ctx, args, stdout, stderr)
-	case "seed":
-		return bench.Seed(ctx, args, stdout, stderr)
-	}
 	cfg, err := server.LoadConfig("instachat "+cmd, args, getenv, stderr)
 	if err != nil {
 		return err
@@ -65,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.Dump(stdout)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, recount, reindex, config, bench, seed)", cmd)
+		return fmt.Errorf("unknown command %q (serve, migrate, recount, reindex, config)", cmd)
 	}
 }
 

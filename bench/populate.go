@@ -17,7 +17,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 )
 
-// Seed is `instachat seed`: it bulk-loads applications, chats and messages
+// Populate is `instachat-bench populate`: it bulk-loads applications, chats and messages
 // straight into the embedded store of -data-dir through ApplyCreates, the
 // batched write path of the worker, and reports rows per second. Its
 // applications are new, their chats numbered 1..n and each chat's messages
@@ -26,10 +26,10 @@ import (
 // running on it would not know the new applications until restarted).
 // Messages are spread evenly over the chats, the first chats taking one
 // more when they do not divide.
-func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Populate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := server.DefaultConfig()
 	var apps, chats, messages, bodySize, batch int
-	fs := flag.NewFlagSet("instachat seed", flag.ContinueOnError)
+	fs := flag.NewFlagSet("instachat-bench populate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory of the embedded store")
 	fs.IntVar(&apps, "apps", 1, "applications to create")
@@ -55,7 +55,7 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer store.Close()
 
 	allChats, rows := apps*chats, apps+apps*chats+messages
-	l := &loader{store: store, creates: make([]instachat.Create, 0, batch), bar: newBar(stderr, "seed", "rows", int64(rows))}
+	l := &loader{store: store, creates: make([]instachat.Create, 0, batch), bar: newBar(stderr, "populate", "rows", int64(rows))}
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	start := time.Now()
@@ -63,7 +63,7 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for a := range apps {
 		token := instachat.NewToken()
 		first = cmp.Or(first, token)
-		app := &instachat.Application{Token: token, Name: "seed " + strconv.Itoa(a+1), CreatedAt: now, UpdatedAt: now}
+		app := &instachat.Application{Token: token, Name: "populated " + strconv.Itoa(a+1), CreatedAt: now, UpdatedAt: now}
 		if err := store.CreateApplication(ctx, app); err != nil {
 			return err
 		}
@@ -84,9 +84,9 @@ func Seed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	l.bar.Finish()
 	elapsed := time.Since(start)
-	fmt.Fprintf(stdout, "seeded %d applications, %d chats and %d messages into %s in %.1fs: %.0f rows/s\n",
+	fmt.Fprintf(stdout, "populated %d applications, %d chats and %d messages into %s in %.1fs: %.0f rows/s\n",
 		apps, allChats, messages, server.DatabasePath(cfg.DataDir), elapsed.Seconds(), float64(rows)/elapsed.Seconds())
-	fmt.Fprintf(stdout, "first application: %s (for instachat bench -token)\n", first)
+	fmt.Fprintf(stdout, "first application: %s (for instachat-bench load -token)\n", first)
 	return nil
 }
 

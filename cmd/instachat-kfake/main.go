@@ -1,8 +1,8 @@
-// Command kfake runs franz-go's kfake, a Kafka-protocol cluster in one Go
+// Command instachat-kfake runs franz-go's kfake, a Kafka-protocol cluster in one Go
 // process, so the production topology can be run and measured on a machine
 // where Kafka cannot be installed:
 //
-//	go run ./bench/kfake -port 9092
+//	go run ./cmd/instachat-kfake -port 9092
 //	INSTACHAT_KAFKA_BROKERS=127.0.0.1:9092 … instachat
 //
 // It is not Kafka: no disk, no replication, and it competes for the same
@@ -29,7 +29,7 @@ func main() {
 	}
 	c, err := kfake.NewCluster(kfake.Ports(ports...))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "kfake:", err)
+		fmt.Fprintln(os.Stderr, "instachat-kfake:", err)
 		os.Exit(1)
 	}
 	defer c.Close()
