@@ -23,11 +23,17 @@ import (
 // These are the CI smoke bench: a few hundred requests against a real
 // embedded server, to prove the tools work. They never assert speed.
 
+const benchAdminToken = "bench-admin-token-0123456789"
+
 func startServer(t *testing.T, dir string) *server.Server {
 	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = dir
+	// The admin token guards /metrics, which -watch reads from the
+	// environment, and the list of applications.
+	cfg.AdminToken = benchAdminToken
+	t.Setenv("INSTACHAT_ADMIN_TOKEN", benchAdminToken)
 	s := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := s.Open(t.Context()); err != nil {
 		t.Fatal(err)
@@ -180,6 +186,7 @@ func TestPopulateContinuesNumbering(t *testing.T) {
 		t.Errorf("report: %q", stdout.String())
 	}
 	client := instachathttp.NewClient(startServer(t, dir).URL(), nil)
+	client.AdminToken = benchAdminToken
 	ctx := t.Context()
 	apps, _, err := client.Applications(ctx, 10, "")
 	if err != nil || len(apps) != 2 {
@@ -428,6 +435,7 @@ func TestGrowth(t *testing.T) {
 	}
 	// The directory is kept, holding every message counted.
 	client := instachathttp.NewClient(startServer(t, dir).URL(), nil)
+	client.AdminToken = benchAdminToken
 	apps, _, err := client.Applications(t.Context(), 10, "")
 	if err != nil || len(apps) != 1 {
 		t.Fatalf("applications %v, %v", apps, err)

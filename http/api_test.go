@@ -26,6 +26,8 @@ type testEnv struct {
 	queue   *memQueue
 	indexer *memIndexer
 	logs    testenv.Buffer
+	// admin is the server's admin token, sent by client and raw.
+	admin string
 }
 
 // newTestEnv serves both route groups over the in-memory doubles;
@@ -38,18 +40,20 @@ func newTestEnv(t *testing.T, configure ...func(*Server)) *testEnv {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	e.url, e.client = srv.URL, NewClient(srv.URL, srv.Client())
+	e.url, e.client, e.admin = srv.URL, NewClient(srv.URL, srv.Client()), s.AdminToken
+	e.client.AdminToken = s.AdminToken
 	return e
 }
 
 // newDoubles returns a Server of both route groups over fresh in-memory
-// doubles, which e holds, logging into e.logs.
+// doubles, which e holds, logging into e.logs, with testAdminToken as its
+// admin token.
 func newDoubles() (*testEnv, *Server) {
 	store, seq := newMemStore(), inmem.NewSequencer()
 	e := &testEnv{store: store, queue: &memQueue{store: store}, indexer: &memIndexer{}}
 	s := &Server{
 		Store: store, Sequencer: seq, Dispatcher: dispatch.New(seq, e.queue), Searcher: memSearcher{store}, Indexer: e.indexer,
-		API: true, Dispatch: true,
+		API: true, Dispatch: true, AdminToken: testAdminToken,
 		Logger: slog.New(slog.NewTextHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	return e, s
@@ -65,6 +69,9 @@ func (e *testEnv) raw(t *testing.T, method, path, contentType, body string) (*ht
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if e.admin != "" {
+		req.Header.Set("Authorization", "Bearer "+e.admin)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 const testAdminToken = "s3cret-admin-token-0123456789"
 
 func TestAdminTokenGuardsTheApplicationList(t *testing.T) {
-	e := newTestEnv(t, func(s *Server) { s.AdminToken = testAdminToken })
+	e := newTestEnv(t) // with testAdminToken
 	token := e.seed(t, "hello")
 	list := "/api/v1/applications"
 	for _, c := range []struct {
@@ -74,11 +74,31 @@ func TestAdminTokenGuardsTheApplicationList(t *testing.T) {
 	}
 }
 
-func TestNoAdminTokenLeavesTheListOpen(t *testing.T) {
-	e := newTestEnv(t)
-	e.seed(t)
-	if resp, raw := sendWith(t, e, "GET", "/api/v1/applications", nil, nil); resp.StatusCode != 200 {
-		t.Fatalf("list without an admin token configured: %d %s", resp.StatusCode, raw)
+// TestNoAdminTokenRefusesTheList: with no admin token configured, the list
+// of every application (each one's only credential) is refused, and the
+// answer names the setting that opens it.
+func TestNoAdminTokenRefusesTheList(t *testing.T) {
+	e := newTestEnv(t, func(s *Server) { s.AdminToken = "" })
+	token := e.seed(t)
+	for _, authorization := range []string{"", "Bearer " + token, "Bearer " + testAdminToken} {
+		h := http.Header{}
+		if authorization != "" {
+			h.Set("Authorization", authorization)
+		}
+		resp, raw := sendWith(t, e, "GET", "/api/v1/applications", h, nil)
+		if resp.StatusCode != 401 {
+			t.Fatalf("list without an admin token configured, Authorization %q: %d %s, want 401", authorization, resp.StatusCode, raw)
+		}
+		code, msg := errorOf(t, raw)
+		if code != instachat.EUNAUTHORIZED || !strings.Contains(msg, "INSTACHAT_ADMIN_TOKEN") {
+			t.Errorf("401 %s %q, want %s naming INSTACHAT_ADMIN_TOKEN", code, msg, instachat.EUNAUTHORIZED)
+		}
+		if strings.Contains(string(raw), token) {
+			t.Errorf("a 401 shows an application token: %s", raw)
+		}
+		if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="instachat"`) {
+			t.Errorf("401 without the Bearer challenge: %q", resp.Header.Get("WWW-Authenticate"))
+		}
 	}
 }
 
@@ -115,10 +135,17 @@ func TestRequireAdmin(t *testing.T) {
 			t.Error("a 401 served the guarded content")
 		}
 	}
-	// Without a token, nothing is required and next is served as it is.
-	w := httptest.NewRecorder()
-	RequireAdmin("", next).ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
-	if w.Code != 200 || w.Body.String() != "metrics" {
-		t.Errorf("RequireAdmin with no token: %d %q", w.Code, w.Body.String())
+	// Without a token configured, nothing opens it.
+	for _, authorization := range []string{"", "Bearer ", "Bearer " + testAdminToken} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/metrics", nil)
+		if authorization != "" {
+			r.Header.Set("Authorization", authorization)
+		}
+		RequireAdmin("", next).ServeHTTP(w, r)
+		code, msg := errorOf(t, w.Body.Bytes())
+		if w.Code != 401 || code != instachat.EUNAUTHORIZED || !strings.Contains(msg, "INSTACHAT_ADMIN_TOKEN") {
+			t.Errorf("RequireAdmin with no token, Authorization %q: %d %s, want 401 naming INSTACHAT_ADMIN_TOKEN", authorization, w.Code, w.Body.String())
+		}
 	}
 }

@@ -18,6 +18,10 @@ import (
 // *instachat.Error, so callers test them with instachat.ErrorCode as they
 // would a backend's errors.
 type Client struct {
+	// AdminToken, when set, goes as "Authorization: Bearer" with every
+	// request; listing every application needs it.
+	AdminToken string
+
 	base string
 	hc   *http.Client
 }
@@ -200,6 +204,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.AdminToken != "" {
+		req.Header.Set("Authorization", "Bearer "+c.AdminToken)
 	}
 	if key := idempotencyKeyOf(ctx); key != "" && method == http.MethodPost {
 		req.Header.Set("Idempotency-Key", key)

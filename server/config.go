@@ -27,7 +27,8 @@ type Config struct {
 
 	// Abuse: creates per second and burst per application token (0: no
 	// limit), and the token that guards listing every application and
-	// /metrics ("": open).
+	// /metrics ("": refused to all, but the embedded default generates one
+	// into the data directory; see AdminTokenPath).
 	RateLimit  float64
 	RateBurst  int
 	AdminToken string
@@ -274,7 +275,7 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(c.RateBurst) }},
-	{envAdminToken, "admin-token", "", "secret of at least 16 characters required as Authorization: Bearer to list all applications and read /metrics (empty: both open); prefer the variable, as a flag shows in ps",
+	{envAdminToken, "admin-token", "", "secret of at least 16 characters required as Authorization: Bearer to list all applications and read /metrics (empty: the embedded default generates one into DATA_DIR/admin-token and logs it once; production refuses both); prefer the variable, as a flag shows in ps",
 		func(c *Config, v string) error {
 			if v != "" && (len(v) < 16 || !bearerToken(v)) {
 				return fmt.Errorf("must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (and = at the end), e.g. from openssl rand -base64 24")

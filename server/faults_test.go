@@ -347,7 +347,12 @@ func unavailable(t *testing.T, r *running, within time.Duration, reqs []request)
 
 // scrape returns r's /metrics.
 func scrape(r *running) (string, error) {
-	res, err := testClient.Get(r.URL() + "/metrics")
+	req, err := http.NewRequest("GET", r.URL()+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.Config.AdminToken)
+	res, err := testClient.Do(req)
 	if err != nil {
 		return "", err
 	}

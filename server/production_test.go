@@ -40,6 +40,7 @@ func productionConfig(t *testing.T, opts ...kfake.Opt) server.Config {
 	cfg.KafkaTopic = fmt.Sprintf("instachat-test-%016x", id)
 	cfg.KafkaGroup = fmt.Sprintf("instachat-test-workers-%016x", id)
 	cfg.KafkaPartitions = 4
+	cfg.AdminToken = testAdminToken // production generates none
 	return cfg
 }
 

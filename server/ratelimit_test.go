@@ -23,7 +23,13 @@ const testAdminToken = "test-admin-token-0123456789abcdef"
 // startWith opens an embedded server on cfg, logging at debug into logs.
 func startWith(t *testing.T, cfg server.Config, logs io.Writer) *running {
 	t.Helper()
-	cfg.Addr, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	return startIn(t, cfg, t.TempDir(), logs)
+}
+
+// startIn is startWith on the data directory dir.
+func startIn(t *testing.T, cfg server.Config, dir string, logs io.Writer) *running {
+	t.Helper()
+	cfg.Addr, cfg.DataDir = "127.0.0.1:0", dir
 	s := server.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)

@@ -95,6 +95,14 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if !production && s.Config.AdminToken == "" {
+		// Secure by default, yet usable on a laptop: the embedded default
+		// makes its own. The production topology has none unless set, so
+		// what it guards is refused.
+		if s.Config.AdminToken, err = embeddedAdminToken(s.Config.DataDir, s.Logger); err != nil {
+			return err
+		}
+	}
 	b, roles := s.b, s.Config.Roles
 	m := metrics.New()
 	if b.lag != nil {

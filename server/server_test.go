@@ -46,6 +46,7 @@ func start(t *testing.T, dir string) *running {
 // serve wraps an opened server for the test and stops it when the test ends.
 func serve(t *testing.T, s *server.Server, dir string, created int) *running {
 	r := &running{Server: s, client: instachathttp.NewClient(s.URL(), nil), dir: dir, created: created}
+	r.client.AdminToken = s.Config.AdminToken
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
@@ -73,7 +74,8 @@ func (r *running) do(t *testing.T, method, path, contentType, body string) (int,
 	return st, v
 }
 
-// send is do that also returns the answer's header.
+// send is do that also returns the answer's header. The list of every
+// application is sent with the server's admin token.
 func (r *running) send(t *testing.T, method, path, contentType, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, r.URL()+path, strings.NewReader(body))
@@ -82,6 +84,9 @@ func (r *running) send(t *testing.T, method, path, contentType, body string) (in
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if method == "GET" && strings.TrimSuffix(req.URL.Path, "/") == "/api/v1/applications" {
+		req.Header.Set("Authorization", "Bearer "+r.Config.AdminToken)
 	}
 	res, err := testClient.Do(req)
 	if err != nil {

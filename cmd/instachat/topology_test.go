@@ -58,6 +58,7 @@ func TestTopology(t *testing.T) {
 		fmt.Sprintf("INSTACHAT_KAFKA_TOPIC=instachat-test-%016x", id),
 		fmt.Sprintf("INSTACHAT_KAFKA_GROUP=instachat-test-workers-%016x", id),
 		"INSTACHAT_KAFKA_PARTITIONS=8",
+		"INSTACHAT_ADMIN_TOKEN=" + topologyAdminToken, // /metrics needs it
 	}
 	hc := &http.Client{Timeout: 5 * time.Second}
 	start := func(roles string, checks ...string) *child {
@@ -303,6 +304,8 @@ func searchSample(t *testing.T, fronts []*child, round int, placed []placement) 
 	}
 }
 
+const topologyAdminToken = "topology-admin-token-0123456789"
+
 var appliedLine = regexp.MustCompile(`(?m)^instachat_worker_creates_applied_total (\S+)$`)
 
 // workersApplied reads instachat_worker_creates_applied_total from each
@@ -310,7 +313,12 @@ var appliedLine = regexp.MustCompile(`(?m)^instachat_worker_creates_applied_tota
 func workersApplied(hc *http.Client, workers []*child) ([]float64, error) {
 	var got []float64
 	for _, w := range workers {
-		res, err := hc.Get(w.url + "/metrics")
+		req, err := http.NewRequest("GET", w.url+"/metrics", nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+topologyAdminToken)
+		res, err := hc.Do(req)
 		if err != nil {
 			return nil, err
 		}
