@@ -1,10 +1,12 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"time"
 
 	"github.com/instachat/instachat"
@@ -17,7 +19,7 @@ func (s *Sequencer) recover(ctx context.Context, token string, chat int64, key s
 	if s.Recover == nil || s.knownUnknown(token) {
 		return notFound(chat)
 	}
-	return s.shared(ctx, key, func() error {
+	return s.shared(ctx, key, func(ctx context.Context) error {
 		// A recovery that ended since the script ran, in this process or
 		// another, has installed the key: nothing to ask.
 		if n, err := s.client.Do(ctx, s.client.B().Exists().Key(key).Build()).AsInt64(); err != nil || n == 1 {
@@ -89,36 +91,51 @@ type flight struct {
 
 // shared runs fn for key once at a time in this process: callers arriving
 // while it runs take its result rather than call Recover again.
-func (s *Sequencer) shared(ctx context.Context, key string, fn func() error) error {
+//
+// fn runs detached from the request that starts it, under
+// RecoverTimeout: a recovery waits out RecoverGrace and the queue, longer
+// than many clients wait for an answer, and one that died with each
+// impatient request would start over with the next and never finish. A
+// caller whose context ends stops waiting, and the recovery goes on for the
+// next caller to join.
+func (s *Sequencer) shared(ctx context.Context, key string, fn func(context.Context) error) error {
 	for {
 		s.mu.Lock()
 		f, running := s.flights[key]
 		if !running {
 			f = &flight{done: make(chan struct{})}
 			s.flights[key] = f
+			go s.fly(ctx, key, f, fn)
 		}
 		s.mu.Unlock()
-		if !running {
-			// Deferred so that a panicking Recover does not leave the key
-			// blocked for every later caller.
-			defer func() {
-				s.mu.Lock()
-				delete(s.flights, key)
-				s.mu.Unlock()
-				close(f.done)
-			}()
-			f.err = fn()
-			return f.err
-		}
 		select {
 		case <-f.done:
 		case <-ctx.Done():
 			return unavailable(ctx.Err())
 		}
-		// The end of the leader's request is no answer to this one, whose
-		// context may live on: lead the next attempt.
-		if !errors.Is(f.err, context.Canceled) && !errors.Is(f.err, context.DeadlineExceeded) {
+		// A recovery that ran out of RecoverTimeout is no answer to this
+		// caller, whose context may live on: lead the next attempt.
+		if !errors.Is(f.err, context.DeadlineExceeded) {
 			return f.err
 		}
 	}
+}
+
+// fly runs fn for f under a context that keeps ctx's values but not its
+// end, bounded by RecoverTimeout.
+func (s *Sequencer) fly(ctx context.Context, key string, f *flight, fn func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(s.RecoverTimeout, DefaultRecoverTimeout))
+	defer func() {
+		cancel()
+		// A panicking Recover must neither kill the process, as it runs
+		// on no request's goroutine, nor leave the key blocked.
+		if v := recover(); v != nil {
+			f.err = fmt.Errorf("redis: recovering %s panicked: %v\n%s", key, v, debug.Stack())
+		}
+		s.mu.Lock()
+		delete(s.flights, key)
+		s.mu.Unlock()
+		close(f.done)
+	}()
+	f.err = fn(ctx)
 }

@@ -33,7 +33,9 @@
 // reads Store.HighestNumber. SET NX makes the recoveries that many processes
 // run at once agree on the first value written; every candidate is at least
 // the highest number issued before the loss, so any of them is safe. In one
-// process, concurrent recoveries of one key share one Recover call.
+// process, concurrent recoveries of one key share one Recover call, run
+// apart from the requests that wait for it: a client that gives up does not
+// stop it, and the callers after it join it rather than start over.
 //
 // Without a Recover (nil), lost state reads as unknown: ENOTFOUND. That suits
 // tests and a Redis that never loses data; production wiring sets Recover.
@@ -95,6 +97,11 @@ type Sequencer struct {
 	// RecoverGrace is how long a recovery waits for publishes that were in
 	// flight at the loss; set it to the queue's publish timeout.
 	RecoverGrace time.Duration
+	// RecoverTimeout bounds one recovery, Recover calls and grace
+	// included; zero means DefaultRecoverTimeout. A recovery runs apart
+	// from the requests that wait for it, so that it completes however
+	// short their timeouts.
+	RecoverTimeout time.Duration
 	// NotFoundTTL is how long this process remembers that Recover did not
 	// know a token (0: not at all). Open sets 5s.
 	NotFoundTTL time.Duration
@@ -111,6 +118,10 @@ type Sequencer struct {
 }
 
 var _ instachat.Sequencer = (*Sequencer)(nil)
+
+// DefaultRecoverTimeout is the RecoverTimeout of a zero field: room for the
+// grace and for workers to drain a queue that grew while numbering was lost.
+const DefaultRecoverTimeout = time.Minute
 
 // Open connects to the Redis at rawURL (redis://[user:password@]host:port/db)
 // and keeps its keys under prefix. It returns EUNAVAILABLE when Redis cannot

@@ -355,3 +355,55 @@ func proxy(t *testing.T, rawURL string) (string, func()) {
 	t.Cleanup(stop)
 	return fmt.Sprintf("redis://%s/%d", ln.Addr(), opt.SelectDB), stop
 }
+
+// TestRecoveryOutlivesImpatientCallers loses every key, then has clients
+// that each give up after a quarter of the grace period ask for numbers
+// again and again, as a client with a short timeout retrying would. The
+// recovery must not die with the request that started it: it completes
+// once (two Recover calls for the application, two for the chat: before and
+// after the grace), every caller meanwhile joins it, and creates succeed
+// again soon after the grace.
+func TestRecoveryOutlivesImpatientCallers(t *testing.T) {
+	const grace = 400 * time.Millisecond
+	a, _, token, l := twoWithLedger(t, 1)
+	a.RecoverGrace = grace
+	n, err := a.NextMessageNumber(t.Context(), token, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.issued(1, n)
+	calls := l.calls.Load()
+	deleteKeys(t, a, "*")
+
+	start := time.Now()
+	var succeeded atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for time.Since(start) < 10*grace {
+				ctx, cancel := context.WithTimeout(t.Context(), grace/4)
+				n, err := a.NextMessageNumber(ctx, token, 1)
+				cancel()
+				if err == nil {
+					l.issued(1, n)
+					succeeded.Add(1)
+					return
+				}
+				if instachat.ErrorCode(err) != instachat.EUNAVAILABLE {
+					t.Errorf("during the recovery: %v, want EUNAVAILABLE", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := succeeded.Load(); got != 4 {
+		t.Fatalf("%d of 4 clients with a %v timeout got a number within %v of the loss", got, grace/4, 10*grace)
+	}
+	if got := l.calls.Load() - calls; got != 4 {
+		t.Errorf("Recover called %d times for one loss, want 4 (the application and the chat, each before and after the grace)", got)
+	}
+	if n, err := a.NextMessageNumber(t.Context(), token, 1); err != nil || n != 6 {
+		t.Errorf("after the recovery: message %d, %v; want 6", n, err)
+	}
+}

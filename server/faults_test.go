@@ -4,9 +4,10 @@ package server_test
 // reach for a while, then back. Each dependency sits behind a switchable
 // listener that refuses new connections and cuts open ones while it is
 // down, as a crashed or partitioned server would, and listens again on the
-// same address when it comes back. (Redis restarting without its data is
-// TestProductionNumberingSurvivesRedisLoss; a worker SIGKILLed mid-batch is
-// cmd/instachat's TestTopology.)
+// same address when it comes back. Redis losing its data under clients
+// that give up after 5 s is TestProductionRedisLossImpatientClients (with no
+// worker running, TestProductionNumberingSurvivesRedisLoss); workers
+// SIGKILLed mid-batch are cmd/instachat's TestTopology.
 
 import (
 	"bufio"
@@ -33,6 +34,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/instachat/instachat"
+	instachathttp "github.com/instachat/instachat/http"
 	"github.com/instachat/instachat/internal/testenv"
 	"github.com/instachat/instachat/server"
 )
@@ -260,6 +262,99 @@ func TestProductionElasticsearchOutage(t *testing.T) {
 	t.Logf("the index caught up %v after Elasticsearch came back", time.Since(back).Round(time.Millisecond))
 	if st, v := r.do(t, "GET", search, "", ""); st != http.StatusOK {
 		t.Errorf("search after the outage: %d %v, want 200", st, v)
+	}
+	noInternalErrors(t, r)
+}
+
+// TestProductionRedisLossImpatientClients loses Redis's data while the
+// workers keep up, then has clients that give up after 5 s, as `curl -m 5`
+// does, retry creates. Rebuilding a message's numbering waits the 5 s grace
+// twice, for the application's key and then the chat's, so no one request
+// of a 5 s client outlives it: the rebuild must outlive the requests, and
+// creates succeed again within 15 s of the loss. Numbering continues above
+// every number answered before, and nothing is stored twice.
+func TestProductionRedisLossImpatientClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the sequencer's 5 s grace twice: not run with -short")
+	}
+	t.Parallel()
+	const timeout, within = 5 * time.Second, 15 * time.Second
+	cfg := productionConfig(t)
+	direct := cfg.RedisURL
+	restart := proxyRedis(t, &cfg)
+	r := startProduction(t, cfg)
+	ctx := t.Context()
+	app, answered := loadedChats(t, r, "redis loss")
+	_, highest := lowestHighest(answered)
+	waitLag(t, r, 0)
+
+	// FLUSHDB, as far as this test's keys go (the Redis is shared): every
+	// connection cut, every key gone.
+	restart.down()
+	testenv.DeleteRedisKeys(t, direct, cfg.RedisPrefix+"*")
+	restart.up(t)
+	lost := time.Now()
+
+	impatient := instachathttp.NewClient(r.URL(), &http.Client{Timeout: timeout})
+	var mu sync.Mutex
+	tried := map[string]bool{} // bodies of creates that timed out
+	var wg sync.WaitGroup
+	for c := range 2 * faultChats {
+		chat := int64(c%faultChats + 1)
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				body := fmt.Sprintf("impatient %d try %d", c, i)
+				m, status, err := impatient.CreateMessage(ctx, app, chat, body)
+				mu.Lock()
+				if err == nil {
+					err = answered[chat].add(m.Number, body)
+					if m.Number <= highest[chat] {
+						t.Errorf("chat %d: number %d answered after the loss, at or below %d answered before", chat, m.Number, highest[chat])
+					}
+				} else if status == 0 || status == http.StatusServiceUnavailable {
+					tried[body], err = true, nil
+				}
+				mu.Unlock()
+				if err != nil {
+					t.Errorf("client %d: %d %v", c, status, err)
+					return
+				}
+				if m != nil {
+					t.Logf("client %d: created message %d of chat %d %v after the loss, try %d", c, m.Number, chat, time.Since(lost).Round(time.Millisecond), i+1)
+					return
+				}
+				if time.Since(lost) > within {
+					t.Errorf("client %d: no create succeeded within %v of the loss (%d tries with a %v timeout)", c, within, i+1, timeout)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if c, _, err := impatient.CreateChat(ctx, app, ""); err != nil || c.Number != faultChats+1 {
+		t.Errorf("first chat after the loss: %+v %v, want number %d", c, err, faultChats+1)
+	}
+
+	// A create that timed out may still have been numbered and stored; any
+	// other stored message is one answered, with its number.
+	waitLag(t, r, 0)
+	for c := int64(1); c <= faultChats; c++ {
+		rows, err := r.client.AllMessages(ctx, app, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var acked []*instachat.Message
+		for _, m := range rows {
+			if !tried[m.Body] {
+				acked = append(acked, m)
+			}
+		}
+		if err := answered[c].storedOnce(acked); err != nil {
+			t.Errorf("chat %d: %v", c, err)
+		}
 	}
 	noInternalErrors(t, r)
 }
