@@ -41,11 +41,59 @@ type Topic struct {
 // Cursor is the last revision of the previous page (0 for the first page):
 // the page holds items whose latest revision is above max(After, Cursor).
 // An item created after After is listed as created, otherwise as updated.
+// Limit is at least 1.
 type ChangesQuery struct {
 	Topic  Topic
 	After  int64
 	Cursor int64
 	Limit  int
+}
+
+// Validate returns EBADREQUEST for a query no feed can answer: a negative
+// revision or chat number, a limit below 1.
+func (q ChangesQuery) Validate() error {
+	switch {
+	case q.After < 0:
+		return Errorf(EBADREQUEST, "after must be a revision, 0 or more")
+	case q.Cursor < 0:
+		return Errorf(EBADREQUEST, "cursor is not valid")
+	case q.Limit < 1:
+		return Errorf(EBADREQUEST, "limit must be at least 1")
+	case q.Topic.Chat < 0:
+		return Errorf(ENOTFOUND, "chat not found")
+	}
+	return nil
+}
+
+// CheckRevision returns EBADREQUEST when the query resumes after a revision
+// the feed, now at current, has not reached: the client holds a state the
+// server never had (another deployment's, or a restored backup's), and
+// only a full reload mends that.
+func (q ChangesQuery) CheckRevision(current int64) error {
+	if q.After > current {
+		return Errorf(EBADREQUEST, "after is %d, above the feed's current revision %d", q.After, current)
+	}
+	return nil
+}
+
+// MessageEvent is the chat feed's item for m in its latest state, listed
+// after the revision after: created if m was created after it.
+func MessageEvent(m *Message, after int64) Event {
+	name := EventMessageUpdated
+	if m.CreatedRevision > after {
+		name = EventMessageCreated
+	}
+	return Event{Event: name, Revision: m.Revision, Message: m}
+}
+
+// ChatEvent is the application feed's item for c in its latest state,
+// listed after the revision after: created if c was created after it.
+func ChatEvent(c *Chat, after int64) Event {
+	name := EventChatUpdated
+	if c.CreatedAppRevision > after {
+		name = EventChatCreated
+	}
+	return Event{Event: name, Revision: c.AppRevision, Chat: c}
 }
 
 // ChangesPage is one page of a feed: Events in strictly increasing revision
@@ -67,7 +115,8 @@ type ChangesPage struct {
 type Feeds interface {
 	// ListChanges returns one page of the topic's changes (see ChangesQuery).
 	// It returns ENOTFOUND if the chat or application is unknown, and
-	// EINVALID if After is above the feed's current revision.
+	// EBADREQUEST if After is above the feed's current revision (see
+	// ChangesQuery.CheckRevision) or the query is malformed (Validate).
 	ListChanges(ctx context.Context, q ChangesQuery) (*ChangesPage, error)
 }
 

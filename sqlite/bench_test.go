@@ -277,7 +277,7 @@ func BenchmarkSearchScoped(b *testing.B) {
 // bm25Search is the query SearchMessages ran before ranking in windows: FTS5's
 // bm25 over every match of the chat, whose term weights FTS5 computes by
 // reading the term's matches in every chat.
-const bm25Search = `SELECT m.app_token, m.chat_number, m.number, m.body, m.created_at, m.updated_at
+const bm25Search = `SELECT m.app_token, m.chat_number, m.number, m.body, m.revision, m.created_revision, m.created_at, m.updated_at
 	FROM message_index JOIN messages m
 		ON m.app_token = ? AND m.chat_number = ? AND m.number = 4294967295 - (message_index.rowid & 4294967295)
 	WHERE message_index MATCH ? AND message_index.rowid BETWEEN ? AND ?

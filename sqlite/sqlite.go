@@ -78,6 +78,9 @@ type DB struct {
 	insertScope, findScope, searchScope                     *sql.Stmt
 	addChats, addMessages, highestChat, highestMessage      *sql.Stmt
 	watermarks, insertReceipt                               *sql.Stmt
+	appRevision, chatRevision, setAppRevision               *sql.Stmt
+	setChatRevision, feedApp, feedChat                      *sql.Stmt
+	chatChanges, messageChanges                             *sql.Stmt
 
 	// searchIndex[n-1] is indexSearch(n): a search with a long term
 	// among n terms.
@@ -87,6 +90,7 @@ type DB struct {
 var (
 	_ instachat.Store    = (*DB)(nil)
 	_ instachat.Searcher = (*DB)(nil)
+	_ instachat.Feeds    = (*DB)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -207,9 +211,20 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 const scopeQuery = `SELECT id FROM search_scopes WHERE app_token = ? AND chat_number = ?`
 
 const (
-	appCols     = `token, name, chats_count, created_at, updated_at`
-	chatCols    = `app_token, number, name, messages_count, created_at, updated_at`
-	messageCols = `app_token, chat_number, number, body, created_at, updated_at`
+	appCols     = `token, name, chats_count, revision, created_at, updated_at`
+	chatCols    = `app_token, number, name, messages_count, revision, app_revision, created_app_revision, created_at, updated_at`
+	messageCols = `app_token, chat_number, number, body, revision, created_revision, created_at, updated_at`
+
+	// The current revision of an application's feed, or of a chat's, as a
+	// write inside the writer's transaction continues it. The row keeps
+	// it; a chat whose row is not stored yet (its messages came first) is
+	// at its newest message's, one seek to the end of the revision index,
+	// and so is an application that is not stored (never, but the unique
+	// indexes must hold whatever comes).
+	appRevisionExpr = `COALESCE((SELECT revision FROM applications WHERE token = ?1),
+		(SELECT MAX(app_revision) FROM chats WHERE app_token = ?1), 0)`
+	chatRevisionExpr = `COALESCE((SELECT revision FROM chats WHERE app_token = ?1 AND number = ?2),
+		(SELECT MAX(revision) FROM messages WHERE app_token = ?1 AND chat_number = ?2), 0)`
 )
 
 // prepare compiles every fixed statement once; transactions rebind them with
@@ -234,13 +249,18 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.appExists, r, `SELECT 1 FROM applications WHERE token = ?`},
 
 		// Messages may be stored before their chat row (see
-		// instachat.Store.ApplyCreates), so a new chat starts with their count.
-		{&db.insertChat, w, `INSERT INTO chats (app_token, number, name, messages_count, created_at, updated_at)
-			VALUES (?1, ?2, ?3, (SELECT COUNT(*) FROM messages WHERE app_token = ?1 AND chat_number = ?2), ?4, ?5)
-			ON CONFLICT DO NOTHING`},
+		// instachat.Store.ApplyCreates), so a new chat starts with their
+		// count and at the revision of the newest. A chat skipped as stored
+		// returns no row. Only the key is skipped on: a revision taken
+		// twice must fail the batch, not drop a row.
+		{&db.insertChat, w, `INSERT INTO chats (app_token, number, name, messages_count, revision, app_revision, created_app_revision, created_at, updated_at)
+			VALUES (?1, ?2, ?3, (SELECT COUNT(*) FROM messages WHERE app_token = ?1 AND chat_number = ?2),
+				(SELECT COALESCE(MAX(revision), 0) FROM messages WHERE app_token = ?1 AND chat_number = ?2), ?4, ?4, ?5, ?6)
+			ON CONFLICT (app_token, number) DO NOTHING RETURNING messages_count, revision`},
 		{&db.findChat, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND number = ?`},
 		{&db.listChats, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND number > ? ORDER BY number LIMIT ?`},
-		{&db.updateChat, w, `UPDATE chats SET name = ?, updated_at = ? WHERE app_token = ? AND number = ? RETURNING ` + chatCols},
+		{&db.updateChat, w, `UPDATE chats SET name = ?3, updated_at = ?4, app_revision = 1 + ` + appRevisionExpr + `
+			WHERE app_token = ?1 AND number = ?2 RETURNING ` + chatCols},
 		{&db.chatExists, r, `SELECT 1 FROM chats WHERE app_token = ? AND number = ?`},
 
 		// A replay carries its receipt's created_at and changes nothing; a
@@ -251,13 +271,14 @@ func (db *DB) prepare(ctx context.Context) error {
 			ON CONFLICT (app_token, idempotency_key) DO UPDATE SET chat_number = excluded.chat_number,
 				number = excluded.number, fingerprint = excluded.fingerprint, created_at = excluded.created_at
 			WHERE excluded.created_at > receipts.created_at`},
-		{&db.insertMessage, w, `INSERT INTO messages (` + messageCols + `) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&db.insertMessage, w, `INSERT INTO messages (app_token, chat_number, number, body, revision, created_revision, created_at, updated_at)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) ON CONFLICT (app_token, chat_number, number) DO NOTHING`},
 		{&db.indexMessage, w, `INSERT INTO message_index (rowid, body) VALUES (?, ?)`},
 		{&db.findMessage, r, `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`},
 		{&db.listMessages, r, `SELECT ` + messageCols + ` FROM messages
 			WHERE app_token = ? AND chat_number = ? AND number > ? ORDER BY number LIMIT ?`},
-		{&db.updateMessage, w, `UPDATE messages SET body = ?, updated_at = ?
-			WHERE app_token = ? AND chat_number = ? AND number = ? RETURNING ` + messageCols},
+		{&db.updateMessage, w, `UPDATE messages SET body = ?4, updated_at = ?5, revision = 1 + ` + chatRevisionExpr + `
+			WHERE app_token = ?1 AND chat_number = ?2 AND number = ?3 RETURNING ` + messageCols},
 		// An edit replaces the entry at indexRowid(scope, number), computed
 		// here in SQL.
 		{&db.reindexMessage, w, `INSERT OR REPLACE INTO message_index (rowid, body)
@@ -268,8 +289,20 @@ func (db *DB) prepare(ctx context.Context) error {
 		// the read pool; a statement belongs to one pool.
 		{&db.findScope, w, scopeQuery},
 		{&db.searchScope, r, scopeQuery},
-		{&db.addChats, w, `UPDATE applications SET chats_count = chats_count + ? WHERE token = ?`},
-		{&db.addMessages, w, `UPDATE chats SET messages_count = messages_count + ? WHERE app_token = ? AND number = ?`},
+		{&db.addChats, w, `UPDATE applications SET chats_count = chats_count + ?, revision = ? WHERE token = ?`},
+		{&db.addMessages, w, `UPDATE chats SET messages_count = messages_count + ?, revision = ? WHERE app_token = ? AND number = ?`},
+		{&db.appRevision, w, `SELECT ` + appRevisionExpr},
+		{&db.chatRevision, w, `SELECT ` + chatRevisionExpr},
+		{&db.setAppRevision, w, `UPDATE applications SET revision = ? WHERE token = ?`},
+		{&db.setChatRevision, w, `UPDATE chats SET revision = ? WHERE app_token = ? AND number = ?`},
+
+		// A page of a feed is a range of its revision index, read in one
+		// transaction with the feed's current revision.
+		{&db.feedApp, r, `SELECT revision FROM applications WHERE token = ?`},
+		{&db.feedChat, r, `SELECT revision FROM chats WHERE app_token = ? AND number = ?`},
+		{&db.chatChanges, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND app_revision > ? ORDER BY app_revision LIMIT ?`},
+		{&db.messageChanges, r, `SELECT ` + messageCols + ` FROM messages
+			WHERE app_token = ? AND chat_number = ? AND revision > ? ORDER BY revision LIMIT ?`},
 		// MAX over a unique index prefix is one seek, however many rows.
 		{&db.highestChat, r, `SELECT COALESCE((SELECT MAX(number) FROM chats WHERE app_token = ?1), 0)
 			FROM applications WHERE token = ?1`},
@@ -309,9 +342,13 @@ func formatError(err error, what string) error {
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
 		return instachat.Errorf(instachat.ENOTFOUND, "%s not found", what)
+	case errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE && strings.Contains(e.Error(), "revision"):
+		// A revision taken twice is a bug of this package, never the
+		// client's conflict.
+		return fmt.Errorf("sqlite: a feed revision was taken twice: %w", err)
 	case errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
 		// Only applications.token can collide: every other insert skips
-		// existing keys with ON CONFLICT DO NOTHING.
+		// existing keys with ON CONFLICT (its key) DO NOTHING.
 		return instachat.Errorf(instachat.ECONFLICT, "%s already exists", what)
 	case errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY:
 		return fmt.Errorf("%w: %w", instachat.Errorf(instachat.EUNAVAILABLE, "the database is busy"), err)
@@ -335,17 +372,18 @@ func (u unixMicro) Scan(v any) error {
 
 func scanApp(s scanner) (*instachat.Application, error) {
 	var a instachat.Application
-	return &a, s.Scan(&a.Token, &a.Name, &a.ChatsCount, unixMicro{&a.CreatedAt}, unixMicro{&a.UpdatedAt})
+	return &a, s.Scan(&a.Token, &a.Name, &a.ChatsCount, &a.Revision, unixMicro{&a.CreatedAt}, unixMicro{&a.UpdatedAt})
 }
 
 func scanChat(s scanner) (*instachat.Chat, error) {
 	var c instachat.Chat
-	return &c, s.Scan(&c.Token, &c.Number, &c.Name, &c.MessagesCount, unixMicro{&c.CreatedAt}, unixMicro{&c.UpdatedAt})
+	return &c, s.Scan(&c.Token, &c.Number, &c.Name, &c.MessagesCount, &c.Revision, &c.AppRevision, &c.CreatedAppRevision,
+		unixMicro{&c.CreatedAt}, unixMicro{&c.UpdatedAt})
 }
 
 func scanMessage(s scanner) (*instachat.Message, error) {
 	var m instachat.Message
-	return &m, s.Scan(&m.Token, &m.Chat, &m.Number, &m.Body, unixMicro{&m.CreatedAt}, unixMicro{&m.UpdatedAt})
+	return &m, s.Scan(&m.Token, &m.Chat, &m.Number, &m.Body, &m.Revision, &m.CreatedRevision, unixMicro{&m.CreatedAt}, unixMicro{&m.UpdatedAt})
 }
 
 // one runs a single-row statement; what names the row for ENOTFOUND.

@@ -193,3 +193,12 @@ func TestRecountRepairsCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestFeedsConformance(t *testing.T) {
+	conformance.TestFeeds(t, func(t *testing.T) conformance.FeedStore { return openTest(t) })
+}
+
+func TestFeedsConformanceShared(t *testing.T) {
+	db := openTest(t)
+	conformance.TestFeeds(t, func(*testing.T) conformance.FeedStore { return db })
+}

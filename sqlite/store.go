@@ -48,9 +48,22 @@ func (db *DB) ListChats(ctx context.Context, token string, after int64, limit in
 	return chats, err
 }
 
-// UpdateChat implements instachat.Store.
+// UpdateChat implements instachat.Store. The rename takes the application
+// feed's next revision in the same transaction.
 func (db *DB) UpdateChat(ctx context.Context, token string, number int64, name string, at time.Time) (*instachat.Chat, error) {
-	return one(ctx, db.updateChat, scanChat, "chat", name, at.UnixMicro(), token, number)
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, formatError(err, "")
+	}
+	defer tx.Rollback()
+	c, err := one(ctx, tx.StmtContext(ctx, db.updateChat), scanChat, "chat", token, number, name, at.UnixMicro())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.StmtContext(ctx, db.setAppRevision).ExecContext(ctx, c.AppRevision, token); err != nil {
+		return nil, formatError(err, "")
+	}
+	return c, formatError(tx.Commit(), "")
 }
 
 // FindMessage implements instachat.Store.
@@ -68,17 +81,23 @@ func (db *DB) ListMessages(ctx context.Context, token string, chat int64, after 
 	return msgs, err
 }
 
-// UpdateMessage implements instachat.Store. The new body replaces the
-// message's index entry in the same transaction.
+// UpdateMessage implements instachat.Store. The edit takes the chat's next
+// revision, and the new body replaces the message's index entry, in the same
+// transaction.
 func (db *DB) UpdateMessage(ctx context.Context, token string, chat, number int64, body string, at time.Time) (*instachat.Message, error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, formatError(err, "")
 	}
 	defer tx.Rollback()
-	m, err := one(ctx, tx.StmtContext(ctx, db.updateMessage), scanMessage, "message", body, at.UnixMicro(), token, chat, number)
+	m, err := one(ctx, tx.StmtContext(ctx, db.updateMessage), scanMessage, "message", token, chat, number, body, at.UnixMicro())
 	if err != nil {
 		return nil, err
+	}
+	// A chat whose row is not stored yet matches nothing: its revision is
+	// its newest message's, this one's now.
+	if _, err := tx.StmtContext(ctx, db.setChatRevision).ExecContext(ctx, m.Revision, token, chat); err != nil {
+		return nil, formatError(err, "")
 	}
 	if _, err := tx.StmtContext(ctx, db.reindexMessage).ExecContext(ctx, token, chat, number, indexText(body)); err != nil {
 		return nil, formatError(err, "")
@@ -101,6 +120,14 @@ type chatKey struct {
 // ApplyCreates implements instachat.Store. Counts grow by the rows the
 // inserts report as stored, so a create skipped by ON CONFLICT is not
 // counted, and are added once per application and chat rather than per row.
+//
+// Revisions are taken in the order of the batch, the single writer
+// connection keeping them in commit order: each chat stored takes its
+// application's next revision, each message stored its chat's. They are
+// counted in Go from the revision each feed was at, and written back with
+// the counts; a create skipped as stored takes none. Once the transaction
+// committed, the stored creates' Chat and Message carry their revisions (a
+// chat also its messages_count), so that a caller can publish them.
 //
 // New messages are indexed here rather than by a trigger: a trigger writing
 // to FTS5 makes every INSERT open a statement savepoint, at which FTS5
@@ -127,32 +154,71 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 	}
 	defer tx.Rollback()
 
-	chats := map[string]int64{}
-	insertChat := tx.StmtContext(ctx, db.insertChat)
+	// What each feed the batch changes stands at, once read, and what it
+	// grew by; and what the stored creates will carry.
+	type feed struct{ revision, added int64 }
+	apps, chats := map[string]*feed{}, map[chatKey]*feed{}
+	type storedChat struct {
+		chat                         *instachat.Chat
+		count, revision, appRevision int64
+	}
+	var storedChats []storedChat
+	var stored []*instachat.Message
+	var revisions []int64 // of stored, in its order
+
+	insertChat, appRevision := tx.StmtContext(ctx, db.insertChat), tx.StmtContext(ctx, db.appRevision)
 	for _, c := range creates {
-		if ch := c.Chat; ch != nil {
-			ok, err := inserted(insertChat.ExecContext(ctx, ch.Token, ch.Number, ch.Name, ch.CreatedAt.UnixMicro(), ch.UpdatedAt.UnixMicro()))
-			if err != nil {
-				return err
+		ch := c.Chat
+		if ch == nil {
+			continue
+		}
+		app := apps[ch.Token]
+		if app == nil {
+			app = &feed{}
+			if err := appRevision.QueryRowContext(ctx, ch.Token).Scan(&app.revision); err != nil {
+				return formatError(err, "")
 			}
-			if ok {
-				chats[ch.Token]++
-			}
+			apps[ch.Token] = app
+		}
+		next := app.revision + app.added + 1
+		sc := storedChat{chat: ch, appRevision: next}
+		err := insertChat.QueryRowContext(ctx, ch.Token, ch.Number, ch.Name, next, ch.CreatedAt.UnixMicro(), ch.UpdatedAt.UnixMicro()).
+			Scan(&sc.count, &sc.revision)
+		switch {
+		case errors.Is(err, sql.ErrNoRows): // stored already
+		case err != nil:
+			return formatError(err, "")
+		default:
+			app.added++
+			storedChats = append(storedChats, sc)
 		}
 	}
-	msgs := map[chatKey]int64{}
-	var stored []*instachat.Message
-	insertMessage := tx.StmtContext(ctx, db.insertMessage)
+	insertMessage, chatRevision := tx.StmtContext(ctx, db.insertMessage), tx.StmtContext(ctx, db.chatRevision)
 	for _, c := range creates {
-		if m := c.Message; m != nil {
-			ok, err := inserted(insertMessage.ExecContext(ctx, m.Token, m.Chat, m.Number, m.Body, m.CreatedAt.UnixMicro(), m.UpdatedAt.UnixMicro()))
-			if err != nil {
-				return err
+		m := c.Message
+		if m == nil {
+			continue
+		}
+		k := chatKey{m.Token, m.Chat}
+		chat := chats[k]
+		if chat == nil {
+			// After the chats' inserts: a chat stored above starts at
+			// its earlier messages' revision.
+			chat = &feed{}
+			if err := chatRevision.QueryRowContext(ctx, k.token, k.number).Scan(&chat.revision); err != nil {
+				return formatError(err, "")
 			}
-			if ok {
-				msgs[chatKey{m.Token, m.Chat}]++
-				stored = append(stored, m)
-			}
+			chats[k] = chat
+		}
+		next := chat.revision + chat.added + 1
+		ok, err := inserted(insertMessage.ExecContext(ctx, m.Token, m.Chat, m.Number, m.Body, next, m.CreatedAt.UnixMicro(), m.UpdatedAt.UnixMicro()))
+		if err != nil {
+			return err
+		}
+		if ok {
+			chat.added++
+			stored = append(stored, m)
+			revisions = append(revisions, next)
 		}
 	}
 	if err := db.index(ctx, tx, stored); err != nil {
@@ -163,20 +229,43 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 	}
 
 	addChats := tx.StmtContext(ctx, db.addChats)
-	for token, n := range chats {
-		if _, err := addChats.ExecContext(ctx, n, token); err != nil {
+	for token, app := range apps {
+		if app.added == 0 {
+			continue
+		}
+		if _, err := addChats.ExecContext(ctx, app.added, app.revision+app.added, token); err != nil {
 			return formatError(err, "")
 		}
 	}
 	// A chat whose row is not stored yet matches nothing here; inserting it
-	// later counts these messages.
+	// later counts these messages and starts at the newest one's revision.
 	addMessages := tx.StmtContext(ctx, db.addMessages)
-	for k, n := range msgs {
-		if _, err := addMessages.ExecContext(ctx, n, k.token, k.number); err != nil {
+	for k, chat := range chats {
+		if chat.added == 0 {
+			continue
+		}
+		if _, err := addMessages.ExecContext(ctx, chat.added, chat.revision+chat.added, k.token, k.number); err != nil {
 			return formatError(err, "")
 		}
 	}
-	return formatError(tx.Commit(), "")
+	if err := tx.Commit(); err != nil {
+		return formatError(err, "")
+	}
+	for _, sc := range storedChats {
+		sc.chat.MessagesCount, sc.chat.Revision = sc.count, sc.revision
+		sc.chat.AppRevision, sc.chat.CreatedAppRevision = sc.appRevision, sc.appRevision
+	}
+	for i, m := range stored {
+		m.Revision, m.CreatedRevision = revisions[i], revisions[i]
+	}
+	// A message stored in the batch of its chat's creation came after it.
+	for _, sc := range storedChats {
+		if chat := chats[chatKey{sc.chat.Token, sc.chat.Number}]; chat != nil {
+			sc.chat.MessagesCount += chat.added
+			sc.chat.Revision = chat.revision + chat.added
+		}
+	}
+	return nil
 }
 
 // maxMessageNumber is the highest number an index rowid has room for.
