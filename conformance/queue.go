@@ -17,143 +17,147 @@ import (
 // what the handler saw. Each subtest uses fresh tokens and ignores creates
 // of any other, so a backend may keep one topic for every subtest.
 func TestQueue(t *testing.T, open func(t *testing.T) instachat.Queue) {
-	t.Run("Delivered", func(t *testing.T) {
-		q := open(t)
-		token := instachat.NewToken()
-		log := newQueueLog(token)
-		log.consume(t, q, nil)
-		creates := queueCreates(token, 20)
-		queuePublishMixed(t, q, creates)
-		log.waitAcked(t, creates)
-	})
+	opened := func(test func(*testing.T, instachat.Queue)) func(*testing.T) {
+		return func(t *testing.T) { test(t, open(t)) }
+	}
+	t.Run("every create published is delivered", opened(testQueueDelivered))
+	t.Run("concurrent publishers are delivered in batches", opened(testQueueConcurrentPublishers))
+	t.Run("creates of one application arrive in publish order", opened(testQueueOrderPerApplication))
+	t.Run("creates enqueued before any wait arrive in enqueue order", opened(testQueueEnqueueKeepsOrderBeforeWaiting))
+	t.Run("a batch whose handler fails is delivered again", opened(testQueueRedelivery))
+	t.Run("a create set aside answers its publisher with the reason", opened(testQueueDeadLetter))
+}
 
-	t.Run("ConcurrentPublishers", func(t *testing.T) {
-		q := open(t)
-		token := instachat.NewToken()
-		log := newQueueLog(token)
-		// A commit takes time, during which publishers pile up: that is
-		// what a batch is made of.
-		log.consume(t, q, func(context.Context, []instachat.Create) error {
-			time.Sleep(time.Millisecond)
-			return nil
-		})
-		const publishers, each = 16, 50
-		creates := queueCreates(token, publishers*each)
-		queuePublishConcurrently(t, q, creates, each)
-		log.waitAcked(t, creates)
-		if log.largest() < 2 {
-			t.Errorf("%d concurrent publishers, yet every batch held one create: no batching", publishers)
-		}
-	})
+func testQueueDelivered(t *testing.T, q instachat.Queue) {
+	token := instachat.NewToken()
+	log := newQueueLog(token)
+	log.consume(t, q, nil)
+	creates := queueCreates(token, 20)
+	queuePublishMixed(t, q, creates)
+	log.waitAcked(t, creates)
+}
 
-	t.Run("OrderPerApplication", func(t *testing.T) {
-		q := open(t)
-		tokens := []string{instachat.NewToken(), instachat.NewToken()}
-		log := newQueueLog(tokens...)
-		log.consume(t, q, nil)
-		created := map[string][]instachat.Create{}
-		for _, token := range tokens {
-			created[token] = queueCreates(token, 60)
-		}
-		// Each application is published by its own goroutine, the two
-		// interleaving.
-		var wg sync.WaitGroup
-		for _, creates := range created {
-			wg.Go(func() { queuePublishMixed(t, q, creates) })
-		}
-		wg.Wait()
-		for token, creates := range created {
-			log.waitAcked(t, creates)
-			if got, want := log.firstAcks(token), queueKeys(creates); !slices.Equal(got, want) {
-				t.Errorf("creates of one application acknowledged in the order\n%v\nwant the publish order\n%v", got, want)
-			}
-		}
+func testQueueConcurrentPublishers(t *testing.T, q instachat.Queue) {
+	token := instachat.NewToken()
+	log := newQueueLog(token)
+	// A commit takes time, during which publishers pile up: that is
+	// what a batch is made of.
+	log.consume(t, q, func(context.Context, []instachat.Create) error {
+		time.Sleep(time.Millisecond)
+		return nil
 	})
+	const publishers, each = 16, 50
+	creates := queueCreates(token, publishers*each)
+	queuePublishConcurrently(t, q, creates, each)
+	log.waitAcked(t, creates)
+	if log.largest() < 2 {
+		t.Errorf("%d concurrent publishers, yet every batch held one create: no batching", publishers)
+	}
+}
 
-	t.Run("EnqueueKeepsOrderBeforeWaiting", func(t *testing.T) {
-		// The dispatcher enqueues under its numbering lock and waits after
-		// releasing it, so several creates of one chat are enqueued before
-		// any is durable; they must still arrive in enqueue order.
-		q := open(t)
-		token := instachat.NewToken()
-		log := newQueueLog(token)
-		log.consume(t, q, nil)
-		creates := queueCreates(token, 50)
-		var waits []func(context.Context) error
-		for _, c := range creates {
-			wait, err := q.Enqueue(context.Background(), c)
-			if err != nil {
-				t.Fatalf("Enqueue: %v", err)
-			}
-			waits = append(waits, wait)
-		}
-		for i, wait := range waits {
-			if err := wait(context.Background()); err != nil {
-				t.Fatalf("wait for create %d: %v", i, err)
-			}
-		}
+func testQueueOrderPerApplication(t *testing.T, q instachat.Queue) {
+	tokens := []string{instachat.NewToken(), instachat.NewToken()}
+	log := newQueueLog(tokens...)
+	log.consume(t, q, nil)
+	created := map[string][]instachat.Create{}
+	for _, token := range tokens {
+		created[token] = queueCreates(token, 60)
+	}
+	// Each application is published by its own goroutine, the two
+	// interleaving.
+	var wg sync.WaitGroup
+	for _, creates := range created {
+		wg.Go(func() { queuePublishMixed(t, q, creates) })
+	}
+	wg.Wait()
+	for token, creates := range created {
 		log.waitAcked(t, creates)
 		if got, want := log.firstAcks(token), queueKeys(creates); !slices.Equal(got, want) {
-			t.Errorf("creates acknowledged in the order\n%v\nwant the enqueue order\n%v", got, want)
+			t.Errorf("creates of one application acknowledged in the order\n%v\nwant the publish order\n%v", got, want)
 		}
-	})
+	}
+}
 
-	t.Run("Redelivery", func(t *testing.T) {
-		q := open(t)
-		token := instachat.NewToken()
-		const failures = 2
-		log := newQueueLog(token)
-		// Every create fails its first deliveries, alone or with others.
-		log.consume(t, q, func(_ context.Context, batch []instachat.Create) error {
-			for _, c := range batch {
-				if log.delivered(c) < failures {
-					return errors.New("store unavailable")
+func testQueueEnqueueKeepsOrderBeforeWaiting(t *testing.T, q instachat.Queue) {
+	// The dispatcher enqueues under its numbering lock and waits after
+	// releasing it, so several creates of one chat are enqueued before
+	// any is durable; they must still arrive in enqueue order.
+	token := instachat.NewToken()
+	log := newQueueLog(token)
+	log.consume(t, q, nil)
+	creates := queueCreates(token, 50)
+	var waits []func(context.Context) error
+	for _, c := range creates {
+		wait, err := q.Enqueue(context.Background(), c)
+		if err != nil {
+			t.Fatalf("Enqueue: %v", err)
+		}
+		waits = append(waits, wait)
+	}
+	for i, wait := range waits {
+		if err := wait(context.Background()); err != nil {
+			t.Fatalf("wait for create %d: %v", i, err)
+		}
+	}
+	log.waitAcked(t, creates)
+	if got, want := log.firstAcks(token), queueKeys(creates); !slices.Equal(got, want) {
+		t.Errorf("creates acknowledged in the order\n%v\nwant the enqueue order\n%v", got, want)
+	}
+}
+
+func testQueueRedelivery(t *testing.T, q instachat.Queue) {
+	token := instachat.NewToken()
+	const failures = 2
+	log := newQueueLog(token)
+	// Every create fails its first deliveries, alone or with others.
+	log.consume(t, q, func(_ context.Context, batch []instachat.Create) error {
+		for _, c := range batch {
+			if log.delivered(c) < failures {
+				return errors.New("store unavailable")
+			}
+		}
+		return nil
+	})
+	creates := queueCreates(token, 24)
+	queuePublishConcurrently(t, q, creates, 4)
+	log.waitAcked(t, creates)
+	for _, c := range creates {
+		if n := log.delivered(c); n <= failures {
+			t.Errorf("%v delivered %d times; its handler failed %d times", queueKeyOf(c), n, failures)
+		}
+	}
+}
+
+func testQueueDeadLetter(t *testing.T, q instachat.Queue) {
+	token := instachat.NewToken()
+	creates := queueCreates(token, 3)
+	poison, reason := queueKeyOf(creates[1]), errors.New("refused for good")
+	dead := make(chan error, 1)
+	log := newQueueLog(token)
+	log.consume(t, q, func(ctx context.Context, batch []instachat.Create) error {
+		for _, c := range batch {
+			if queueKeyOf(c) == poison {
+				err := q.DeadLetter(ctx, c, reason)
+				select {
+				case dead <- err:
+				default: // delivered again: the first answer is checked
 				}
 			}
-			return nil
-		})
-		creates := queueCreates(token, 24)
-		queuePublishConcurrently(t, q, creates, 4)
-		log.waitAcked(t, creates)
-		for _, c := range creates {
-			if n := log.delivered(c); n <= failures {
-				t.Errorf("%v delivered %d times; its handler failed %d times", queueKeyOf(c), n, failures)
-			}
 		}
+		return nil
 	})
-
-	t.Run("DeadLetter", func(t *testing.T) {
-		q := open(t)
-		token := instachat.NewToken()
-		creates := queueCreates(token, 3)
-		poison, reason := queueKeyOf(creates[1]), errors.New("refused for good")
-		dead := make(chan error, 1)
-		log := newQueueLog(token)
-		log.consume(t, q, func(ctx context.Context, batch []instachat.Create) error {
-			for _, c := range batch {
-				if queueKeyOf(c) == poison {
-					err := q.DeadLetter(ctx, c, reason)
-					select {
-					case dead <- err:
-					default: // delivered again: the first answer is checked
-					}
-				}
-			}
-			return nil
-		})
-		for _, c := range creates {
-			err := instachat.Publish(t.Context(), q, c)
-			// A broker answered before the handler ran; an embedded queue
-			// answers with the handler's verdict.
-			if err != nil && (queueKeyOf(c) != poison || !errors.Is(err, reason)) {
-				t.Errorf("Publish(%v): %v", queueKeyOf(c), err)
-			}
+	for _, c := range creates {
+		err := instachat.Publish(t.Context(), q, c)
+		// A broker answered before the handler ran; an embedded queue
+		// answers with the handler's verdict.
+		if err != nil && (queueKeyOf(c) != poison || !errors.Is(err, reason)) {
+			t.Errorf("Publish(%v): %v", queueKeyOf(c), err)
 		}
-		log.waitAcked(t, creates)
-		if err := <-dead; err != nil {
-			t.Errorf("DeadLetter: %v", err)
-		}
-	})
+	}
+	log.waitAcked(t, creates)
+	if err := <-dead; err != nil {
+		t.Errorf("DeadLetter: %v", err)
+	}
 }
 
 // queueKey identifies a create by its numbers, since a backend that carries

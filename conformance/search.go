@@ -19,168 +19,171 @@ import (
 // Only which messages match is checked, not how they rank: engines rank
 // differently, and the contract says only "best match first".
 func TestSearcher(t *testing.T, open func(t *testing.T) (instachat.Searcher, func(ctx context.Context, msgs []*instachat.Message) error)) {
-	t.Run("Substring", func(t *testing.T) {
-		s, put := open(t)
-		token := instachat.NewToken()
-		searchPut(t, put, token, 1, "Supercalifragilistic", "super", "fragile califs")
-		searchWant(t, s, token, 1, "califrag", 1)
-		searchWant(t, s, token, 1, "ragil", 1, 3)
-		searchWant(t, s, token, 1, "SUPER", 1, 2)
-		searchWant(t, s, token, 1, "istic", 1)
-		searchWant(t, s, token, 1, "calico")
-	})
-
-	t.Run("ShortTermsMatchWordStarts", func(t *testing.T) {
-		s, put := open(t)
-		token := instachat.NewToken()
-		searchPut(t, put, token, 1, "hi there", "say hi", "this", "Hi-five", "chi", "(hi)", "I agree")
-		searchWant(t, s, token, 1, "hi", 1, 2, 4, 6)
-		searchWant(t, s, token, 1, "th", 1, 3)
-		searchWant(t, s, token, 1, "i", 7)
-		searchWant(t, s, token, 1, "gr")
-	})
-
-	t.Run("CaseInsensitiveBeyondASCII", func(t *testing.T) {
-		s, put := open(t)
-		token := instachat.NewToken()
-		searchPut(t, put, token, 1, "ÉCOLE normale", "une école", "ecole sans accent", "NAÏVE", "naïve")
-		searchWant(t, s, token, 1, "ÉCOLE", 1, 2)
-		searchWant(t, s, token, 1, "école", 1, 2)
-		searchWant(t, s, token, 1, "ecole", 3)
-		searchWant(t, s, token, 1, "É", 1, 2)
-		searchWant(t, s, token, 1, "éC", 1, 2)
-		searchWant(t, s, token, 1, "aïv", 4, 5)
-	})
-
-	t.Run("EveryTermMustMatch", func(t *testing.T) {
-		s, put := open(t)
-		token := instachat.NewToken()
-		searchPut(t, put, token, 1, "red apple pie", "green apple", "red car", "apple, red")
-		searchWant(t, s, token, 1, "red apple", 1, 4)
-		searchWant(t, s, token, 1, "apple", 1, 2, 4)
-		searchWant(t, s, token, 1, "red car apple")
-		searchWant(t, s, token, 1, "re app", 1, 4)
-		searchWant(t, s, token, 1, "gr apple", 2)
-		searchWant(t, s, token, 1, "r c", 3)
-	})
-
-	t.Run("ScopedToOneChat", func(t *testing.T) {
-		s, put := open(t)
-		token, other := instachat.NewToken(), instachat.NewToken()
-		searchPut(t, put, token, 1, "shared words")
-		searchPut(t, put, token, 2, "shared words")
-		searchPut(t, put, other, 1, "shared words")
-		for _, q := range []string{"shared", "sh", "sh words"} {
-			got := searchAll(t, s, token, 1, q)
-			if len(got) != 1 || got[0].Token != token || got[0].Chat != 1 {
-				t.Errorf("search %q in one chat returned %s; want only that chat's message", q, searchShow(got))
-			}
-		}
-	})
-
-	t.Run("Edits", func(t *testing.T) {
-		s, put := open(t)
-		token := instachat.NewToken()
-		msgs := searchPut(t, put, token, 1, "alpha bravo", "alpha charlie")
-		edited := *msgs[0]
-		edited.Body, edited.UpdatedAt = "delta echo", storeTime(9)
-		if err := put(t.Context(), []*instachat.Message{&edited}); err != nil {
-			t.Fatalf("put an edit: %v", err)
-		}
-		searchWant(t, s, token, 1, "bravo")
-		searchWant(t, s, token, 1, "br")
-		searchWant(t, s, token, 1, "alpha", 2)
-		searchWant(t, s, token, 1, "delta", 1)
-		searchWant(t, s, token, 1, "ec", 1)
-		if got := searchAll(t, s, token, 1, "echo"); len(got) != 1 || !sameMessage(got[0], &edited) {
-			t.Errorf("search for the edited text returned %s; want %+v", searchShow(got), edited)
-		}
-	})
-
-	t.Run("ResultsCarryTheMessage", func(t *testing.T) {
-		s, put := open(t)
-		token := instachat.NewToken()
-		msgs := searchPut(t, put, token, 3, storeText...)
-		for i, m := range msgs {
-			q := strings.Fields(m.Body)[0]
-			var found bool
-			for _, r := range searchAll(t, s, token, 3, q) {
-				found = found || sameMessage(r, m)
-			}
-			if !found {
-				t.Errorf("search %q did not return message %d as put: %+v", q, i+1, *m)
-			}
-		}
-	})
-
-	t.Run("Pagination", func(t *testing.T) {
-		s, put := open(t)
-		token := instachat.NewToken()
-		bodies := make([]string, 25)
-		for i := range bodies {
-			bodies[i] = strings.Repeat("needle ", 1+i%4) + strings.Repeat("hay ", 1+i%5)
-		}
-		searchPut(t, put, token, 1, bodies...)
-		for _, q := range []string{"needle", "ne", "needle ha"} {
-			all := searchPage(t, s, token, 1, q, 0, 100)
-			var paged []*instachat.Message
-			for offset := 0; offset < 35; offset += 7 {
-				page := searchPage(t, s, token, 1, q, offset, 7)
-				if want := min(7, max(0, 25-offset)); len(page) != want {
-					t.Fatalf("search %q, offset %d, limit 7: %d results, want %d", q, offset, len(page), want)
-				}
-				paged = append(paged, page...)
-			}
-			if got, want := searchNumbers(paged), searchNumbers(all); !slices.Equal(got, want) || len(want) != 25 {
-				t.Errorf("search %q page by page returned %v; in one page %v; want the same 25", q, got, want)
-			}
-		}
-	})
-
-	t.Run("AgreesWithMatchesTerm", func(t *testing.T) {
-		s, put := open(t)
-		token := instachat.NewToken()
-		vocabulary := []string{"alpha", "Alphabet", "beta", "betamax", "ÉCOLE", "école", "ecole", "hi", "hit", "this",
-			"chi", "say", "Supercalifragilistic", "naïve", "NAÏVE", "x1", "über", "Straße", "data", "metadata", "日本語"}
-		separators := []string{" ", "  ", ", ", "-", ". ", "!", "\n"}
-		rng := rand.New(rand.NewPCG(1, 2))
-		bodies := make([]string, 200)
-		for i := range bodies {
-			var b strings.Builder
-			for w := range 1 + rng.IntN(6) {
-				if w > 0 {
-					b.WriteString(separators[rng.IntN(len(separators))])
-				}
-				word := vocabulary[rng.IntN(len(vocabulary))]
-				if rng.IntN(4) == 0 {
-					word = strings.ToUpper(word)
-				}
-				b.WriteString(word)
-			}
-			bodies[i] = b.String()
-		}
-		searchPut(t, put, token, 1, bodies...)
-		for _, q := range []string{"alpha", "pha", "a", "al", "ÉCO", "é", "hi", "th", "this", "califrag", "ta",
-			"hi alpha", "be ta", "école naïve", "ï", "x", "1", "ü", "straße", "本語", "data me", "nothing"} {
-			terms, err := instachat.ParseSearchTerms(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want []int64
-			for i, b := range bodies {
-				if !slices.ContainsFunc(terms, func(term string) bool { return !instachat.MatchesTerm(b, term) }) {
-					want = append(want, int64(i+1))
-				}
-			}
-			got := searchNumbers(searchAll(t, s, token, 1, q))
-			slices.Sort(got)
-			if !slices.Equal(got, want) {
-				t.Errorf("search %q returned %d messages %v\nMatchesTerm says %d: %v", q, len(got), got, len(want), want)
-			}
-		}
-	})
-
+	opened := func(test func(*testing.T, instachat.Searcher, func(context.Context, []*instachat.Message) error)) func(*testing.T) {
+		return func(t *testing.T) { s, put := open(t); test(t, s, put) }
+	}
+	t.Run("a long term matches any substring", opened(testSearchSubstring))
+	t.Run("a short term matches the start of a word", opened(testSearchShortTermsMatchWordStarts))
+	t.Run("matching ignores case beyond ASCII", opened(testSearchCaseInsensitiveBeyondASCII))
+	t.Run("every term must match", opened(testSearchEveryTermMustMatch))
+	t.Run("a search sees only its chat", opened(testSearchScopedToOneChat))
+	t.Run("an edit replaces what a message is found by", opened(testSearchEdits))
+	t.Run("results carry the message as stored", opened(testSearchResultsCarryTheMessage))
+	t.Run("pages cut one order, each match once", opened(testSearchPagination))
+	t.Run("matches exactly what MatchesTerm matches", opened(testSearchAgreesWithMatchesTerm))
 	t.Run("unicode case folding", func(t *testing.T) { testUnicodeCaseFolding(t, open) })
+}
+
+func testSearchSubstring(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+	token := instachat.NewToken()
+	searchPut(t, put, token, 1, "Supercalifragilistic", "super", "fragile califs")
+	searchWant(t, s, token, 1, "califrag", 1)
+	searchWant(t, s, token, 1, "ragil", 1, 3)
+	searchWant(t, s, token, 1, "SUPER", 1, 2)
+	searchWant(t, s, token, 1, "istic", 1)
+	searchWant(t, s, token, 1, "calico")
+}
+
+func testSearchShortTermsMatchWordStarts(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+	token := instachat.NewToken()
+	searchPut(t, put, token, 1, "hi there", "say hi", "this", "Hi-five", "chi", "(hi)", "I agree")
+	searchWant(t, s, token, 1, "hi", 1, 2, 4, 6)
+	searchWant(t, s, token, 1, "th", 1, 3)
+	searchWant(t, s, token, 1, "i", 7)
+	searchWant(t, s, token, 1, "gr")
+}
+
+func testSearchCaseInsensitiveBeyondASCII(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+	token := instachat.NewToken()
+	searchPut(t, put, token, 1, "ÉCOLE normale", "une école", "ecole sans accent", "NAÏVE", "naïve")
+	searchWant(t, s, token, 1, "ÉCOLE", 1, 2)
+	searchWant(t, s, token, 1, "école", 1, 2)
+	searchWant(t, s, token, 1, "ecole", 3)
+	searchWant(t, s, token, 1, "É", 1, 2)
+	searchWant(t, s, token, 1, "éC", 1, 2)
+	searchWant(t, s, token, 1, "aïv", 4, 5)
+}
+
+func testSearchEveryTermMustMatch(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+	token := instachat.NewToken()
+	searchPut(t, put, token, 1, "red apple pie", "green apple", "red car", "apple, red")
+	searchWant(t, s, token, 1, "red apple", 1, 4)
+	searchWant(t, s, token, 1, "apple", 1, 2, 4)
+	searchWant(t, s, token, 1, "red car apple")
+	searchWant(t, s, token, 1, "re app", 1, 4)
+	searchWant(t, s, token, 1, "gr apple", 2)
+	searchWant(t, s, token, 1, "r c", 3)
+}
+
+func testSearchScopedToOneChat(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+	token, other := instachat.NewToken(), instachat.NewToken()
+	searchPut(t, put, token, 1, "shared words")
+	searchPut(t, put, token, 2, "shared words")
+	searchPut(t, put, other, 1, "shared words")
+	for _, q := range []string{"shared", "sh", "sh words"} {
+		got := searchAll(t, s, token, 1, q)
+		if len(got) != 1 || got[0].Token != token || got[0].Chat != 1 {
+			t.Errorf("search %q in one chat returned %s; want only that chat's message", q, searchShow(got))
+		}
+	}
+}
+
+func testSearchEdits(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+	token := instachat.NewToken()
+	msgs := searchPut(t, put, token, 1, "alpha bravo", "alpha charlie")
+	edited := *msgs[0]
+	edited.Body, edited.UpdatedAt = "delta echo", storeTime(9)
+	if err := put(t.Context(), []*instachat.Message{&edited}); err != nil {
+		t.Fatalf("put an edit: %v", err)
+	}
+	searchWant(t, s, token, 1, "bravo")
+	searchWant(t, s, token, 1, "br")
+	searchWant(t, s, token, 1, "alpha", 2)
+	searchWant(t, s, token, 1, "delta", 1)
+	searchWant(t, s, token, 1, "ec", 1)
+	if got := searchAll(t, s, token, 1, "echo"); len(got) != 1 || !sameMessage(got[0], &edited) {
+		t.Errorf("search for the edited text returned %s; want %+v", searchShow(got), edited)
+	}
+}
+
+func testSearchResultsCarryTheMessage(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+	token := instachat.NewToken()
+	msgs := searchPut(t, put, token, 3, storeText...)
+	for i, m := range msgs {
+		q := strings.Fields(m.Body)[0]
+		var found bool
+		for _, r := range searchAll(t, s, token, 3, q) {
+			found = found || sameMessage(r, m)
+		}
+		if !found {
+			t.Errorf("search %q did not return message %d as put: %+v", q, i+1, *m)
+		}
+	}
+}
+
+func testSearchPagination(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+	token := instachat.NewToken()
+	bodies := make([]string, 25)
+	for i := range bodies {
+		bodies[i] = strings.Repeat("needle ", 1+i%4) + strings.Repeat("hay ", 1+i%5)
+	}
+	searchPut(t, put, token, 1, bodies...)
+	for _, q := range []string{"needle", "ne", "needle ha"} {
+		all := searchPage(t, s, token, 1, q, 0, 100)
+		var paged []*instachat.Message
+		for offset := 0; offset < 35; offset += 7 {
+			page := searchPage(t, s, token, 1, q, offset, 7)
+			if want := min(7, max(0, 25-offset)); len(page) != want {
+				t.Fatalf("search %q, offset %d, limit 7: %d results, want %d", q, offset, len(page), want)
+			}
+			paged = append(paged, page...)
+		}
+		if got, want := searchNumbers(paged), searchNumbers(all); !slices.Equal(got, want) || len(want) != 25 {
+			t.Errorf("search %q page by page returned %v; in one page %v; want the same 25", q, got, want)
+		}
+	}
+}
+
+func testSearchAgreesWithMatchesTerm(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+	token := instachat.NewToken()
+	vocabulary := []string{"alpha", "Alphabet", "beta", "betamax", "ÉCOLE", "école", "ecole", "hi", "hit", "this",
+		"chi", "say", "Supercalifragilistic", "naïve", "NAÏVE", "x1", "über", "Straße", "data", "metadata", "日本語"}
+	separators := []string{" ", "  ", ", ", "-", ". ", "!", "\n"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	bodies := make([]string, 200)
+	for i := range bodies {
+		var b strings.Builder
+		for w := range 1 + rng.IntN(6) {
+			if w > 0 {
+				b.WriteString(separators[rng.IntN(len(separators))])
+			}
+			word := vocabulary[rng.IntN(len(vocabulary))]
+			if rng.IntN(4) == 0 {
+				word = strings.ToUpper(word)
+			}
+			b.WriteString(word)
+		}
+		bodies[i] = b.String()
+	}
+	searchPut(t, put, token, 1, bodies...)
+	for _, q := range []string{"alpha", "pha", "a", "al", "ÉCO", "é", "hi", "th", "this", "califrag", "ta",
+		"hi alpha", "be ta", "école naïve", "ï", "x", "1", "ü", "straße", "本語", "data me", "nothing"} {
+		terms, err := instachat.ParseSearchTerms(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []int64
+		for i, b := range bodies {
+			if !slices.ContainsFunc(terms, func(term string) bool { return !instachat.MatchesTerm(b, term) }) {
+				want = append(want, int64(i+1))
+			}
+		}
+		got := searchNumbers(searchAll(t, s, token, 1, q))
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("search %q returned %d messages %v\nMatchesTerm says %d: %v", q, len(got), got, len(want), want)
+		}
+	}
 }
 
 // searchPut puts one message per body, numbered from 1, and returns them.

@@ -14,187 +14,191 @@ import (
 // numbering state — the same value for an embedded backend, two clients for
 // a shared one — so that numbers are shown unique across processes.
 func TestSequencer(t *testing.T, open func(t *testing.T) (a, b instachat.Sequencer)) {
-	t.Run("UnknownApplication", func(t *testing.T) {
-		a, b := open(t)
-		token := instachat.NewToken()
-		for _, s := range []instachat.Sequencer{a, b} {
-			_, err := s.NextChatNumber(t.Context(), token)
-			wantCode(t, err, instachat.ENOTFOUND, "NextChatNumber of an unknown application")
-			_, err = s.NextMessageNumber(t.Context(), token, 1)
-			wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumber of an unknown application")
-		}
-	})
+	opened := func(test func(t *testing.T, a, b instachat.Sequencer)) func(*testing.T) {
+		return func(t *testing.T) { a, b := open(t); test(t, a, b) }
+	}
+	t.Run("an unknown application gets no number", opened(testSeqUnknownApplication))
+	t.Run("chat numbers run 1, 2, 3 across handles", opened(testSeqChatNumbers))
+	t.Run("adding a known application again keeps its numbering", opened(testSeqAddApplicationKeepsNumbering))
+	t.Run("a chat not issued gets no message number", opened(testSeqUnknownChat))
+	t.Run("message numbers run per chat and per application", opened(testSeqMessageNumbers))
+	t.Run("concurrent message numbers are each issued once, none skipped", opened(testSeqConcurrentMessages))
+	t.Run("concurrent chat numbers are each issued once, none skipped", opened(testSeqConcurrentChats))
+	t.Run("a receipt answers a retry with the number first issued", opened(testSeqReceiptAnswersRetry))
+	t.Run("a call that issues nothing keeps no receipt", opened(testSeqReceiptNotKeptOnFailure))
+	t.Run("concurrent retries of one key issue one number", opened(testSeqConcurrentRetries))
+}
 
-	t.Run("ChatNumbers", func(t *testing.T) {
-		a, b := open(t)
-		token := seqAddApp(t, a)
-		seqWantChats(t, token, []instachat.Sequencer{a, b, a}, 1, 2, 3)
-	})
+func testSeqUnknownApplication(t *testing.T, a, b instachat.Sequencer) {
+	token := instachat.NewToken()
+	for _, s := range []instachat.Sequencer{a, b} {
+		_, err := s.NextChatNumber(t.Context(), token)
+		wantCode(t, err, instachat.ENOTFOUND, "NextChatNumber of an unknown application")
+		_, err = s.NextMessageNumber(t.Context(), token, 1)
+		wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumber of an unknown application")
+	}
+}
 
-	t.Run("AddApplicationKeepsNumbering", func(t *testing.T) {
-		a, b := open(t)
-		token := seqAddApp(t, a)
+func testSeqChatNumbers(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	seqWantChats(t, token, []instachat.Sequencer{a, b, a}, 1, 2, 3)
+}
+
+func testSeqAddApplicationKeepsNumbering(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	seqWantChats(t, token, []instachat.Sequencer{a, b}, 1, 2)
+	if err := b.AddApplication(t.Context(), token); err != nil {
+		t.Fatal(err)
+	}
+	seqWantChats(t, token, []instachat.Sequencer{b}, 3)
+}
+
+func testSeqUnknownChat(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	for _, chat := range []int64{1, 0, -1} {
+		_, err := b.NextMessageNumber(t.Context(), token, chat)
+		wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumber of a chat not issued")
+	}
+	seqWantChats(t, token, []instachat.Sequencer{a}, 1)
+	_, err := b.NextMessageNumber(t.Context(), token, 2)
+	wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumber of the chat after the last issued")
+}
+
+func testSeqMessageNumbers(t *testing.T, a, b instachat.Sequencer) {
+	tokens := []string{seqAddApp(t, a), seqAddApp(t, b)}
+	for _, token := range tokens {
 		seqWantChats(t, token, []instachat.Sequencer{a, b}, 1, 2)
-		if err := b.AddApplication(t.Context(), token); err != nil {
-			t.Fatal(err)
-		}
-		seqWantChats(t, token, []instachat.Sequencer{b}, 3)
-	})
-
-	t.Run("UnknownChat", func(t *testing.T) {
-		a, b := open(t)
-		token := seqAddApp(t, a)
-		for _, chat := range []int64{1, 0, -1} {
-			_, err := b.NextMessageNumber(t.Context(), token, chat)
-			wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumber of a chat not issued")
-		}
-		seqWantChats(t, token, []instachat.Sequencer{a}, 1)
-		_, err := b.NextMessageNumber(t.Context(), token, 2)
-		wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumber of the chat after the last issued")
-	})
-
-	t.Run("MessageNumbers", func(t *testing.T) {
-		a, b := open(t)
-		tokens := []string{seqAddApp(t, a), seqAddApp(t, b)}
+	}
+	// Interleaved so that any counter shared between chats or
+	// applications shows as a skipped number.
+	for want := int64(1); want <= 3; want++ {
 		for _, token := range tokens {
-			seqWantChats(t, token, []instachat.Sequencer{a, b}, 1, 2)
-		}
-		// Interleaved so that any counter shared between chats or
-		// applications shows as a skipped number.
-		for want := int64(1); want <= 3; want++ {
-			for _, token := range tokens {
-				for chat, s := range []instachat.Sequencer{a, b} {
-					got, err := s.NextMessageNumber(t.Context(), token, int64(chat+1))
-					if err != nil || got != want {
-						t.Fatalf("NextMessageNumber(chat %d) = %d, %v; want %d", chat+1, got, err, want)
-					}
+			for chat, s := range []instachat.Sequencer{a, b} {
+				got, err := s.NextMessageNumber(t.Context(), token, int64(chat+1))
+				if err != nil || got != want {
+					t.Fatalf("NextMessageNumber(chat %d) = %d, %v; want %d", chat+1, got, err, want)
 				}
 			}
 		}
-	})
+	}
+}
 
-	t.Run("ConcurrentMessages", func(t *testing.T) {
-		a, b := open(t)
-		token := seqAddApp(t, a)
-		const goroutines, each, chats = 32, 100, 4
-		seqWantChats(t, token, []instachat.Sequencer{a}, 1, 2, 3, 4)
-		got := seqParallel(t, goroutines, each, a, b, func(s instachat.Sequencer, g, i int) (int64, int64, error) {
-			chat := int64((g+i)%chats + 1)
-			n, err := s.NextMessageNumber(t.Context(), token, chat)
-			return chat, n, err
+func testSeqConcurrentMessages(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	const goroutines, each, chats = 32, 100, 4
+	seqWantChats(t, token, []instachat.Sequencer{a}, 1, 2, 3, 4)
+	got := seqParallel(t, goroutines, each, a, b, func(s instachat.Sequencer, g, i int) (int64, int64, error) {
+		chat := int64((g+i)%chats + 1)
+		n, err := s.NextMessageNumber(t.Context(), token, chat)
+		return chat, n, err
+	})
+	for chat := int64(1); chat <= chats; chat++ {
+		seqWantOneToN(t, got[chat], goroutines*each/chats)
+	}
+}
+
+func testSeqConcurrentChats(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	const goroutines = 24
+	got := seqParallel(t, goroutines, 1, a, b, func(s instachat.Sequencer, _, _ int) (int64, int64, error) {
+		n, err := s.NextChatNumber(t.Context(), token)
+		return 0, n, err
+	})
+	seqWantOneToN(t, got[0], goroutines)
+}
+
+func testSeqReceiptAnswersRetry(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	at := time.Date(2026, 11, 26, 12, 0, 0, 123000, time.UTC)
+	first := seqOnce(t, a, token, 0, "chat-key", instachat.Receipt{Fingerprint: "f1", CreatedAt: at}, false)
+	if first.Number != 1 || first.Fingerprint != "f1" || !first.CreatedAt.Equal(at) {
+		t.Fatalf("first receipt = %+v; want number 1, f1, %v", first, at)
+	}
+	// A retry on the other handle, even one claiming another
+	// fingerprint, gets the first receipt and issues nothing.
+	again := seqOnce(t, b, token, 0, "chat-key", instachat.Receipt{Fingerprint: "f2", CreatedAt: at.Add(time.Second)}, true)
+	if again != first && !(again.Number == first.Number && again.Fingerprint == first.Fingerprint && again.CreatedAt.Equal(first.CreatedAt)) {
+		t.Fatalf("retry receipt = %+v; want %+v", again, first)
+	}
+	seqWantChats(t, token, []instachat.Sequencer{b}, 2)
+	// Messages: same key space per application, a new key numbers on.
+	m1 := seqOnce(t, b, token, 1, "m-1", instachat.Receipt{Fingerprint: "m", CreatedAt: at}, false)
+	m2 := seqOnce(t, a, token, 1, "m-2", instachat.Receipt{Fingerprint: "m", CreatedAt: at}, false)
+	if m1.Number != 1 || m2.Number != 2 {
+		t.Fatalf("message receipts numbered %d, %d; want 1, 2", m1.Number, m2.Number)
+	}
+	if r := seqOnce(t, a, token, 1, "m-1", instachat.Receipt{Fingerprint: "m"}, true); r.Number != 1 {
+		t.Fatalf("retried message receipt = %+v; want number 1", r)
+	}
+	if n, err := a.NextMessageNumber(t.Context(), token, 1); err != nil || n != 3 {
+		t.Fatalf("NextMessageNumber after keyed creates = %d, %v; want 3", n, err)
+	}
+	// Keys belong to their application.
+	other := seqAddApp(t, b)
+	if r := seqOnce(t, a, other, 0, "chat-key", instachat.Receipt{Fingerprint: "o", CreatedAt: at}, false); r.Number != 1 || r.Fingerprint != "o" {
+		t.Fatalf("same key in another application = %+v; want its own chat 1", r)
+	}
+}
+
+func testSeqReceiptNotKeptOnFailure(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	_, _, err := a.NextNumberOnce(t.Context(), token, 1, "k", instachat.Receipt{Fingerprint: "x"})
+	wantCode(t, err, instachat.ENOTFOUND, "NextNumberOnce in a chat not issued")
+	_, _, err = b.NextNumberOnce(t.Context(), instachat.NewToken(), 0, "k", instachat.Receipt{Fingerprint: "x"})
+	wantCode(t, err, instachat.ENOTFOUND, "NextNumberOnce in an unknown application")
+	seqWantChats(t, token, []instachat.Sequencer{a}, 1)
+	// The failed call kept nothing: the key now numbers a message.
+	if r := seqOnce(t, b, token, 1, "k", instachat.Receipt{Fingerprint: "y"}, false); r.Number != 1 || r.Fingerprint != "y" {
+		t.Fatalf("receipt after a failed call = %+v; want message 1, y", r)
+	}
+}
+
+func testSeqConcurrentRetries(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	seqWantChats(t, token, []instachat.Sequencer{a}, 1)
+	// 8 keys, each sent by 16 goroutines at once: 8 numbers, each
+	// answered to all 16 senders of its key.
+	const keys, senders = 8, 16
+	var (
+		mu       sync.Mutex
+		byKey    = map[string]map[int64]int{}
+		replayed int
+		wg       sync.WaitGroup
+	)
+	for g := range keys * senders {
+		s := []instachat.Sequencer{a, b}[g%2]
+		key := fmt.Sprint("key-", g%keys)
+		wg.Go(func() {
+			r, again, err := s.NextNumberOnce(t.Context(), token, 1, key, instachat.Receipt{Fingerprint: key})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if byKey[key] == nil {
+				byKey[key] = map[int64]int{}
+			}
+			byKey[key][r.Number]++
+			if again {
+				replayed++
+			}
 		})
-		for chat := int64(1); chat <= chats; chat++ {
-			seqWantOneToN(t, got[chat], goroutines*each/chats)
+	}
+	wg.Wait()
+	var numbers []int64
+	for key, got := range byKey {
+		if len(got) != 1 {
+			t.Fatalf("key %s answered numbers %v; want one", key, got)
 		}
-	})
-
-	t.Run("ConcurrentChats", func(t *testing.T) {
-		a, b := open(t)
-		token := seqAddApp(t, a)
-		const goroutines = 24
-		got := seqParallel(t, goroutines, 1, a, b, func(s instachat.Sequencer, _, _ int) (int64, int64, error) {
-			n, err := s.NextChatNumber(t.Context(), token)
-			return 0, n, err
-		})
-		seqWantOneToN(t, got[0], goroutines)
-	})
-
-	t.Run("ReceiptAnswersRetry", func(t *testing.T) {
-		a, b := open(t)
-		token := seqAddApp(t, a)
-		at := time.Date(2026, 11, 26, 12, 0, 0, 123000, time.UTC)
-		first := seqOnce(t, a, token, 0, "chat-key", instachat.Receipt{Fingerprint: "f1", CreatedAt: at}, false)
-		if first.Number != 1 || first.Fingerprint != "f1" || !first.CreatedAt.Equal(at) {
-			t.Fatalf("first receipt = %+v; want number 1, f1, %v", first, at)
+		for n := range got {
+			numbers = append(numbers, n)
 		}
-		// A retry on the other handle, even one claiming another
-		// fingerprint, gets the first receipt and issues nothing.
-		again := seqOnce(t, b, token, 0, "chat-key", instachat.Receipt{Fingerprint: "f2", CreatedAt: at.Add(time.Second)}, true)
-		if again != first && !(again.Number == first.Number && again.Fingerprint == first.Fingerprint && again.CreatedAt.Equal(first.CreatedAt)) {
-			t.Fatalf("retry receipt = %+v; want %+v", again, first)
-		}
-		seqWantChats(t, token, []instachat.Sequencer{b}, 2)
-		// Messages: same key space per application, a new key numbers on.
-		m1 := seqOnce(t, b, token, 1, "m-1", instachat.Receipt{Fingerprint: "m", CreatedAt: at}, false)
-		m2 := seqOnce(t, a, token, 1, "m-2", instachat.Receipt{Fingerprint: "m", CreatedAt: at}, false)
-		if m1.Number != 1 || m2.Number != 2 {
-			t.Fatalf("message receipts numbered %d, %d; want 1, 2", m1.Number, m2.Number)
-		}
-		if r := seqOnce(t, a, token, 1, "m-1", instachat.Receipt{Fingerprint: "m"}, true); r.Number != 1 {
-			t.Fatalf("retried message receipt = %+v; want number 1", r)
-		}
-		if n, err := a.NextMessageNumber(t.Context(), token, 1); err != nil || n != 3 {
-			t.Fatalf("NextMessageNumber after keyed creates = %d, %v; want 3", n, err)
-		}
-		// Keys belong to their application.
-		other := seqAddApp(t, b)
-		if r := seqOnce(t, a, other, 0, "chat-key", instachat.Receipt{Fingerprint: "o", CreatedAt: at}, false); r.Number != 1 || r.Fingerprint != "o" {
-			t.Fatalf("same key in another application = %+v; want its own chat 1", r)
-		}
-	})
-
-	t.Run("ReceiptNotKeptOnFailure", func(t *testing.T) {
-		a, b := open(t)
-		token := seqAddApp(t, a)
-		_, _, err := a.NextNumberOnce(t.Context(), token, 1, "k", instachat.Receipt{Fingerprint: "x"})
-		wantCode(t, err, instachat.ENOTFOUND, "NextNumberOnce in a chat not issued")
-		_, _, err = b.NextNumberOnce(t.Context(), instachat.NewToken(), 0, "k", instachat.Receipt{Fingerprint: "x"})
-		wantCode(t, err, instachat.ENOTFOUND, "NextNumberOnce in an unknown application")
-		seqWantChats(t, token, []instachat.Sequencer{a}, 1)
-		// The failed call kept nothing: the key now numbers a message.
-		if r := seqOnce(t, b, token, 1, "k", instachat.Receipt{Fingerprint: "y"}, false); r.Number != 1 || r.Fingerprint != "y" {
-			t.Fatalf("receipt after a failed call = %+v; want message 1, y", r)
-		}
-	})
-
-	t.Run("ConcurrentRetries", func(t *testing.T) {
-		a, b := open(t)
-		token := seqAddApp(t, a)
-		seqWantChats(t, token, []instachat.Sequencer{a}, 1)
-		// 8 keys, each sent by 16 goroutines at once: 8 numbers, each
-		// answered to all 16 senders of its key.
-		const keys, senders = 8, 16
-		var (
-			mu       sync.Mutex
-			byKey    = map[string]map[int64]int{}
-			replayed int
-			wg       sync.WaitGroup
-		)
-		for g := range keys * senders {
-			s := []instachat.Sequencer{a, b}[g%2]
-			key := fmt.Sprint("key-", g%keys)
-			wg.Go(func() {
-				r, again, err := s.NextNumberOnce(t.Context(), token, 1, key, instachat.Receipt{Fingerprint: key})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				if byKey[key] == nil {
-					byKey[key] = map[int64]int{}
-				}
-				byKey[key][r.Number]++
-				if again {
-					replayed++
-				}
-			})
-		}
-		wg.Wait()
-		var numbers []int64
-		for key, got := range byKey {
-			if len(got) != 1 {
-				t.Fatalf("key %s answered numbers %v; want one", key, got)
-			}
-			for n := range got {
-				numbers = append(numbers, n)
-			}
-		}
-		seqWantOneToN(t, numbers, keys)
-		if replayed != keys*(senders-1) {
-			t.Fatalf("%d answers replayed; want %d", replayed, keys*(senders-1))
-		}
-	})
+	}
+	seqWantOneToN(t, numbers, keys)
+	if replayed != keys*(senders-1) {
+		t.Fatalf("%d answers replayed; want %d", replayed, keys*(senders-1))
+	}
 }
 
 // seqOnce calls NextNumberOnce and checks whether it replayed.

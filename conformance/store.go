@@ -16,297 +16,301 @@ import (
 // shared by every subtest: each subtest works under applications of its own
 // and runs alone, so a shared store sees no interleaved writes.
 func TestStore(t *testing.T, open func(t *testing.T) instachat.Store) {
-	t.Run("Application", func(t *testing.T) {
-		s := open(t)
-		app := storeNewApp(t, s, 0)
-		got, err := s.FindApplication(t.Context(), app.Token)
-		storeWant(t, "FindApplication", got, err, app, sameApp)
+	opened := func(test func(*testing.T, instachat.Store)) func(*testing.T) {
+		return func(t *testing.T) { test(t, open(t)) }
+	}
+	t.Run("finds an application by token; a second create of the token conflicts", opened(testStoreApplication))
+	t.Run("renames an application, keeping its chats count", opened(testStoreUpdateApplication))
+	t.Run("lists applications in creation order, page by page", opened(testStoreListApplications))
+	t.Run("finds, lists and renames chats; unknown ones are not found", opened(testStoreChats))
+	t.Run("finds, lists and edits messages; unknown ones are not found", opened(testStoreMessages))
+	t.Run("a batch stores its chats before their messages", opened(testStoreChatsBeforeMessages))
+	t.Run("a batch applied again changes nothing", opened(testStoreApplyTwice))
+	t.Run("messages stored before their chat count in it", opened(testStoreMessagesBeforeTheirChat))
+	t.Run("an invalid create refuses its whole batch", opened(testStoreApplyInvalid))
+	t.Run("Recount recomputes the counts from the rows", opened(testStoreRecount))
+	t.Run("HighestNumber of an application and of its chats", opened(testStoreHighestNumber))
+	t.Run("Watermarks of every application and chat", opened(testStoreWatermarks))
+}
 
-		dup := *app
-		dup.Name = "another name"
-		wantCode(t, s.CreateApplication(t.Context(), &dup), instachat.ECONFLICT, "CreateApplication of an existing token")
-		got, err = s.FindApplication(t.Context(), app.Token)
-		storeWant(t, "FindApplication after a conflicting create", got, err, app, sameApp)
+func testStoreApplication(t *testing.T, s instachat.Store) {
+	app := storeNewApp(t, s, 0)
+	got, err := s.FindApplication(t.Context(), app.Token)
+	storeWant(t, "FindApplication", got, err, app, sameApp)
 
-		_, err = s.FindApplication(t.Context(), instachat.NewToken())
-		wantCode(t, err, instachat.ENOTFOUND, "FindApplication of an unknown token")
-	})
+	dup := *app
+	dup.Name = "another name"
+	wantCode(t, s.CreateApplication(t.Context(), &dup), instachat.ECONFLICT, "CreateApplication of an existing token")
+	got, err = s.FindApplication(t.Context(), app.Token)
+	storeWant(t, "FindApplication after a conflicting create", got, err, app, sameApp)
 
-	t.Run("UpdateApplication", func(t *testing.T) {
-		s := open(t)
-		app := storeNewApp(t, s, 0)
-		storeApply(t, s, storeChat(app.Token, 1))
-		want := *app
-		want.Name, want.UpdatedAt, want.ChatsCount = storeText[2], storeTime(5), 1
-		got, err := s.UpdateApplication(t.Context(), app.Token, want.Name, want.UpdatedAt)
-		storeWant(t, "UpdateApplication", got, err, &want, sameApp)
-		got, err = s.FindApplication(t.Context(), app.Token)
-		storeWant(t, "FindApplication after UpdateApplication", got, err, &want, sameApp)
+	_, err = s.FindApplication(t.Context(), instachat.NewToken())
+	wantCode(t, err, instachat.ENOTFOUND, "FindApplication of an unknown token")
+}
 
-		_, err = s.UpdateApplication(t.Context(), instachat.NewToken(), "name", storeTime(5))
-		wantCode(t, err, instachat.ENOTFOUND, "UpdateApplication of an unknown token")
-	})
+func testStoreUpdateApplication(t *testing.T, s instachat.Store) {
+	app := storeNewApp(t, s, 0)
+	storeApply(t, s, storeChat(app.Token, 1))
+	want := *app
+	want.Name, want.UpdatedAt, want.ChatsCount = storeText[2], storeTime(5), 1
+	got, err := s.UpdateApplication(t.Context(), app.Token, want.Name, want.UpdatedAt)
+	storeWant(t, "UpdateApplication", got, err, &want, sameApp)
+	got, err = s.FindApplication(t.Context(), app.Token)
+	storeWant(t, "FindApplication after UpdateApplication", got, err, &want, sameApp)
 
-	t.Run("ListApplications", func(t *testing.T) {
-		s := open(t)
-		var mine []*instachat.Application
-		for i := range 5 {
-			mine = append(mine, storeNewApp(t, s, i))
-		}
-		var all []string
-		for after := ""; ; {
-			page, err := s.ListApplications(t.Context(), after, 2)
-			if err != nil {
-				t.Fatalf("ListApplications(%q, 2): %v", after, err)
-			}
-			if len(page) > 2 {
-				t.Fatalf("ListApplications(%q, 2) returned %d applications", after, len(page))
-			}
-			if len(page) == 0 {
-				break
-			}
-			for _, a := range page {
-				if slices.Contains(all, a.Token) {
-					t.Fatalf("ListApplications returned %s twice", a.Token)
-				}
-				all = append(all, a.Token)
-			}
-			after = page[len(page)-1].Token
-		}
-		first := slices.Index(all, mine[0].Token)
-		if first < 0 || len(all) < first+len(mine) {
-			t.Fatalf("walking every page did not return the applications created, in order")
-		}
-		for i, a := range mine {
-			if all[first+i] != a.Token {
-				t.Fatalf("application %d created is listed at %d, want %d: not in creation order", i, slices.Index(all, a.Token), first+i)
-			}
-		}
+	_, err = s.UpdateApplication(t.Context(), instachat.NewToken(), "name", storeTime(5))
+	wantCode(t, err, instachat.ENOTFOUND, "UpdateApplication of an unknown token")
+}
 
-		page, err := s.ListApplications(t.Context(), mine[1].Token, 2)
-		if err != nil || len(page) != 2 {
-			t.Fatalf("ListApplications(after the 2nd, 2) = %d applications, %v; want 2", len(page), err)
-		}
-		storeWant(t, "ListApplications[0]", page[0], nil, mine[2], sameApp)
-		storeWant(t, "ListApplications[1]", page[1], nil, mine[3], sameApp)
-	})
-
-	t.Run("Chats", func(t *testing.T) {
-		s := open(t)
-		app := storeNewApp(t, s, 0)
-		var chats []*instachat.Chat
-		for n := range int64(5) {
-			c := storeChat(app.Token, n+1)
-			storeApply(t, s, c)
-			chats = append(chats, c.Chat)
-		}
-		for _, c := range chats {
-			got, err := s.FindChat(t.Context(), app.Token, c.Number)
-			storeWant(t, "FindChat", got, err, c, sameChat)
-		}
-		storeWalk(t, "ListChats", 2, chats, func(after int64, limit int) ([]*instachat.Chat, error) {
-			return s.ListChats(t.Context(), app.Token, after, limit)
-		}, func(c *instachat.Chat) int64 { return c.Number }, sameChat)
-
-		empty := storeNewApp(t, s, 1)
-		if got, err := s.ListChats(t.Context(), empty.Token, 0, 10); err != nil || len(got) != 0 {
-			t.Errorf("ListChats of an application without chats = %d chats, %v; want none, no error", len(got), err)
-		}
-		_, err := s.ListChats(t.Context(), instachat.NewToken(), 0, 10)
-		wantCode(t, err, instachat.ENOTFOUND, "ListChats of an unknown application")
-		_, err = s.FindChat(t.Context(), app.Token, 6)
-		wantCode(t, err, instachat.ENOTFOUND, "FindChat of an unknown number")
-		_, err = s.FindChat(t.Context(), empty.Token, 1)
-		wantCode(t, err, instachat.ENOTFOUND, "FindChat in an application without chats")
-
-		want := *chats[1]
-		want.Name, want.UpdatedAt = "", storeTime(9) // chat names may be empty
-		got, err := s.UpdateChat(t.Context(), app.Token, want.Number, want.Name, want.UpdatedAt)
-		storeWant(t, "UpdateChat", got, err, &want, sameChat)
-		got, err = s.FindChat(t.Context(), app.Token, want.Number)
-		storeWant(t, "FindChat after UpdateChat", got, err, &want, sameChat)
-		_, err = s.UpdateChat(t.Context(), app.Token, 6, "name", storeTime(9))
-		wantCode(t, err, instachat.ENOTFOUND, "UpdateChat of an unknown number")
-		storeWantCounts(t, s, app.Token, map[int64]int64{1: 0, 2: 0, 3: 0, 4: 0, 5: 0})
-	})
-
-	t.Run("Messages", func(t *testing.T) {
-		s := open(t)
-		app := storeNewApp(t, s, 0)
-		storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 2))
-		var msgs []*instachat.Message
-		for n := range int64(5) {
-			m := storeMessage(app.Token, 1, n+1)
-			storeApply(t, s, m)
-			msgs = append(msgs, m.Message)
-		}
-		for _, m := range msgs {
-			got, err := s.FindMessage(t.Context(), app.Token, 1, m.Number)
-			storeWant(t, "FindMessage", got, err, m, sameMessage)
-		}
-		storeWalk(t, "ListMessages", 2, msgs, func(after int64, limit int) ([]*instachat.Message, error) {
-			return s.ListMessages(t.Context(), app.Token, 1, after, limit)
-		}, func(m *instachat.Message) int64 { return m.Number }, sameMessage)
-
-		if got, err := s.ListMessages(t.Context(), app.Token, 2, 0, 10); err != nil || len(got) != 0 {
-			t.Errorf("ListMessages of a chat without messages = %d messages, %v; want none, no error", len(got), err)
-		}
-		_, err := s.ListMessages(t.Context(), app.Token, 3, 0, 10)
-		wantCode(t, err, instachat.ENOTFOUND, "ListMessages of an unknown chat")
-		_, err = s.ListMessages(t.Context(), instachat.NewToken(), 1, 0, 10)
-		wantCode(t, err, instachat.ENOTFOUND, "ListMessages of an unknown application")
-		_, err = s.FindMessage(t.Context(), app.Token, 1, 6)
-		wantCode(t, err, instachat.ENOTFOUND, "FindMessage of an unknown number")
-		_, err = s.FindMessage(t.Context(), app.Token, 2, 1)
-		wantCode(t, err, instachat.ENOTFOUND, "FindMessage in a chat without messages")
-
-		want := *msgs[1]
-		want.Body, want.UpdatedAt = storeText[0], storeTime(9)
-		got, err := s.UpdateMessage(t.Context(), app.Token, 1, want.Number, want.Body, want.UpdatedAt)
-		storeWant(t, "UpdateMessage", got, err, &want, sameMessage)
-		got, err = s.FindMessage(t.Context(), app.Token, 1, want.Number)
-		storeWant(t, "FindMessage after UpdateMessage", got, err, &want, sameMessage)
-		_, err = s.UpdateMessage(t.Context(), app.Token, 2, 1, "body", storeTime(9))
-		wantCode(t, err, instachat.ENOTFOUND, "UpdateMessage of an unknown message")
-		storeWantCounts(t, s, app.Token, map[int64]int64{1: 5, 2: 0})
-	})
-
-	t.Run("ApplyCreatesStoresChatsBeforeMessages", func(t *testing.T) {
-		s := open(t)
-		app := storeNewApp(t, s, 0)
-		storeApply(t, s, storeMessage(app.Token, 1, 1), storeMessage(app.Token, 1, 2), storeChat(app.Token, 1),
-			storeMessage(app.Token, 2, 1), storeChat(app.Token, 2))
-		storeWantCounts(t, s, app.Token, map[int64]int64{1: 2, 2: 1})
-	})
-
-	t.Run("ApplyCreatesTwice", func(t *testing.T) {
-		s := open(t)
-		app := storeNewApp(t, s, 0)
-		batch := []instachat.Create{storeChat(app.Token, 1), storeChat(app.Token, 2),
-			storeMessage(app.Token, 1, 1), storeMessage(app.Token, 1, 2), storeMessage(app.Token, 1, 3), storeMessage(app.Token, 2, 1)}
-		storeApply(t, s, batch...)
-		storeApply(t, s, batch...)
-		storeWantCounts(t, s, app.Token, map[int64]int64{1: 3, 2: 1})
-
-		// A create whose row exists is skipped, even if it says otherwise.
-		chat, msg := *batch[0].Chat, *batch[2].Message
-		chat.Name, msg.Body = "renamed by a redelivery", "rewritten by a redelivery"
-		storeApply(t, s, instachat.Create{Chat: &chat}, instachat.Create{Message: &msg})
-		wantChat := *batch[0].Chat
-		wantChat.MessagesCount = 3
-		gotChat, err := s.FindChat(t.Context(), app.Token, 1)
-		storeWant(t, "FindChat after a redelivery", gotChat, err, &wantChat, sameChat)
-		gotMsg, err := s.FindMessage(t.Context(), app.Token, 1, 1)
-		storeWant(t, "FindMessage after a redelivery", gotMsg, err, batch[2].Message, sameMessage)
-
-		// Old and new mixed, and a create repeated within the batch.
-		more := append(batch, storeChat(app.Token, 3), storeMessage(app.Token, 1, 4), storeMessage(app.Token, 1, 4))
-		storeApply(t, s, more...)
-		storeWantCounts(t, s, app.Token, map[int64]int64{1: 4, 2: 1, 3: 0})
-	})
-
-	t.Run("MessagesBeforeTheirChat", func(t *testing.T) {
-		s := open(t)
-		app := storeNewApp(t, s, 0)
-		storeApply(t, s, storeMessage(app.Token, 1, 1), storeMessage(app.Token, 1, 2), storeMessage(app.Token, 1, 3))
-		storeApply(t, s, storeMessage(app.Token, 2, 1))
-		storeApply(t, s, storeChat(app.Token, 1))
-		storeApply(t, s, storeMessage(app.Token, 2, 2), storeChat(app.Token, 2))
-		storeWantCounts(t, s, app.Token, map[int64]int64{1: 3, 2: 2})
-		storeApply(t, s, storeMessage(app.Token, 1, 4))
-		storeWantCounts(t, s, app.Token, map[int64]int64{1: 4, 2: 2})
-	})
-
-	t.Run("ApplyCreatesInvalid", func(t *testing.T) {
-		s := open(t)
-		app := storeNewApp(t, s, 0)
-		if err := s.ApplyCreates(t.Context(), nil); err != nil {
-			t.Errorf("ApplyCreates of no creates: %v", err)
-		}
-		chat, msg := storeChat(app.Token, 1), storeMessage(app.Token, 1, 1)
-		err := s.ApplyCreates(t.Context(), []instachat.Create{chat, {}})
-		wantCode(t, err, instachat.EINVALID, "ApplyCreates of a create with neither chat nor message")
-		err = s.ApplyCreates(t.Context(), []instachat.Create{{Chat: chat.Chat, Message: msg.Message}})
-		wantCode(t, err, instachat.EINVALID, "ApplyCreates of a create with both a chat and a message")
-		// One transaction: the valid create of a refused batch is not stored.
-		_, err = s.FindChat(t.Context(), app.Token, 1)
-		wantCode(t, err, instachat.ENOTFOUND, "FindChat of a chat in a refused batch")
-		storeWantCounts(t, s, app.Token, map[int64]int64{})
-	})
-
-	t.Run("Recount", func(t *testing.T) {
-		s := open(t)
-		app, empty := storeNewApp(t, s, 0), storeNewApp(t, s, 1)
-		batch := []instachat.Create{storeMessage(app.Token, 2, 1), storeChat(app.Token, 1),
-			storeMessage(app.Token, 1, 1), storeMessage(app.Token, 1, 2), storeMessage(app.Token, 2, 2)}
-		storeApply(t, s, batch...)
-		storeApply(t, s, append(batch, storeChat(app.Token, 2), storeChat(app.Token, 3))...)
-		want := map[int64]int64{1: 2, 2: 2, 3: 0}
-		storeWantCounts(t, s, app.Token, want)
-		if err := s.Recount(t.Context()); err != nil {
-			t.Fatalf("Recount: %v", err)
-		}
-		storeWantCounts(t, s, app.Token, want)
-		storeWantCounts(t, s, empty.Token, map[int64]int64{})
-	})
-
-	t.Run("HighestNumber", func(t *testing.T) {
-		s := open(t)
-		unknown := instachat.NewToken()
-		for _, chat := range []int64{0, 1} {
-			_, err := s.HighestNumber(t.Context(), unknown, chat)
-			wantCode(t, err, instachat.ENOTFOUND, fmt.Sprintf("HighestNumber(unknown application, %d)", chat))
-		}
-		app := storeNewApp(t, s, 0)
-		storeWantHighest(t, s, app.Token, 0, 0)
-		storeWantHighest(t, s, app.Token, 1, 0)
-		storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 3), storeChat(app.Token, 2),
-			storeMessage(app.Token, 3, 2), storeMessage(app.Token, 3, 1), storeMessage(app.Token, 3, 3), storeMessage(app.Token, 2, 1))
-		storeWantHighest(t, s, app.Token, 0, 3)
-		storeWantHighest(t, s, app.Token, 1, 0)
-		storeWantHighest(t, s, app.Token, 2, 1)
-		storeWantHighest(t, s, app.Token, 3, 3)
-		storeWantHighest(t, s, app.Token, 9, 0)
-	})
-
-	t.Run("Watermarks", func(t *testing.T) {
-		s := open(t)
-		a, b := storeNewApp(t, s, 0), storeNewApp(t, s, 1)
-		storeApply(t, s, storeChat(b.Token, 1), storeChat(b.Token, 2), storeChat(b.Token, 3),
-			storeMessage(b.Token, 1, 1), storeMessage(b.Token, 1, 2), storeMessage(b.Token, 1, 3), storeMessage(b.Token, 1, 4),
-			storeMessage(b.Token, 3, 1), storeMessage(b.Token, 3, 2))
-		var got []instachat.Watermark
-		err := s.Watermarks(t.Context(), func(w instachat.Watermark) error {
-			if w.Token == a.Token || w.Token == b.Token {
-				got = append(got, w)
-			}
-			return nil
-		})
+func testStoreListApplications(t *testing.T, s instachat.Store) {
+	var mine []*instachat.Application
+	for i := range 5 {
+		mine = append(mine, storeNewApp(t, s, i))
+	}
+	var all []string
+	for after := ""; ; {
+		page, err := s.ListApplications(t.Context(), after, 2)
 		if err != nil {
-			t.Fatalf("Watermarks: %v", err)
+			t.Fatalf("ListApplications(%q, 2): %v", after, err)
 		}
-		want := []instachat.Watermark{
-			{Token: a.Token, Chat: 0, Highest: 0},
-			{Token: b.Token, Chat: 0, Highest: 3},
-			{Token: b.Token, Chat: 1, Highest: 4},
-			{Token: b.Token, Chat: 2, Highest: 0},
-			{Token: b.Token, Chat: 3, Highest: 2},
+		if len(page) > 2 {
+			t.Fatalf("ListApplications(%q, 2) returned %d applications", after, len(page))
 		}
-		order := func(x, y instachat.Watermark) int {
-			return cmp.Or(strings.Compare(x.Token, y.Token), cmp.Compare(x.Chat, y.Chat))
+		if len(page) == 0 {
+			break
 		}
-		slices.SortFunc(got, order)
-		slices.SortFunc(want, order)
-		if !slices.Equal(got, want) {
-			t.Errorf("Watermarks of two applications:\n%v\nwant\n%v", got, want)
+		for _, a := range page {
+			if slices.Contains(all, a.Token) {
+				t.Fatalf("ListApplications returned %s twice", a.Token)
+			}
+			all = append(all, a.Token)
 		}
+		after = page[len(page)-1].Token
+	}
+	first := slices.Index(all, mine[0].Token)
+	if first < 0 || len(all) < first+len(mine) {
+		t.Fatalf("walking every page did not return the applications created, in order")
+	}
+	for i, a := range mine {
+		if all[first+i] != a.Token {
+			t.Fatalf("application %d created is listed at %d, want %d: not in creation order", i, slices.Index(all, a.Token), first+i)
+		}
+	}
 
-		stop, calls := errors.New("stop"), 0
-		err = s.Watermarks(t.Context(), func(instachat.Watermark) error { calls++; return stop })
-		if !errors.Is(err, stop) || calls != 1 {
-			t.Errorf("Watermarks with fn failing = %v after %d calls; want fn's error after 1", err, calls)
+	page, err := s.ListApplications(t.Context(), mine[1].Token, 2)
+	if err != nil || len(page) != 2 {
+		t.Fatalf("ListApplications(after the 2nd, 2) = %d applications, %v; want 2", len(page), err)
+	}
+	storeWant(t, "ListApplications[0]", page[0], nil, mine[2], sameApp)
+	storeWant(t, "ListApplications[1]", page[1], nil, mine[3], sameApp)
+}
+
+func testStoreChats(t *testing.T, s instachat.Store) {
+	app := storeNewApp(t, s, 0)
+	var chats []*instachat.Chat
+	for n := range int64(5) {
+		c := storeChat(app.Token, n+1)
+		storeApply(t, s, c)
+		chats = append(chats, c.Chat)
+	}
+	for _, c := range chats {
+		got, err := s.FindChat(t.Context(), app.Token, c.Number)
+		storeWant(t, "FindChat", got, err, c, sameChat)
+	}
+	storeWalk(t, "ListChats", 2, chats, func(after int64, limit int) ([]*instachat.Chat, error) {
+		return s.ListChats(t.Context(), app.Token, after, limit)
+	}, func(c *instachat.Chat) int64 { return c.Number }, sameChat)
+
+	empty := storeNewApp(t, s, 1)
+	if got, err := s.ListChats(t.Context(), empty.Token, 0, 10); err != nil || len(got) != 0 {
+		t.Errorf("ListChats of an application without chats = %d chats, %v; want none, no error", len(got), err)
+	}
+	_, err := s.ListChats(t.Context(), instachat.NewToken(), 0, 10)
+	wantCode(t, err, instachat.ENOTFOUND, "ListChats of an unknown application")
+	_, err = s.FindChat(t.Context(), app.Token, 6)
+	wantCode(t, err, instachat.ENOTFOUND, "FindChat of an unknown number")
+	_, err = s.FindChat(t.Context(), empty.Token, 1)
+	wantCode(t, err, instachat.ENOTFOUND, "FindChat in an application without chats")
+
+	want := *chats[1]
+	want.Name, want.UpdatedAt = "", storeTime(9) // chat names may be empty
+	got, err := s.UpdateChat(t.Context(), app.Token, want.Number, want.Name, want.UpdatedAt)
+	storeWant(t, "UpdateChat", got, err, &want, sameChat)
+	got, err = s.FindChat(t.Context(), app.Token, want.Number)
+	storeWant(t, "FindChat after UpdateChat", got, err, &want, sameChat)
+	_, err = s.UpdateChat(t.Context(), app.Token, 6, "name", storeTime(9))
+	wantCode(t, err, instachat.ENOTFOUND, "UpdateChat of an unknown number")
+	storeWantCounts(t, s, app.Token, map[int64]int64{1: 0, 2: 0, 3: 0, 4: 0, 5: 0})
+}
+
+func testStoreMessages(t *testing.T, s instachat.Store) {
+	app := storeNewApp(t, s, 0)
+	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 2))
+	var msgs []*instachat.Message
+	for n := range int64(5) {
+		m := storeMessage(app.Token, 1, n+1)
+		storeApply(t, s, m)
+		msgs = append(msgs, m.Message)
+	}
+	for _, m := range msgs {
+		got, err := s.FindMessage(t.Context(), app.Token, 1, m.Number)
+		storeWant(t, "FindMessage", got, err, m, sameMessage)
+	}
+	storeWalk(t, "ListMessages", 2, msgs, func(after int64, limit int) ([]*instachat.Message, error) {
+		return s.ListMessages(t.Context(), app.Token, 1, after, limit)
+	}, func(m *instachat.Message) int64 { return m.Number }, sameMessage)
+
+	if got, err := s.ListMessages(t.Context(), app.Token, 2, 0, 10); err != nil || len(got) != 0 {
+		t.Errorf("ListMessages of a chat without messages = %d messages, %v; want none, no error", len(got), err)
+	}
+	_, err := s.ListMessages(t.Context(), app.Token, 3, 0, 10)
+	wantCode(t, err, instachat.ENOTFOUND, "ListMessages of an unknown chat")
+	_, err = s.ListMessages(t.Context(), instachat.NewToken(), 1, 0, 10)
+	wantCode(t, err, instachat.ENOTFOUND, "ListMessages of an unknown application")
+	_, err = s.FindMessage(t.Context(), app.Token, 1, 6)
+	wantCode(t, err, instachat.ENOTFOUND, "FindMessage of an unknown number")
+	_, err = s.FindMessage(t.Context(), app.Token, 2, 1)
+	wantCode(t, err, instachat.ENOTFOUND, "FindMessage in a chat without messages")
+
+	want := *msgs[1]
+	want.Body, want.UpdatedAt = storeText[0], storeTime(9)
+	got, err := s.UpdateMessage(t.Context(), app.Token, 1, want.Number, want.Body, want.UpdatedAt)
+	storeWant(t, "UpdateMessage", got, err, &want, sameMessage)
+	got, err = s.FindMessage(t.Context(), app.Token, 1, want.Number)
+	storeWant(t, "FindMessage after UpdateMessage", got, err, &want, sameMessage)
+	_, err = s.UpdateMessage(t.Context(), app.Token, 2, 1, "body", storeTime(9))
+	wantCode(t, err, instachat.ENOTFOUND, "UpdateMessage of an unknown message")
+	storeWantCounts(t, s, app.Token, map[int64]int64{1: 5, 2: 0})
+}
+
+func testStoreChatsBeforeMessages(t *testing.T, s instachat.Store) {
+	app := storeNewApp(t, s, 0)
+	storeApply(t, s, storeMessage(app.Token, 1, 1), storeMessage(app.Token, 1, 2), storeChat(app.Token, 1),
+		storeMessage(app.Token, 2, 1), storeChat(app.Token, 2))
+	storeWantCounts(t, s, app.Token, map[int64]int64{1: 2, 2: 1})
+}
+
+func testStoreApplyTwice(t *testing.T, s instachat.Store) {
+	app := storeNewApp(t, s, 0)
+	batch := []instachat.Create{storeChat(app.Token, 1), storeChat(app.Token, 2),
+		storeMessage(app.Token, 1, 1), storeMessage(app.Token, 1, 2), storeMessage(app.Token, 1, 3), storeMessage(app.Token, 2, 1)}
+	storeApply(t, s, batch...)
+	storeApply(t, s, batch...)
+	storeWantCounts(t, s, app.Token, map[int64]int64{1: 3, 2: 1})
+
+	// A create whose row exists is skipped, even if it says otherwise.
+	chat, msg := *batch[0].Chat, *batch[2].Message
+	chat.Name, msg.Body = "renamed by a redelivery", "rewritten by a redelivery"
+	storeApply(t, s, instachat.Create{Chat: &chat}, instachat.Create{Message: &msg})
+	wantChat := *batch[0].Chat
+	wantChat.MessagesCount = 3
+	gotChat, err := s.FindChat(t.Context(), app.Token, 1)
+	storeWant(t, "FindChat after a redelivery", gotChat, err, &wantChat, sameChat)
+	gotMsg, err := s.FindMessage(t.Context(), app.Token, 1, 1)
+	storeWant(t, "FindMessage after a redelivery", gotMsg, err, batch[2].Message, sameMessage)
+
+	// Old and new mixed, and a create repeated within the batch.
+	more := append(batch, storeChat(app.Token, 3), storeMessage(app.Token, 1, 4), storeMessage(app.Token, 1, 4))
+	storeApply(t, s, more...)
+	storeWantCounts(t, s, app.Token, map[int64]int64{1: 4, 2: 1, 3: 0})
+}
+
+func testStoreMessagesBeforeTheirChat(t *testing.T, s instachat.Store) {
+	app := storeNewApp(t, s, 0)
+	storeApply(t, s, storeMessage(app.Token, 1, 1), storeMessage(app.Token, 1, 2), storeMessage(app.Token, 1, 3))
+	storeApply(t, s, storeMessage(app.Token, 2, 1))
+	storeApply(t, s, storeChat(app.Token, 1))
+	storeApply(t, s, storeMessage(app.Token, 2, 2), storeChat(app.Token, 2))
+	storeWantCounts(t, s, app.Token, map[int64]int64{1: 3, 2: 2})
+	storeApply(t, s, storeMessage(app.Token, 1, 4))
+	storeWantCounts(t, s, app.Token, map[int64]int64{1: 4, 2: 2})
+}
+
+func testStoreApplyInvalid(t *testing.T, s instachat.Store) {
+	app := storeNewApp(t, s, 0)
+	if err := s.ApplyCreates(t.Context(), nil); err != nil {
+		t.Errorf("ApplyCreates of no creates: %v", err)
+	}
+	chat, msg := storeChat(app.Token, 1), storeMessage(app.Token, 1, 1)
+	err := s.ApplyCreates(t.Context(), []instachat.Create{chat, {}})
+	wantCode(t, err, instachat.EINVALID, "ApplyCreates of a create with neither chat nor message")
+	err = s.ApplyCreates(t.Context(), []instachat.Create{{Chat: chat.Chat, Message: msg.Message}})
+	wantCode(t, err, instachat.EINVALID, "ApplyCreates of a create with both a chat and a message")
+	// One transaction: the valid create of a refused batch is not stored.
+	_, err = s.FindChat(t.Context(), app.Token, 1)
+	wantCode(t, err, instachat.ENOTFOUND, "FindChat of a chat in a refused batch")
+	storeWantCounts(t, s, app.Token, map[int64]int64{})
+}
+
+func testStoreRecount(t *testing.T, s instachat.Store) {
+	app, empty := storeNewApp(t, s, 0), storeNewApp(t, s, 1)
+	batch := []instachat.Create{storeMessage(app.Token, 2, 1), storeChat(app.Token, 1),
+		storeMessage(app.Token, 1, 1), storeMessage(app.Token, 1, 2), storeMessage(app.Token, 2, 2)}
+	storeApply(t, s, batch...)
+	storeApply(t, s, append(batch, storeChat(app.Token, 2), storeChat(app.Token, 3))...)
+	want := map[int64]int64{1: 2, 2: 2, 3: 0}
+	storeWantCounts(t, s, app.Token, want)
+	if err := s.Recount(t.Context()); err != nil {
+		t.Fatalf("Recount: %v", err)
+	}
+	storeWantCounts(t, s, app.Token, want)
+	storeWantCounts(t, s, empty.Token, map[int64]int64{})
+}
+
+func testStoreHighestNumber(t *testing.T, s instachat.Store) {
+	unknown := instachat.NewToken()
+	for _, chat := range []int64{0, 1} {
+		_, err := s.HighestNumber(t.Context(), unknown, chat)
+		wantCode(t, err, instachat.ENOTFOUND, fmt.Sprintf("HighestNumber(unknown application, %d)", chat))
+	}
+	app := storeNewApp(t, s, 0)
+	storeWantHighest(t, s, app.Token, 0, 0)
+	storeWantHighest(t, s, app.Token, 1, 0)
+	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 3), storeChat(app.Token, 2),
+		storeMessage(app.Token, 3, 2), storeMessage(app.Token, 3, 1), storeMessage(app.Token, 3, 3), storeMessage(app.Token, 2, 1))
+	storeWantHighest(t, s, app.Token, 0, 3)
+	storeWantHighest(t, s, app.Token, 1, 0)
+	storeWantHighest(t, s, app.Token, 2, 1)
+	storeWantHighest(t, s, app.Token, 3, 3)
+	storeWantHighest(t, s, app.Token, 9, 0)
+}
+
+func testStoreWatermarks(t *testing.T, s instachat.Store) {
+	a, b := storeNewApp(t, s, 0), storeNewApp(t, s, 1)
+	storeApply(t, s, storeChat(b.Token, 1), storeChat(b.Token, 2), storeChat(b.Token, 3),
+		storeMessage(b.Token, 1, 1), storeMessage(b.Token, 1, 2), storeMessage(b.Token, 1, 3), storeMessage(b.Token, 1, 4),
+		storeMessage(b.Token, 3, 1), storeMessage(b.Token, 3, 2))
+	var got []instachat.Watermark
+	err := s.Watermarks(t.Context(), func(w instachat.Watermark) error {
+		if w.Token == a.Token || w.Token == b.Token {
+			got = append(got, w)
 		}
+		return nil
 	})
+	if err != nil {
+		t.Fatalf("Watermarks: %v", err)
+	}
+	want := []instachat.Watermark{
+		{Token: a.Token, Chat: 0, Highest: 0},
+		{Token: b.Token, Chat: 0, Highest: 3},
+		{Token: b.Token, Chat: 1, Highest: 4},
+		{Token: b.Token, Chat: 2, Highest: 0},
+		{Token: b.Token, Chat: 3, Highest: 2},
+	}
+	order := func(x, y instachat.Watermark) int {
+		return cmp.Or(strings.Compare(x.Token, y.Token), cmp.Compare(x.Chat, y.Chat))
+	}
+	slices.SortFunc(got, order)
+	slices.SortFunc(want, order)
+	if !slices.Equal(got, want) {
+		t.Errorf("Watermarks of two applications:\n%v\nwant\n%v", got, want)
+	}
+
+	stop, calls := errors.New("stop"), 0
+	err = s.Watermarks(t.Context(), func(instachat.Watermark) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("Watermarks with fn failing = %v after %d calls; want fn's error after 1", err, calls)
+	}
 }
 
 // storeText must come back byte for byte: accents, combining marks, scripts
