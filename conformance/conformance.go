@@ -1,7 +1,10 @@
 // Package conformance holds the suites that every backend of an instachat
-// interface must pass — TestStore, TestSearcher, TestSequencer, TestQueue —
-// so the embedded and the production engines keep one contract. A backend's
-// tests call a suite with a function that opens the backend under test.
+// interface must pass — TestStore, TestSearcher, TestSequencer, TestQueue,
+// TestRateLimiter, TestBroker — so the embedded and the production engines
+// keep one contract. A backend's tests call a suite with a function that
+// opens the backend under test. Each suite is a list of named cases, one
+// function each; where backends may differ (search ranking), cases are
+// tagged with the engines they hold for (see Engine).
 package conformance
 
 import (

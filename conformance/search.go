@@ -11,27 +11,56 @@ import (
 	"github.com/instachat/instachat"
 )
 
-// TestSearcher checks a Searcher backend. open returns the searcher and put,
-// which makes each message exist with its body — inserting it, or replacing
-// the body of the message with its (token, chat, number) — and searchable
-// once put returns. Every subtest searches applications of its own.
+// TestSearcher checks a Searcher backend, engine naming what ranks its
+// results. open returns the searcher and put, which makes each message exist
+// with its body — inserting it, or replacing the body of the message with
+// its (token, chat, number) — and searchable once put returns. Every
+// subtest searches applications of its own.
 //
-// Only which messages match is checked, not how they rank: engines rank
-// differently, and the contract says only "best match first".
-func TestSearcher(t *testing.T, open func(t *testing.T) (instachat.Searcher, func(ctx context.Context, msgs []*instachat.Message) error)) {
+// Which messages match is one rule for every engine. How they rank is not:
+// the contract says only "best match first", and each engine judges "best"
+// its own way, so each engine's ranking is stated by cases tagged for it
+// (search_ranking.go), which run on that engine only.
+func TestSearcher(t *testing.T, engine SearchEngine, open func(t *testing.T) (instachat.Searcher, func(ctx context.Context, msgs []*instachat.Message) error)) {
+	if engine.Engine&EngineAll == 0 {
+		t.Fatalf("TestSearcher needs the engine under test, got %+v", engine)
+	}
 	opened := func(test func(*testing.T, instachat.Searcher, func(context.Context, []*instachat.Message) error)) func(*testing.T) {
 		return func(t *testing.T) { s, put := open(t); test(t, s, put) }
 	}
-	t.Run("a long term matches any substring", opened(testSearchSubstring))
-	t.Run("a short term matches the start of a word", opened(testSearchShortTermsMatchWordStarts))
-	t.Run("matching ignores case beyond ASCII", opened(testSearchCaseInsensitiveBeyondASCII))
-	t.Run("every term must match", opened(testSearchEveryTermMustMatch))
-	t.Run("a search sees only its chat", opened(testSearchScopedToOneChat))
-	t.Run("an edit replaces what a message is found by", opened(testSearchEdits))
-	t.Run("results carry the message as stored", opened(testSearchResultsCarryTheMessage))
-	t.Run("pages cut one order, each match once", opened(testSearchPagination))
-	t.Run("matches exactly what MatchesTerm matches", opened(testSearchAgreesWithMatchesTerm))
-	t.Run("unicode case folding", func(t *testing.T) { testUnicodeCaseFolding(t, open) })
+	for _, c := range []struct {
+		name    string
+		engines Engine
+		test    func(*testing.T, instachat.Searcher, func(context.Context, []*instachat.Message) error)
+	}{
+		{"a long term matches any substring", EngineAll, testSearchSubstring},
+		{"a short term matches the start of a word", EngineAll, testSearchShortTermsMatchWordStarts},
+		{"matching ignores case beyond ASCII", EngineAll, testSearchCaseInsensitiveBeyondASCII},
+		{"every term must match", EngineAll, testSearchEveryTermMustMatch},
+		{"a search sees only its chat", EngineAll, testSearchScopedToOneChat},
+		{"an edit replaces what a message is found by", EngineAll, testSearchEdits},
+		{"results carry the message as stored", EngineAll, testSearchResultsCarryTheMessage},
+		{"pages cut one order, each match once", EngineAll, testSearchPagination},
+		{"matches exactly what MatchesTerm matches", EngineAll, testSearchAgreesWithMatchesTerm},
+		{"unicode case folding", EngineAll, testUnicodeCaseFolding},
+
+		// Ranking: BM25, in windows of the newest matches (sqlite) or over
+		// the index (Elasticsearch).
+		{"ranks a whole word above a substring", EngineSQLite | EngineElasticsearch, testRankWholeWordFirst},
+		{"ranks more occurrences higher", EngineSQLite | EngineElasticsearch, testRankMoreOccurrencesFirst},
+		{"ranks a shorter body higher", EngineSQLite | EngineElasticsearch, testRankShorterFirst},
+		{"ranks equal scores newest first", EngineSQLite, testRankTiesNewestFirst},
+		{"ranks the newest window of matches before older ones", EngineSQLite, func(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+			testRankNewestWindowFirst(t, s, put, engine.RankWindow)
+		}},
+		{"ranks equal scores in number order", EngineElasticsearch, testRankTiesInNumberOrder},
+		// The MySQL fallback computes no rank.
+		{"returns matches in number order, however well they match", EngineMySQL, testRankNumberOrder},
+	} {
+		if c.engines&engine.Engine != 0 {
+			t.Run(c.name, opened(c.test))
+		}
+	}
 }
 
 func testSearchSubstring(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {

@@ -109,8 +109,7 @@ var unicodeWant = []struct {
 // (INSTACHAT_TEST_ELASTICSEARCH_URL); its recorded answers replay fixed
 // searches and cannot say what its analyzers make of these bodies, so on
 // recorded answers this case is not run for it.
-func testUnicodeCaseFolding(t *testing.T, open func(t *testing.T) (instachat.Searcher, func(ctx context.Context, msgs []*instachat.Message) error)) {
-	s, put := open(t)
+func testUnicodeCaseFolding(t *testing.T, s instachat.Searcher, put func(ctx context.Context, msgs []*instachat.Message) error) {
 	token := instachat.NewToken()
 	searchPut(t, put, token, 1, unicodeBodies...)
 

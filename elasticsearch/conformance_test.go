@@ -13,11 +13,13 @@ import (
 )
 
 // TestSearcher runs the conformance suite on a real cluster — the only test
-// of what the analyzers actually index — each subtest in an index of its
-// own.
+// of what the analyzers actually index, and of how Elasticsearch ranks (the
+// cases tagged EngineElasticsearch) — each subtest in an index of its own.
+// It skips without INSTACHAT_TEST_ELASTICSEARCH_URL: everywhere else this
+// package is checked against recorded answers only (elasticsearch_test.go).
 func TestSearcher(t *testing.T) {
 	url := testenv.Lookup(t, "INSTACHAT_TEST_ELASTICSEARCH_URL")
-	conformance.TestSearcher(t, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
+	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineElasticsearch}, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
 		cfg := elasticsearch.Config{URL: url, Index: "instachat-test-" + strings.ToLower(rand.Text()), Refresh: "wait_for"}
 		x, err := elasticsearch.Open(t.Context(), cfg)
 		if err != nil {

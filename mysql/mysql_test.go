@@ -57,7 +57,7 @@ func TestStoreConformanceShared(t *testing.T) {
 }
 
 func TestSearcherConformance(t *testing.T) {
-	conformance.TestSearcher(t, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
+	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineMySQL}, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
 		db := openTest(t)
 		return db, conformance.PutThroughStore(db)
 	})

@@ -240,12 +240,12 @@ func BenchmarkSearchScoped(b *testing.B) {
 		}
 	}
 	for _, q := range []string{"fox", scopedRare, "fox qu", "qu"} {
-		b.Run(q, search(q, rankWindow, 0))
+		b.Run(q, search(q, RankWindow, 0))
 	}
 	for _, window := range []int{100, 200, 1000, 2000} {
 		b.Run(fmt.Sprint("fox/window=", window), search("fox", window, 0))
 	}
-	b.Run("fox/offset=1000", search("fox", rankWindow, 1000))
+	b.Run("fox/offset=1000", search("fox", RankWindow, 1000))
 	b.Run("fox/bm25", func(b *testing.B) {
 		var scope int64
 		if err := db.searchScope.QueryRowContext(b.Context(), token, chat).Scan(&scope); err != nil {

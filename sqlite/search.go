@@ -70,18 +70,18 @@ func matchAll(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, er
 	return int64(1), nil
 }
 
-// rankWindow is how many matches SearchMessages ranks together: the newest
-// rankWindow matches of the chat, then the next rankWindow, and so on. Ten
+// RankWindow is how many matches SearchMessages ranks together: the newest
+// RankWindow matches of the chat, then the next RankWindow, and so on. Ten
 // pages of 20; 500 cost twice as much per search (see
 // BenchmarkSearchScoped).
-const rankWindow = 200
+const RankWindow = 200
 
 // SearchMessages implements instachat.Searcher. "Best match first" here
 // means best first among the chat's newest matches: the chat's matches,
-// newest first, are cut into windows of rankWindow, each window is ranked
+// newest first, are cut into windows of RankWindow, each window is ranked
 // (see rankWindowed), and windows follow one another newest first. A chat
-// with at most rankWindow matches is ranked whole; in a bigger one, the
-// first pages hold the best of its newest rankWindow matches, and an older,
+// with at most RankWindow matches is ranked whole; in a bigger one, the
+// first pages hold the best of its newest RankWindow matches, and an older,
 // better match comes on a later page, after them. Equal scores come newest
 // first. Pages cut one order, so every match comes exactly once across the
 // pages of a query, as long as no message is added to the chat meanwhile.
@@ -103,7 +103,7 @@ const rankWindow = 200
 // every term by instachat.MatchesTerm; when every term is short, the chat is
 // scanned backwards through its unique index instead.
 func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*instachat.Message, error) {
-	return db.search(ctx, q, rankWindow)
+	return db.search(ctx, q, RankWindow)
 }
 
 // search is SearchMessages with windows of the given size.

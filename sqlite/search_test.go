@@ -290,7 +290,7 @@ func TestSearchRanksBestMatchFirst(t *testing.T) {
 	} {
 		c := chatKey{token, int64(i + 1)}
 		putBodies(t, db, c, tc.bodies...)
-		if got := searchRanked(t, db, c, tc.q, rankWindow, 0, 20); !slices.Equal(got, tc.want) {
+		if got := searchRanked(t, db, c, tc.q, RankWindow, 0, 20); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: search %q in %q returned %v, want %v", tc.name, tc.q, tc.bodies, got, tc.want)
 		}
 	}
@@ -313,7 +313,7 @@ func TestSearchRanksWithinWindowsOfNewestMatches(t *testing.T) {
 	}{
 		{4, []int64{9, 12, 11, 10, 4, 8, 7, 5, 1, 2}},
 		{1, []int64{12, 11, 10, 9, 8, 7, 5, 4, 2, 1}}, // newest first
-		{rankWindow, []int64{1, 9, 4, 12, 11, 10, 8, 7, 5, 2}},
+		{RankWindow, []int64{1, 9, 4, 12, 11, 10, 8, 7, 5, 2}},
 	} {
 		all := searchRanked(t, db, c, "fox", tc.window, 0, 100)
 		if !slices.Equal(all, tc.want) {
@@ -352,7 +352,7 @@ func TestSearchRankIgnoresOtherChats(t *testing.T) {
 	c := chatKey{token, 1}
 	putBodies(t, db, c, "alpha alpha beta", "alpha beta beta", "gamma")
 	want := []int64{2, 1} // equal: newest first
-	if got := searchRanked(t, db, c, "alpha beta", rankWindow, 0, 20); !slices.Equal(got, want) {
+	if got := searchRanked(t, db, c, "alpha beta", RankWindow, 0, 20); !slices.Equal(got, want) {
 		t.Fatalf("search returned %v, want %v", got, want)
 	}
 	for i, common := range []string{"alpha", "beta"} {
@@ -361,7 +361,7 @@ func TestSearchRankIgnoresOtherChats(t *testing.T) {
 			other[j] = strings.Repeat(common+" ", 1+j%3)
 		}
 		putBodies(t, db, chatKey{token, int64(i + 2)}, other...)
-		if got := searchRanked(t, db, c, "alpha beta", rankWindow, 0, 20); !slices.Equal(got, want) {
+		if got := searchRanked(t, db, c, "alpha beta", RankWindow, 0, 20); !slices.Equal(got, want) {
 			t.Errorf("with %q common in another chat: %v, want %v", common, got, want)
 		}
 	}
