@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/console"
 	"github.com/instachat/instachat/dispatch"
 	instachathttp "github.com/instachat/instachat/http"
 	"github.com/instachat/instachat/metrics"
@@ -145,6 +146,12 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", instachathttp.RequireAdmin(s.Config.AdminToken, m.Handler()))
 	mux.Handle("/", api.Handler())
+	if roles.API {
+		// The web console is a client of the API this process serves.
+		c := console.Handler()
+		mux.Handle("GET /{$}", c)
+		mux.Handle("GET "+console.Prefix, c)
+	}
 	s.http = &http.Server{
 		Handler:           m.Middleware(mux),
 		ReadHeaderTimeout: 5 * time.Second,
