@@ -1,0 +1,619 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/console"
+	"github.com/instachat/instachat/internal/browser"
+	"github.com/instachat/instachat/server"
+)
+
+// The console without a browser: what is served, where, with which headers.
+
+func TestConsoleIsServedWithAStrictPolicy(t *testing.T) {
+	r := start(t, t.TempDir())
+	for _, c := range []struct{ path, contentType string }{
+		{"/", "text/html; charset=utf-8"},
+		{"/console/app.js", "text/javascript; charset=utf-8"},
+		{"/console/api.js", "text/javascript; charset=utf-8"},
+		{"/console/style.css", "text/css; charset=utf-8"},
+		{"/console/icon.svg", "image/svg+xml"},
+	} {
+		res := rawGet(t, r.URL()+c.path, nil)
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != c.contentType {
+			t.Errorf("GET %s: %d %q, want 200 %q", c.path, res.StatusCode, res.Header.Get("Content-Type"), c.contentType)
+		}
+		if got := res.Header.Get("Content-Security-Policy"); got != console.ContentSecurityPolicy {
+			t.Errorf("GET %s: Content-Security-Policy %q", c.path, got)
+		}
+		if res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("Cache-Control") != "no-cache" {
+			t.Errorf("GET %s: nosniff %q, Cache-Control %q", c.path, res.Header.Get("X-Content-Type-Options"), res.Header.Get("Cache-Control"))
+		}
+		etag := res.Header.Get("ETag")
+		if again := rawGet(t, r.URL()+c.path, http.Header{"If-None-Match": {etag}}); etag == "" || again.StatusCode != http.StatusNotModified {
+			t.Errorf("GET %s with If-None-Match %q: %d, want 304", c.path, etag, again.StatusCode)
+		}
+	}
+	for _, p := range []string{"/console/", "/console/index.html", "/console/nope.js", "/console/../go.mod"} {
+		if res := rawGet(t, r.URL()+p, nil); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, res.StatusCode)
+		}
+	}
+	// The API keeps its JSON errors beside the console.
+	if st, v := r.do(t, "GET", "/nope", "", ""); st != http.StatusNotFound || v["error"] == nil {
+		t.Errorf("GET /nope: %d %v, want a JSON 404", st, v)
+	}
+}
+
+func TestConsoleIsServedByTheAPIRoleOnly(t *testing.T) {
+	cfg := productionConfig(t)
+	for _, c := range []struct {
+		roles  server.Roles
+		status int
+	}{{server.Roles{API: true}, http.StatusOK}, {server.Roles{Dispatcher: true}, http.StatusNotFound}} {
+		cfg.Roles = c.roles
+		r := startProduction(t, cfg)
+		if res := rawGet(t, r.URL()+"/", nil); res.StatusCode != c.status {
+			t.Errorf("roles %s: GET / %d, want %d", c.roles, res.StatusCode, c.status)
+		}
+	}
+}
+
+// TestConsoleFilesHoldNoInlineCodeOrHTMLSinks guards what the policy
+// enforces in the browser, and what the browser tests could miss on a path
+// they do not take: no inline script or style in the page, and no script
+// that parses strings as HTML or code.
+func TestConsoleFilesHoldNoInlineCodeOrHTMLSinks(t *testing.T) {
+	dir := filepath.Join("..", "console", "static")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline := regexp.MustCompile(`(?i)<style|\sstyle=|\son[a-z]+=|javascript:`)
+	script := regexp.MustCompile(`(?is)<script([^>]*)>(.*?)</script>`)
+	sinks := regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setAttribute\(\s*'style'|\.src\s*=|DOMParser|createContextualFragment`)
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch filepath.Ext(e.Name()) {
+		case ".html":
+			if m := inline.Find(raw); m != nil {
+				t.Errorf("%s has inline code or style: %q", e.Name(), m)
+			}
+			tags := script.FindAllSubmatch(raw, -1)
+			if len(tags) != bytes.Count(bytes.ToLower(raw), []byte("<script")) {
+				t.Errorf("%s has a script tag that is not closed", e.Name())
+			}
+			for _, m := range tags {
+				if !bytes.Contains(m[1], []byte(`src="/console/`)) || len(bytes.TrimSpace(m[2])) > 0 {
+					t.Errorf("%s has an inline script: %q", e.Name(), m[0])
+				}
+			}
+		case ".js":
+			if m := sinks.Find(raw); m != nil {
+				t.Errorf("%s uses %q", e.Name(), m)
+			}
+			if bytes.Contains(raw, []byte("http://")) || bytes.Contains(raw, []byte("https://")) {
+				t.Errorf("%s names another origin", e.Name())
+			}
+		}
+	}
+}
+
+func rawGet(t *testing.T, url string, h http.Header) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	res, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
+}
+
+// ---- in the browser --------------------------------------------------------
+
+// tab is one page of the console in a browser context of its own, recording
+// what must never happen: uncaught exceptions, dialogs, policy violations.
+type tab struct {
+	t    *testing.T
+	name string
+	ctx  context.Context
+	mu   sync.Mutex
+	bad  []string
+}
+
+func openConsole(t *testing.T, b context.Context, name, url string) *tab {
+	t.Helper()
+	tb := &tab{t: t, name: name, ctx: browser.Tab(t, b)}
+	if _, err := chromedp.Call(tb.ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for ev, err := range chromedp.Events(tb.ctx, cdpruntime.ExceptionThrown) {
+			if err != nil {
+				return
+			}
+			d := ev.ExceptionDetails
+			desc := d.Text
+			if d.Exception != nil {
+				desc += " " + d.Exception.Description
+			}
+			tb.record("exception: " + desc)
+		}
+	}()
+	go func() {
+		for ev, err := range chromedp.Events(tb.ctx, page.JavascriptDialogOpening) {
+			if err != nil {
+				return
+			}
+			tb.record(fmt.Sprintf("a %s dialog opened: %q", ev.Type, ev.Message))
+			chromedp.Call(tb.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{})
+		}
+	}()
+	go func() {
+		for ev, err := range chromedp.Events(tb.ctx, cdplog.EntryAdded) {
+			if err != nil {
+				return
+			}
+			if strings.Contains(ev.Entry.Text, "Content Security Policy") || strings.Contains(ev.Entry.Text, "Refused to") {
+				tb.record("policy: " + ev.Entry.Text)
+			}
+		}
+	}()
+	tb.run(chromedp.Navigate(url))
+	tb.wait(`document.readyState === 'complete'`, 20*time.Second)
+	return tb
+}
+
+func (tb *tab) record(s string) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.bad = append(tb.bad, s)
+}
+
+// clean fails the test if anything that must never happen happened.
+func (tb *tab) clean() {
+	tb.t.Helper()
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, s := range tb.bad {
+		tb.t.Errorf("%s: %s", tb.name, s)
+	}
+	tb.bad = nil
+}
+
+func (tb *tab) run(actions ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		tb.t.Fatalf("%s: %v", tb.name, err)
+	}
+}
+
+// js evaluates a JavaScript expression in the page.
+func js[T any](tb *tab, expr string) T {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("%s: evaluate %s: %v", tb.name, expr, err)
+	}
+	return v
+}
+
+// until polls a JavaScript predicate and reports whether it held in time.
+func (tb *tab) until(expr string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(tb.ctx, timeout+5*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+	return err == nil
+}
+
+// wait is until that fails the test, showing the page's state.
+func (tb *tab) wait(expr string, timeout time.Duration) {
+	tb.t.Helper()
+	if !tb.until(expr, timeout) {
+		tb.t.Fatalf("%s: after %v still not %s; page: %s", tb.name, timeout, expr, tb.describe())
+	}
+}
+
+func (tb *tab) describe() string {
+	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({
+		notice: document.getElementById('notice').hidden ? '' : document.getElementById('notice-text').textContent,
+		state: document.querySelector('[data-testid=connection-state]').dataset.state,
+		title: document.getElementById('chat-title').textContent,
+		items: [...document.querySelectorAll('[data-testid=message-item]')].slice(-5).map(e => e.dataset.number + ':' + e.dataset.state + ':' + (e.querySelector('.body')||{}).textContent),
+		count: document.querySelectorAll('[data-testid=message-item]').length})`))
+	return s
+}
+
+// typeInto replaces the value of a field by typing, as a person would.
+func (tb *tab) typeInto(sel, text string) {
+	tb.t.Helper()
+	tb.run(chromedp.WaitVisible(chromedp.CSS(sel)))
+	js[bool](tb, fmt.Sprintf(`(document.querySelector(%q).value = '', true)`, sel))
+	tb.run(chromedp.SendKeys(chromedp.CSS(sel), text))
+}
+
+func (tb *tab) click(sel string) {
+	tb.t.Helper()
+	tb.run(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+}
+
+// state is the shown connection state of the open chat.
+func (tb *tab) state() string {
+	return js[string](tb, `document.querySelector('[data-testid=connection-state]').dataset.state`)
+}
+
+// bodies lists the open chat's messages as shown, "number:body", in order.
+func (tb *tab) bodies() []string {
+	return js[[]string](tb, `[...document.querySelectorAll('[data-testid=message-list] [data-testid=message-item][data-number]')].map(e => e.dataset.number + ':' + e.querySelector('.body').textContent)`)
+}
+
+func (tb *tab) setOffline(offline bool) {
+	tb.t.Helper()
+	throughput := -1.0
+	if _, err := chromedp.Call(tb.ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{{Offline: offline, DownloadThroughput: throughput, UploadThroughput: throughput}},
+	}); err != nil {
+		tb.t.Fatal(err)
+	}
+	if _, err := chromedp.Call(tb.ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{
+		Offline: offline, DownloadThroughput: throughput, UploadThroughput: throughput,
+	}); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+func (tb *tab) screenshot(name string, width, height int64) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
+		tb.t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let the layout settle at the new width
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	img, err := png.DecodeConfig(bytes.NewReader(shot))
+	if err != nil || int64(img.Width) != width || int64(img.Height) != height {
+		tb.t.Fatalf("screenshot %s: %v, %dx%d, want %dx%d", name, err, img.Width, img.Height, width, height)
+	}
+	dir := tb.t.TempDir()
+	if os.Getenv("INSTACHAT_UPDATE_SCREENSHOTS") == "1" {
+		dir = filepath.Join("..", "docs", "img")
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+// hasStreams reports whether the server streams a chat's events.
+func hasStreams(t *testing.T, r *running, token string, chat int64) bool {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v1/applications/%s/chats/%d/events", r.URL(), token, chat), nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	res.Body.Close()
+	return res.StatusCode == http.StatusOK && strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream")
+}
+
+const (
+	firstBody = "Supercalifragilistic morning"
+	xssBody   = `<img src=x onerror=alert(1)>`
+)
+
+// TestConsoleInABrowser drives the embedded server's console in Chromium.
+func TestConsoleInABrowser(t *testing.T) {
+	b := browser.Start(t)
+	r := start(t, t.TempDir())
+	consoleFlow(t, b, r, true)
+}
+
+// TestProductionConsoleInABrowser runs the two-window flow against the
+// production topology, where creates answer 202 and arrive by the worker.
+func TestProductionConsoleInABrowser(t *testing.T) {
+	b := browser.Start(t)
+	r := startProduction(t, productionConfig(t))
+	consoleFlow(t, b, r, false)
+}
+
+func consoleFlow(t *testing.T, b context.Context, r *running, full bool) {
+	ctx := t.Context()
+	a := openConsole(t, b, "A", r.URL()+"/")
+
+	// Create an application in the page; its token is kept, not put in the URL.
+	a.typeInto("#new-app-name", "Console demo")
+	a.click("#create-app button[type=submit]")
+	a.wait(`document.querySelector('[data-testid=app-token]').value.length > 0 && !document.getElementById('sidebar').hidden`, 10*time.Second)
+	token := js[string](a, `document.querySelector('[data-testid=app-token]').value`)
+	if !instachat.ValidToken(token) {
+		t.Fatalf("the token field shows %q", token)
+	}
+	if stored := js[string](a, `localStorage.getItem('instachat.console.token')`); stored != token {
+		t.Errorf("localStorage holds %q, want the token", stored)
+	}
+
+	// Create a chat in the page; it opens.
+	a.typeInto("#new-chat-name", "general")
+	a.click("#create-chat button[type=submit]")
+	a.wait(`document.querySelectorAll('[data-testid=chat-item]').length === 1 && document.getElementById('chat-title').textContent === 'general'`, 10*time.Second)
+	if _, err := r.client.Chat(ctx, token, 1); err != nil {
+		t.Fatalf("the chat made in the page: %v", err)
+	}
+	if u := js[string](a, `location.href`); strings.Contains(u, token) {
+		t.Errorf("the page's URL %q holds the token", u)
+	}
+	live := hasStreams(t, r, token, 1)
+	if !live {
+		t.Log("this server has no event streams yet: the live parts are not tested")
+	}
+
+	// A second browser context opens the application by its token.
+	bt := openConsole(t, b, "B", r.URL()+"/")
+	bt.typeInto("[data-testid=app-token]", token)
+	bt.click("#open-app button[type=submit]")
+	bt.wait(`document.querySelectorAll('[data-testid=chat-item]').length === 1`, 10*time.Second)
+	bt.click("[data-testid=chat-item] button")
+	bt.wait(`!document.getElementById('chat').hidden && document.getElementById('chat-title').textContent === 'general'`, 10*time.Second)
+	if live {
+		a.wait(`document.querySelector('[data-testid=connection-state]').dataset.state === 'live'`, 10*time.Second)
+		bt.wait(`document.querySelector('[data-testid=connection-state]').dataset.state === 'live'`, 10*time.Second)
+	}
+
+	// A posts in the page: pending, then stored; B sees it within a second.
+	a.typeInto("[data-testid=composer]", "hello from A")
+	a.click("[data-testid=send]")
+	a.wait(`[...document.querySelectorAll('[data-testid=message-item]')].some(e => e.dataset.state === 'stored' && e.querySelector('.body').textContent === 'hello from A')`, 15*time.Second)
+	if live {
+		if !bt.until(`[...document.querySelectorAll('[data-testid=message-item]')].some(e => e.querySelector('.body').textContent === 'hello from A')`, time.Second) {
+			t.Errorf("B did not show A's message within 1 s of its being stored: %s", bt.describe())
+		}
+	}
+	msgs, err := r.client.AllMessages(ctx, token, 1)
+	if err != nil || len(msgs) != 1 || msgs[0].Body != "hello from A" {
+		t.Fatalf("stored: %v %v, want the one message A sent", msgs, err)
+	}
+
+	if live {
+		liveFlow(t, a, bt, r, token)
+	}
+	if full {
+		consoleDetails(t, a, bt, r, token, live)
+	}
+	a.clean()
+	bt.clean()
+}
+
+// liveFlow is what needs the event streams: messages and edits from the
+// other window and from the API, and the resume after a network drop.
+func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
+	ctx := t.Context()
+	// Bodies from the API: one to search, one that would be code as HTML.
+	for _, body := range []string{firstBody, xssBody} {
+		if _, _, err := r.client.CreateMessage(ctx, token, 1, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tb := range []*tab{a, bt} {
+		tb.wait(fmt.Sprintf(`[...document.querySelectorAll('[data-testid=message-item] .body')].some(e => e.textContent === %q)`, xssBody), 10*time.Second)
+		if n := js[int](tb, `document.querySelectorAll('[data-testid=message-list] img').length`); n != 0 {
+			t.Errorf("%s: the message list holds %d img elements", tb.name, n)
+		}
+	}
+
+	// B loses the network while 20 messages are posted; back online, it
+	// shows all 20, once each, in order.
+	bt.setOffline(true)
+	bt.wait(`['offline', 'reconnecting'].includes(document.querySelector('[data-testid=connection-state]').dataset.state)`, 10*time.Second)
+	var posted []string
+	for i := range 20 {
+		body := fmt.Sprintf("while B was away %02d", i+1)
+		if _, _, err := r.client.CreateMessage(ctx, token, 1, body); err != nil {
+			t.Fatal(err)
+		}
+		posted = append(posted, body)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := bt.bodies(); slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "while B was away") }) {
+		t.Fatalf("B received messages while offline, so the test did not cut its stream: %v", got)
+	}
+	bt.setOffline(false)
+	bt.wait(`document.querySelector('[data-testid=connection-state]').dataset.state === 'live' && document.querySelectorAll('[data-testid=message-item][data-number]').length >= 23`, 20*time.Second)
+	all, err := r.client.AllMessages(ctx, token, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, m := range all {
+		want = append(want, fmt.Sprintf("%d:%s", m.Number, m.Body))
+	}
+	if got := bt.bodies(); !slices.Equal(got, want) {
+		t.Errorf("B after coming back shows\n%v\nwant\n%v", got, want)
+	}
+	if got := a.bodies(); !slices.Equal(got, want) {
+		t.Errorf("A shows\n%v\nwant\n%v", got, want)
+	}
+
+	// An edit in A reaches B.
+	a.run(chromedp.Click(chromedp.CSS(`[data-testid=message-item][data-number="1"] [data-action=edit]`)))
+	a.typeInto(`[data-testid=message-item][data-number="1"] textarea`, "hello from A, edited")
+	a.click(`[data-testid=message-item][data-number="1"] button[type=submit]`)
+	bt.wait(`document.querySelector('[data-testid=message-item][data-number="1"] .body')?.textContent === 'hello from A, edited'`, 10*time.Second)
+
+	// Search highlights what matched, by the server's rule.
+	a.typeInto("[data-testid=search]", "CALIfrag mo")
+	a.click("#search-form button[type=submit]")
+	a.wait(`document.querySelectorAll('[data-testid=search-result]').length === 1`, 10*time.Second)
+	marks := js[[]string](a, `[...document.querySelectorAll('[data-testid=search-result] mark')].map(m => m.textContent)`)
+	if !slices.Equal(marks, []string{"califrag", "mo"}) {
+		t.Errorf("search marks %q, want [califrag mo] (mo only at the start of a word)", marks)
+	}
+}
+
+// consoleDetails covers the rest on the embedded server: the rule and cursor
+// encoders against Go's, scrolling back to the first message, reload,
+// errors, deletes, and the screenshots.
+func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live bool) {
+	ctx := t.Context()
+
+	// The highlighter applies instachat.MatchesTerm's rule.
+	cases := []struct {
+		Body string `json:"body"`
+		Term string `json:"term"`
+	}{
+		{"Supercalifragilistic", "cal"}, {"this is hi", "hi"}, {"this", "hi"}, {"ünïcode Über", "üb"},
+		{"ÜBER", "über"}, {"a-b", "b"}, {"x1y", "1y"}, {"日本語テキスト", "本語"}, {"İstanbul", "is"},
+		{"ΣΑΣ", "σας"}, {"emoji 😀x", "x"}, {"😀abc", "abc"}, {"abc", "abcd"}, {"word_under", "under"},
+	}
+	raw, _ := json.Marshal(cases)
+	got := js[[]bool](a, fmt.Sprintf(`import('/console/highlight.js').then(h => %s.map(c => h.matchRanges(c.body, h.parseTerms(c.term)).length > 0))`, raw))
+	for i, c := range cases {
+		want := instachat.MatchesTerm(c.Body, strings.ToLower(c.Term))
+		if got[i] != want {
+			t.Errorf("highlight of %q in %q: %v, instachat.MatchesTerm says %v", c.Term, c.Body, got[i], want)
+		}
+	}
+	// The cursors the console starts pages with are the server's.
+	cursors := js[[]string](a, `import('/console/api.js').then(api => [1, 9, 10, 63, 64, 999, 123456789].map(api.cursorAfter))`)
+	for i, n := range []int64{1, 9, 10, 63, 64, 999, 123456789} {
+		if cursors[i] != instachat.EncodeCursor(n) {
+			t.Errorf("cursorAfter(%d) = %q, instachat.EncodeCursor = %q", n, cursors[i], instachat.EncodeCursor(n))
+		}
+	}
+
+	// A chat of 130 messages opens at its newest; scrolling up loads the
+	// older ones until the first, each once, in order.
+	c, _, err := r.client.CreateChat(ctx, token, "history")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 130 {
+		if _, _, err := r.client.CreateMessage(ctx, token, c.Number, fmt.Sprintf("history %03d", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.wait(`document.querySelectorAll('[data-testid=chat-item]').length === 2`, 10*time.Second)
+	a.click(fmt.Sprintf(`[data-testid=chat-item][data-number="%d"] button`, c.Number))
+	a.wait(`document.getElementById('chat-title').textContent === 'history' && document.querySelectorAll('[data-testid=message-item]').length > 0`, 10*time.Second)
+	first := a.bodies()
+	if len(first) >= 130 || first[len(first)-1] != "130:history 130" {
+		t.Fatalf("the chat opened showing %d messages ending %q, want its newest page", len(first), first[len(first)-1])
+	}
+	for range 20 {
+		if js[bool](a, `!document.getElementById('start').hidden`) {
+			break
+		}
+		js[bool](a, `(document.getElementById('scroller').scrollTop = 0, true)`)
+		time.Sleep(200 * time.Millisecond)
+	}
+	a.wait(`!document.getElementById('start').hidden`, 10*time.Second)
+	var want []string
+	for i := range 130 {
+		want = append(want, fmt.Sprintf("%d:history %03d", i+1, i+1))
+	}
+	if got := a.bodies(); !slices.Equal(got, want) {
+		t.Errorf("after scrolling up: %d messages %v…, want 1..130 in order", len(got), got[:min(5, len(got))])
+	}
+
+	// A reload keeps the application and the open chat.
+	a.run(chromedp.Reload())
+	a.wait(fmt.Sprintf(`document.querySelector('[data-testid=app-token]').value === %q && document.querySelectorAll('[data-testid=chat-item]').length === 2 && document.getElementById('chat-title').textContent === 'history'`, token), 10*time.Second)
+
+	// An error is shown in the API's words.
+	a.typeInto("[data-testid=app-token]", "AAAAAAAAAAAAAAAAAAAAAA")
+	a.click("#open-app button[type=submit]")
+	a.wait(`!document.getElementById('notice').hidden && document.getElementById('notice-text').textContent === 'application not found'`, 10*time.Second)
+	// (Set rather than typed: typing 64 KiB takes minutes.)
+	js[bool](a, fmt.Sprintf(`(document.querySelector('[data-testid=composer]').value = 'x'.repeat(%d), true)`, instachat.DefaultLimits.MaxBodyBytes+1))
+	a.click("[data-testid=send]")
+	a.wait(`document.querySelector('[data-testid=message-item][data-state=failed] .inline-error')?.textContent.includes('body')`, 15*time.Second)
+
+	// Delete is offered when the server has the route, and works.
+	canDelete := js[bool](a, `document.body.classList.contains('can-delete')`)
+	res := rawOptions(t, fmt.Sprintf("%s/api/v1/applications/%s/chats/1/messages/1", r.URL(), token))
+	if has := strings.Contains(res.Header.Get("Allow"), "DELETE"); has != canDelete {
+		t.Errorf("delete offered: %v, server allows DELETE: %v", canDelete, has)
+	}
+	if canDelete {
+		a.click(`[data-testid=message-item][data-number="130"] [data-action=delete]`)
+		a.click(`[data-testid=message-item][data-number="130"] .danger`)
+		a.wait(`!document.querySelector('[data-testid=message-item][data-number="130"]')`, 10*time.Second)
+		if _, err := r.client.Message(ctx, token, c.Number, 130); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+			t.Errorf("message 130 after delete in the page: %v, want not found", err)
+		}
+	}
+
+	// The screenshots: the general chat with a search open.
+	a.run(chromedp.Click(chromedp.CSS(`#notice-close`)))
+	a.click(`[data-testid=chat-item][data-number="1"] button`)
+	a.wait(`document.getElementById('chat-title').textContent === 'general'`, 10*time.Second)
+	if live {
+		a.wait(`document.querySelector('[data-testid=connection-state]').dataset.state === 'live'`, 10*time.Second)
+	} else if _, _, err := r.client.CreateMessage(ctx, token, 1, firstBody); err != nil {
+		t.Fatal(err)
+	}
+	a.typeInto("[data-testid=search]", "morning")
+	a.click("#search-form button[type=submit]")
+	a.wait(`document.querySelectorAll('[data-testid=search-result]').length === 1`, 10*time.Second)
+	a.screenshot("console-desktop.png", 1280, 800)
+	a.run(chromedp.Click(chromedp.CSS(`#results-close`)))
+	a.screenshot("console-narrow.png", 360, 740)
+}
+
+func rawOptions(t *testing.T, url string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("OPTIONS", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
+}
