@@ -236,13 +236,13 @@ ui.createChat.addEventListener('submit', async (e) => {
   e.preventDefault();
   const token = state.token;
   try {
-    const { data } = await request('POST', paths.chats(token), {
+    const { status, data } = await request('POST', paths.chats(token), {
       body: { name: ui.newChatName.value }, headers: { 'Idempotency-Key': newKey() },
     });
     ui.newChatName.value = '';
     if (state.token !== token) return;
     upsertChat(data);
-    openChat(data.number);
+    openChat(data.number, { created: status === 202 });
   } catch (err) {
     notify(err);
   }
@@ -313,7 +313,7 @@ function closeChat() {
 
 // openChat shows a chat's newest messages, then follows its feed from the
 // revision read before them, so nothing committed in between is missed.
-async function openChat(number) {
+async function openChat(number, { created = false } = {}) {
   closeChat();
   const token = state.token;
   const c = {
@@ -338,7 +338,7 @@ async function openChat(number) {
   const known = state.chats.get(number)?.chat;
   ui.chatTitle.textContent = known ? chatName(known) : `Chat ${number}`;
   try {
-    const { data: chat } = await request('GET', paths.chat(token, number));
+    const chat = await readChat(token, number, created);
     if (state.chat !== c) return;
     upsertChat(chat);
     await loadNewest(c, chat.messages_count);
@@ -355,6 +355,19 @@ async function openChat(number) {
   } catch (err) {
     if (state.chat === c) setFeedState(ui.chatState, 'stopped', err.message);
     notify(err);
+  }
+}
+
+// readChat reads a chat. One just created through a dispatcher that answered
+// 202 (production) is readable once a worker stored it, shortly after.
+async function readChat(token, number, created) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await request('GET', paths.chat(token, number))).data;
+    } catch (err) {
+      if (!created || err.status !== 404 || attempt === 20) throw err;
+      await sleep(250);
+    }
   }
 }
 
