@@ -1,6 +1,7 @@
 package instachat
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
@@ -19,6 +20,12 @@ import (
 // store keeps them durable with the row (see Create.IdempotencyKey), so they
 // outlive a restart; Redis keeps them with an expiry, shared by every
 // dispatcher process.
+//
+// Where the sequencer holds receipts only in memory (inmem), a ReceiptStore
+// keeps them durable beside the rows; where it keeps them itself, shared and
+// expiring (redis: a key per receipt, written by the Lua script that issues
+// the number, with the retention as its expiry), none is needed and the
+// store ignores Create.IdempotencyKey.
 //
 // A retry re-publishes the original create. If the first attempt's create
 // was stored, the store's unique keys skip the second; if it was lost — the
@@ -77,6 +84,35 @@ func Fingerprint(c Create) string {
 		h.Write([]byte(c.Message.Body))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// ReceiptStore keeps receipts durable for a sequencer that holds them in
+// memory (inmem.LoadSequencer loads them at start). It is implemented by a
+// Store (sqlite), whose ApplyCreates keeps them:
+//
+//   - What is kept: for each create of a batch that carries an
+//     IdempotencyKey, under (its token, the key), a Receipt of the number
+//     the create was issued, Fingerprint of the create and the create's
+//     CreatedAt — in the transaction that stores the row, so a receipt is
+//     kept exactly when its batch commits. Keys are per application; a
+//     chat's and a message's share one key space. A redelivered create
+//     changes nothing. When a key's receipt is replaced by a create of a
+//     later CreatedAt (the key reused once the first receipt expired), the
+//     later one is kept, and a late redelivery of the earlier create does
+//     not bring the earlier one back.
+//   - Retention: the store keeps a receipt until it is pruned. Its reader
+//     decides how long a receipt answers retries (ReceiptRetention of its
+//     configured TTL, from the receipt's CreatedAt) and ignores older ones.
+//   - Prune: a chore calls PruneReceipts with now less the retention, at
+//     start and then periodically, so the store holds at most the retention
+//     plus one period of keyed creates.
+type ReceiptStore interface {
+	// Receipts calls fn with every receipt kept, in no particular order,
+	// and stops with fn's error.
+	Receipts(ctx context.Context, fn func(token, key string, r Receipt) error) error
+	// PruneReceipts deletes the receipts whose CreatedAt is before before,
+	// and reports how many it deleted.
+	PruneReceipts(ctx context.Context, before time.Time) (int64, error)
 }
 
 // ErrKeyReused answers a request whose Idempotency-Key was first used for a

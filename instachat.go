@@ -29,8 +29,9 @@ type Create struct {
 	Chat    *Chat
 	Message *Message
 	// IdempotencyKey is the client's Idempotency-Key, if it sent one. A
-	// store that an in-process sequencer reloads receipts from (sqlite)
-	// keeps it with the row, in the same transaction; see Receipt.
+	// store that is also a ReceiptStore (sqlite) keeps the create's receipt
+	// under it, in the transaction of the row; any other store ignores it,
+	// the sequencer keeping receipts itself (redis).
 	IdempotencyKey string
 }
 

@@ -51,7 +51,7 @@ func TestLoadSequencerContinuesAboveTheStore(t *testing.T) {
 		{Token: b},
 		{Token: c, Chat: 3, Highest: 1}, // no application mark: the chat says it all
 		{Token: d, Highest: 2},          // chats with no message yet
-	}, 0)
+	}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +76,11 @@ func TestLoadSequencerContinuesAboveTheStore(t *testing.T) {
 	}
 
 	broken := errors.New("store down")
-	_, err = LoadSequencer(ctx, watermarks{{Token: a, Chat: -1}}, 0)
+	_, err = LoadSequencer(ctx, watermarks{{Token: a, Chat: -1}}, nil, 0)
 	if err == nil {
 		t.Error("a negative chat number loaded")
 	}
-	if _, err := LoadSequencer(ctx, failingWatermarks{broken}, 0); !errors.Is(err, broken) {
+	if _, err := LoadSequencer(ctx, failingWatermarks{broken}, nil, 0); !errors.Is(err, broken) {
 		t.Errorf("LoadSequencer from a failing store: %v, want %v", err, broken)
 	}
 }

@@ -8,14 +8,11 @@ import (
 	"github.com/instachat/instachat"
 )
 
-// receiptStore is a store holding watermarks and kept receipts.
-type receiptStore struct {
-	watermarks
-	receipts map[[2]string]instachat.Receipt
-}
+// receiptStore holds kept receipts.
+type receiptStore map[[2]string]instachat.Receipt
 
 func (s receiptStore) Receipts(_ context.Context, fn func(token, key string, r instachat.Receipt) error) error {
-	for k, r := range s.receipts {
+	for k, r := range s {
 		if err := fn(k[0], k[1], r); err != nil {
 			return err
 		}
@@ -23,19 +20,21 @@ func (s receiptStore) Receipts(_ context.Context, fn func(token, key string, r i
 	return nil
 }
 
+func (s receiptStore) PruneReceipts(context.Context, time.Time) (int64, error) {
+	panic("LoadSequencer prunes nothing")
+}
+
 // TestLoadSequencerReceipts shows that a restarted sequencer answers a
 // retry from the receipt the store kept, and forgets those past the TTL.
 func TestLoadSequencerReceipts(t *testing.T) {
 	token := instachat.NewToken()
 	now := time.Now().UTC()
-	store := receiptStore{
-		watermarks: watermarks{{Token: token, Highest: 2}, {Token: token, Chat: 1, Highest: 5}},
-		receipts: map[[2]string]instachat.Receipt{
-			{token, "fresh"}: {Number: 5, Fingerprint: "f", CreatedAt: now.Add(-time.Hour)},
-			{token, "stale"}: {Number: 4, Fingerprint: "s", CreatedAt: now.Add(-3 * time.Hour)},
-		},
+	store := watermarks{{Token: token, Highest: 2}, {Token: token, Chat: 1, Highest: 5}}
+	receipts := receiptStore{
+		{token, "fresh"}: {Number: 5, Fingerprint: "f", CreatedAt: now.Add(-time.Hour)},
+		{token, "stale"}: {Number: 4, Fingerprint: "s", CreatedAt: now.Add(-3 * time.Hour)},
 	}
-	s, err := LoadSequencer(t.Context(), store, 2*time.Hour)
+	s, err := LoadSequencer(t.Context(), store, receipts, 2*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

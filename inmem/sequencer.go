@@ -50,17 +50,15 @@ func NewSequencer() *Sequencer { return &Sequencer{} }
 
 // LoadSequencer returns a Sequencer that continues above every number the
 // store holds, so a restart never issues a stored number again. A chat
-// watermark makes its chat, and every chat numbered below it, exist. A store
-// that keeps idempotency keys (ReceiptStore) gives back their receipts too,
-// so a retry after a restart is still answered from its receipt; receipts
-// older than ttl (0: the default) are not loaded.
-func LoadSequencer(ctx context.Context, store interface {
-	Watermarks(ctx context.Context, fn func(instachat.Watermark) error) error
-}, ttl time.Duration) (*Sequencer, error) {
+// watermark makes its chat, and every chat numbered below it, exist. The
+// receipts kept durable by receipts (nil when none are) are loaded too, so a
+// retry after a restart is still answered from its receipt; receipts older
+// than ttl (0: the default) are not loaded.
+func LoadSequencer(ctx context.Context, store WatermarkStore, receipts instachat.ReceiptStore, ttl time.Duration) (*Sequencer, error) {
 	s := NewSequencer()
 	s.ReceiptTTL = ttl
-	if rs, ok := store.(ReceiptStore); ok {
-		err := rs.Receipts(ctx, func(token, key string, r instachat.Receipt) error {
+	if receipts != nil {
+		err := receipts.Receipts(ctx, func(token, key string, r instachat.Receipt) error {
 			s.addReceipt(token, key, r)
 			return nil
 		})
@@ -91,10 +89,9 @@ func LoadSequencer(ctx context.Context, store interface {
 	return s, nil
 }
 
-// ReceiptStore is a store that keeps Create.IdempotencyKey with its rows
-// and gives back the receipt of each key it holds.
-type ReceiptStore interface {
-	Receipts(ctx context.Context, fn func(token, key string, r instachat.Receipt) error) error
+// WatermarkStore is the part of instachat.Store that LoadSequencer reads.
+type WatermarkStore interface {
+	Watermarks(ctx context.Context, fn func(instachat.Watermark) error) error
 }
 
 // AddApplication keeps the numbering of an application it already knows,

@@ -36,7 +36,7 @@ func openEmbedded(ctx context.Context, cfg Config, logger *slog.Logger) (*backen
 	b := &backends{store: store, searcher: store, createdStatus: http.StatusCreated,
 		checks: map[string]func(context.Context) error{"sqlite": store.Ping}}
 	b.onClose(store.Close)
-	seq, err := inmem.LoadSequencer(ctx, store, cfg.IdempotencyTTL)
+	seq, err := inmem.LoadSequencer(ctx, store, store, cfg.IdempotencyTTL)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("load sequencer: %w", err)

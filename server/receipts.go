@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
-	"github.com/instachat/instachat/sqlite"
 )
 
 // receiptPruneInterval is how often the embedded worker deletes expired
@@ -18,7 +17,7 @@ const receiptPruneInterval = time.Hour
 // every receiptPruneInterval it deletes the receipts older than ttl, so no
 // operator has to. The in-memory sequencer sweeps its own copies. A failed
 // prune is logged and tried again at the next tick; it only delays cleanup.
-func pruneReceipts(store *sqlite.DB, ttl time.Duration, logger *slog.Logger) func(context.Context) error {
+func pruneReceipts(store instachat.ReceiptStore, ttl time.Duration, logger *slog.Logger) func(context.Context) error {
 	ttl = instachat.ReceiptRetention(ttl) // as the sequencers read it
 	return func(ctx context.Context) error {
 		t := time.NewTicker(receiptPruneInterval)

@@ -34,7 +34,7 @@ func (db *DB) keepReceipts(ctx context.Context, tx *sql.Tx, creates []instachat.
 	return nil
 }
 
-// Receipts calls fn with every receipt kept, for inmem.LoadSequencer.
+// Receipts implements instachat.ReceiptStore, for inmem.LoadSequencer.
 func (db *DB) Receipts(ctx context.Context, fn func(token, key string, r instachat.Receipt) error) error {
 	rows, err := db.read.QueryContext(ctx, `SELECT app_token, idempotency_key, number, fingerprint, created_at FROM receipts`)
 	if err != nil {
@@ -54,8 +54,7 @@ func (db *DB) Receipts(ctx context.Context, fn func(token, key string, r instach
 	return formatError(rows.Err(), "")
 }
 
-// PruneReceipts deletes the receipts of creates made before before, and
-// reports how many it deleted. It deletes in batches, each its own
+// PruneReceipts implements instachat.ReceiptStore. It deletes in batches, each its own
 // transaction, so the one writer is never held for long and ApplyCreates
 // goes on between them.
 func (db *DB) PruneReceipts(ctx context.Context, before time.Time) (int64, error) {

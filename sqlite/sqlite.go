@@ -88,9 +88,10 @@ type DB struct {
 }
 
 var (
-	_ instachat.Store    = (*DB)(nil)
-	_ instachat.Searcher = (*DB)(nil)
-	_ instachat.Feeds    = (*DB)(nil)
+	_ instachat.Store        = (*DB)(nil)
+	_ instachat.Searcher     = (*DB)(nil)
+	_ instachat.Feeds        = (*DB)(nil)
+	_ instachat.ReceiptStore = (*DB)(nil)
 )
 
 //go:embed migrations/*.sql
