@@ -471,3 +471,35 @@ func TestOpenKeepsExistingTopic(t *testing.T) {
 		t.Errorf("no warning about the partitions; logs:\n%s", logs.String())
 	}
 }
+
+// TestConsumeBoundsADeadMembersStay checks the timeouts a worker joins
+// its group with, as the broker receives them. A worker SIGKILLed keeps its
+// partitions until the broker drops it: at its session timeout once its
+// heartbeats stop, and, if it died with a JoinGroup pending, at the
+// rebalance timeout, since kfake does not re-arm the session timer of a
+// member whose JoinGroup it could not answer (real Kafka does). kgo's
+// default rebalance timeout of 60 s stalled consumption that long after
+// both workers were killed; cmd/instachat's TestTopology kills both.
+func TestConsumeBoundsADeadMembersStay(t *testing.T) {
+	c := newCluster(t)
+	q := open(t, c, Config{})
+	joins := make(chan *kmsg.JoinGroupRequest, 10)
+	c.ControlKey(int16(kmsg.JoinGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		select {
+		case joins <- req.(*kmsg.JoinGroupRequest):
+		default:
+		}
+		return nil, nil, false // the broker answers it as usual
+	})
+	consume(t, q, nil, nil)
+	select {
+	case j := <-joins:
+		if j.SessionTimeoutMillis != 10_000 || j.RebalanceTimeoutMillis > 15_000 {
+			t.Errorf("JoinGroup with session timeout %d ms and rebalance timeout %d ms, want 10000 and at most 15000",
+				j.SessionTimeoutMillis, j.RebalanceTimeoutMillis)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the worker never sent JoinGroup")
+	}
+}
