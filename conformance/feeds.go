@@ -35,6 +35,7 @@ func TestFeeds(t *testing.T, open func(t *testing.T) FeedStore) {
 		{"ApplicationChanges", feedApplicationChanges},
 		{"ChangesRefused", feedChangesRefused},
 		{"RevisionsUnderConcurrency", feedRevisionsUnderConcurrency},
+		{"ConcurrentEditsOfOneMessage", feedConcurrentEditsOfOneMessage},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
 	}
@@ -511,6 +512,59 @@ func feedRevisionsUnderConcurrency(t *testing.T, s FeedStore) {
 		if err != nil || c.Name != byRevision[last] || c.AppRevision != last {
 			t.Errorf("chat %d = %+v, %v; its rename with the highest revision is %q at %d", chat, c, err, byRevision[last], last)
 		}
+	}
+}
+
+// feedConcurrentEditsOfOneMessage: edits of one message at once, and
+// renames of one chat, each take a revision of their own, and the one
+// stored is the one with the highest.
+func feedConcurrentEditsOfOneMessage(t *testing.T, s FeedStore) {
+	const editors, edits = 6, 8
+	app := storeNewApp(t, s, 0)
+	storeApply(t, s, storeChat(app.Token, 1), storeMessage(app.Token, 1, 1))
+	var mu sync.Mutex
+	bodies, names := map[int64]string{}, map[int64]string{}
+	var wg sync.WaitGroup
+	for e := range editors {
+		wg.Go(func() {
+			for i := range edits {
+				text := fmt.Sprintf("edit %d by %d", i, e)
+				var m *instachat.Message
+				var c *instachat.Chat
+				err := feedRetry(func() (err error) {
+					m, err = s.UpdateMessage(t.Context(), app.Token, 1, 1, text, storeTime(i))
+					return err
+				})
+				if err == nil {
+					err = feedRetry(func() (err error) { c, err = s.UpdateChat(t.Context(), app.Token, 1, text, storeTime(i)); return err })
+				}
+				if err != nil {
+					t.Errorf("edit: %v", err)
+					return
+				}
+				mu.Lock()
+				if _, dup := bodies[m.Revision]; dup {
+					t.Errorf("two edits of message 1 were given revision %d", m.Revision)
+				}
+				if _, dup := names[c.AppRevision]; dup {
+					t.Errorf("two renames of chat 1 were given application revision %d", c.AppRevision)
+				}
+				bodies[m.Revision], names[c.AppRevision] = text, text
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	last := slices.Max(slices.Collect(maps.Keys(bodies)))
+	if m, err := s.FindMessage(t.Context(), app.Token, 1, 1); err != nil || m.Body != bodies[last] || m.Revision != last || last != 1+editors*edits {
+		t.Errorf("message 1 = %+v, %v; want %q, its edit at the highest revision %d of %d", m, err, bodies[last], last, 1+editors*edits)
+	}
+	last = slices.Max(slices.Collect(maps.Keys(names)))
+	if c, err := s.FindChat(t.Context(), app.Token, 1); err != nil || c.Name != names[last] || c.AppRevision != last || last != 1+editors*edits {
+		t.Errorf("chat 1 = %+v, %v; want %q, its rename at the highest revision %d of %d", c, err, names[last], last, 1+editors*edits)
 	}
 }
 

@@ -22,92 +22,212 @@ const (
 // ApplyCreates implements instachat.Store, in one READ COMMITTED transaction
 // of a few statements whatever the size of the batch:
 //
-//  1. lock the batch's applications (SELECT … FOR UPDATE);
-//  2. read which of its chats are stored, and insert the others with
-//     multi-row INSERTs;
-//  3. count the messages stored before their chat under the new chats,
-//     which start with that count;
-//  4. as 2, for the messages;
-//  5. add what was inserted to messages_count and chats_count: one UPDATE per
-//     table, a CASE giving each row its increment.
+//  1. lock the batch's applications (SELECT … FOR UPDATE), reading their
+//     feeds' revisions;
+//  2. lock the batch's chats that are stored, those created and those its
+//     messages belong to, reading their revisions;
+//  3. insert the chats not stored with multi-row INSERTs, each at its
+//     application's next revision;
+//  4. count the messages stored before their chat under the new chats, which
+//     start with that count and at the newest one's revision;
+//  5. read which of the messages are stored, and insert the others, each at
+//     its chat's next revision;
+//  6. add what was inserted to messages_count and chats_count and set the
+//     feeds' revisions: one UPDATE per table, a CASE giving each row its own.
 //
 // Counts grow by exactly the rows this transaction inserted. The lock of 1
 // makes the transactions of one application take turns — a worker applying
 // an overlapping batch after a Kafka rebalance, Recount — so none inserts
 // between another's read and insert. Normally an application's creates come
-// to one worker in order, and the lock is never waited for. The reads of 2–4
+// to one worker in order, and the lock is never waited for. The reads of 2–5
 // lock too, for creates whose application is not stored: there, a key that
 // a concurrent transaction inserts after the read makes the INSERT fail
 // with a duplicate key, and inTx runs the whole transaction again.
+//
+// Revisions are taken in batch order, under the locks that serialise each
+// feed's writers: a chat's row lock (2) is what UpdateMessage takes too, the
+// application's (1) what UpdateChat takes, and what UpdateMessage takes for
+// a chat whose row is not stored yet. So every feed's revisions are dense
+// and in commit order, whichever worker or api process commits. A create
+// skipped as stored takes none. Once the transaction committed, the stored
+// creates' Chat and Message carry their revisions (a chat also its
+// messages_count), so that a caller can publish them.
 //
 // READ COMMITTED, because under REPEATABLE READ a locking read of a missing
 // key takes a gap lock, and gap locks would block inserts of neighbouring
 // keys, other applications' included.
 func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) error {
-	chats, msgs, apps := map[key]*instachat.Chat{}, map[key]*instachat.Message{}, map[key]bool{}
+	b := batch{chats: map[key]*instachat.Chat{}, msgs: map[key]*instachat.Message{}, apps: map[key]bool{}}
 	for _, c := range creates {
 		switch {
 		case (c.Chat == nil) == (c.Message == nil):
 			return instachat.Errorf(instachat.EINVALID, "a create must carry exactly one chat or message")
 		case c.Chat != nil:
-			chats[key{token: c.Chat.Token, chat: c.Chat.Number}] = c.Chat
+			k := key{token: c.Chat.Token, chat: c.Chat.Number}
+			if _, ok := b.chats[k]; !ok {
+				b.chatOrder = append(b.chatOrder, k)
+			}
+			b.chats[k] = c.Chat
 		default:
-			msgs[key{c.Message.Token, c.Message.Chat, c.Message.Number}] = c.Message
+			k := key{c.Message.Token, c.Message.Chat, c.Message.Number}
+			if _, ok := b.msgs[k]; !ok {
+				b.msgOrder = append(b.msgOrder, k)
+			}
+			b.msgs[k] = c.Message
 		}
-		apps[key{token: c.Token()}] = true
+		b.apps[key{token: c.Token()}] = true
 	}
 	if len(creates) == 0 {
 		return nil
 	}
-	err := db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) error {
-		return applyCreates(ctx, tx, apps, chats, msgs)
+	var done *applied
+	err := db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) (err error) {
+		done, err = b.apply(ctx, tx)
+		return err
 	})
-	return formatError(err, "create")
+	if err != nil {
+		return formatError(err, "create")
+	}
+	for k, c := range done.chats {
+		chat := b.chats[k]
+		chat.AppRevision, chat.CreatedAppRevision = c.appRevision, c.appRevision
+		chat.Revision, chat.MessagesCount = done.feeds[k].revision, done.feeds[k].count
+	}
+	for k, revision := range done.msgs {
+		b.msgs[k].Revision, b.msgs[k].CreatedRevision = revision, revision
+	}
+	return nil
 }
 
-func applyCreates(ctx context.Context, tx *sql.Tx, apps map[key]bool, chats map[key]*instachat.Chat, msgs map[key]*instachat.Message) error {
-	if _, err := lock(ctx, tx, "applications", "token", 1, slices.SortedFunc(maps.Keys(apps), compareKeys)); err != nil {
-		return err
-	}
-	newChats, err := missing(ctx, tx, "chats", "app_token, number", 2, chats)
+// batch is what ApplyCreates stores: a create per key (the last of a key
+// repeated), and the keys in the order of their first create.
+type batch struct {
+	apps                map[key]bool
+	chats               map[key]*instachat.Chat
+	msgs                map[key]*instachat.Message
+	chatOrder, msgOrder []key
+}
+
+// applied is what one attempt of a batch stored: the application revision
+// of each chat inserted, the chat revision of each message inserted, and
+// where each chat's feed it changed ended.
+type applied struct {
+	chats map[key]struct{ appRevision int64 }
+	msgs  map[key]int64
+	feeds map[key]*feed
+}
+
+// feed is a feed's revision and, for a chat, its messages_count: where it
+// stood once locked, and what this transaction added.
+type feed struct {
+	revision, count int64 // current, this transaction's writes included
+	stored          bool  // the row exists (a chat may not, yet)
+	added           int64 // rows counted by this transaction
+	changed         bool  // the revision moved
+}
+
+func (b *batch) apply(ctx context.Context, tx *sql.Tx) (*applied, error) {
+	done := &applied{chats: map[key]struct{ appRevision int64 }{}, msgs: map[key]int64{}, feeds: map[key]*feed{}}
+	apps, err := lockFeeds(ctx, tx, "applications", "token", 1, slices.SortedFunc(maps.Keys(b.apps), compareKeys))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	err = insert(ctx, tx, `INSERT INTO chats (app_token, number, name, created_at, updated_at) VALUES `, newChats, func(k key) ([]any, int) {
-		c := chats[k]
-		return []any{c.Token, c.Number, c.Name, c.CreatedAt, c.UpdatedAt}, len(c.Name)
-	})
-	if err != nil {
-		return err
+	chatKeys := map[key]bool{}
+	for k := range b.chats {
+		chatKeys[k] = true
 	}
-	addMessages, err := lock(ctx, tx, "messages", "app_token, chat_number", 2, newChats)
+	for k := range b.msgs {
+		chatKeys[key{token: k.token, chat: k.chat}] = true
+	}
+	chats, err := lockFeeds(ctx, tx, "chats", "app_token, number", 2, slices.SortedFunc(maps.Keys(chatKeys), compareKeys))
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	newMsgs, err := missing(ctx, tx, "messages", "app_token, chat_number, number", 3, msgs)
-	if err != nil {
-		return err
+	var newChats []key
+	for _, k := range b.chatOrder {
+		if chats[k] != nil {
+			continue
+		}
+		app := apps[key{token: k.token}]
+		if app == nil {
+			// Not stored (never, but the unique index must hold): its
+			// chats' newest revision is where its feed stands.
+			app = &feed{}
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(app_revision), 0) FROM chats WHERE app_token = ?`, k.token).Scan(&app.revision); err != nil {
+				return nil, err
+			}
+			apps[key{token: k.token}] = app
+		}
+		app.revision, app.added, app.changed = app.revision+1, app.added+1, true
+		done.chats[k] = struct{ appRevision int64 }{app.revision}
+		newChats = append(newChats, k)
 	}
-	err = insert(ctx, tx, `INSERT INTO messages (`+messageCols+`) VALUES `, newMsgs, func(k key) ([]any, int) {
-		m := msgs[k]
-		return []any{m.Token, m.Chat, m.Number, m.Body, m.CreatedAt, m.UpdatedAt}, len(m.Body)
+	err = insert(ctx, tx, `INSERT INTO chats (app_token, number, name, app_revision, created_app_revision, created_at, updated_at) VALUES `, newChats, func(k key) ([]any, int) {
+		c, revision := b.chats[k], done.chats[k].appRevision
+		return []any{c.Token, c.Number, c.Name, revision, revision, c.CreatedAt, c.UpdatedAt}, len(c.Name)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-
-	addChats := map[key]int64{}
+	// A new chat starts with the messages stored before it; a chat whose
+	// row is still missing is where its newest message is.
+	before, err := earlierMessages(ctx, tx, newChats)
+	if err != nil {
+		return nil, err
+	}
 	for _, k := range newChats {
-		addChats[key{token: k.token}]++
+		chats[k] = &feed{revision: before[k].revision, count: before[k].count, stored: true, added: before[k].count, changed: true}
 	}
-	for _, k := range newMsgs {
-		addMessages[key{token: k.token, chat: k.chat}]++
+	for k := range chatKeys {
+		if chats[k] != nil {
+			continue
+		}
+		f := &feed{}
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(revision), 0) FROM messages WHERE app_token = ? AND chat_number = ?`, k.token, k.chat).Scan(&f.revision); err != nil {
+			return nil, err
+		}
+		chats[k] = f
 	}
-	if err := add(ctx, tx, "chats", "messages_count", "app_token, number", 2, addMessages); err != nil {
-		return err
+
+	stored, err := lock(ctx, tx, "messages", "app_token, chat_number, number", 3, slices.SortedFunc(maps.Keys(b.msgs), compareKeys))
+	if err != nil {
+		return nil, err
 	}
-	return add(ctx, tx, "applications", "chats_count", "token", 1, addChats)
+	var newMsgs []key
+	for _, k := range b.msgOrder {
+		if stored[k] > 0 {
+			continue
+		}
+		chat := chats[key{token: k.token, chat: k.chat}]
+		chat.revision, chat.count, chat.added, chat.changed = chat.revision+1, chat.count+1, chat.added+1, true
+		done.msgs[k] = chat.revision
+		newMsgs = append(newMsgs, k)
+	}
+	slices.SortFunc(newMsgs, compareKeys)
+	err = insert(ctx, tx, `INSERT INTO messages (app_token, chat_number, number, body, revision, created_revision, created_at, updated_at) VALUES `, newMsgs, func(k key) ([]any, int) {
+		m, revision := b.msgs[k], done.msgs[k]
+		return []any{m.Token, m.Chat, m.Number, m.Body, revision, revision, m.CreatedAt, m.UpdatedAt}, len(m.Body)
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	for k, f := range chats {
+		if f.stored && f.changed {
+			done.feeds[k] = f
+		}
+	}
+	if err := advance(ctx, tx, "chats", "messages_count", "app_token, number", 2, done.feeds); err != nil {
+		return nil, err
+	}
+	changedApps := map[key]*feed{}
+	for k, f := range apps {
+		if f.stored && f.changed {
+			changedApps[k] = f
+		}
+	}
+	return done, advance(ctx, tx, "applications", "chats_count", "token", 1, changedApps)
 }
 
 // key is a unique key, as much of it as a statement uses (its width): the
@@ -133,14 +253,6 @@ func keyArgs(keys []key, width int) []any {
 		args = append(args, k.args(width)...)
 	}
 	return args
-}
-
-// missing returns, in key order, the keys of rows that table does not store;
-// it locks those it does. cols names the width key columns.
-func missing[T any](ctx context.Context, tx *sql.Tx, table, cols string, width int, rows map[key]T) ([]key, error) {
-	keys := slices.SortedFunc(maps.Keys(rows), compareKeys)
-	stored, err := lock(ctx, tx, table, cols, width, keys)
-	return slices.DeleteFunc(keys, func(k key) bool { return stored[k] > 0 }), err
 }
 
 // lock locks the rows of table whose key (the width columns cols) is among
@@ -187,18 +299,24 @@ func insert(ctx context.Context, tx *sql.Tx, head string, keys []key, row func(k
 	return nil
 }
 
-// add adds counts[k] to column in the row of table keyed k (the width
-// columns cols). A key without a row, a chat whose messages came first,
-// matches nothing: the chat counts them when it is inserted.
-func add(ctx context.Context, tx *sql.Tx, table, column, cols string, width int, counts map[key]int64) error {
-	keys := slices.SortedFunc(maps.Keys(counts), compareKeys)
+// advance adds each feed's added to column in the row of table keyed k
+// (the width columns cols) and sets its revision. A key without a row, a
+// chat whose messages came first, matches nothing: the chat counts them
+// when it is inserted, and starts at the newest one's revision.
+func advance(ctx context.Context, tx *sql.Tx, table, column, cols string, width int, feeds map[key]*feed) error {
+	keys := slices.SortedFunc(maps.Keys(feeds), compareKeys)
 	for part := range slices.Chunk(keys, maxRows) {
 		var query strings.Builder
 		var args []any
 		query.WriteString(`UPDATE ` + table + ` SET ` + column + ` = ` + column + ` + CASE`)
 		for _, k := range part {
 			query.WriteString(` WHEN (` + cols + `) = (` + placeholders(width) + `) THEN ?`)
-			args = append(append(args, k.args(width)...), counts[k])
+			args = append(append(args, k.args(width)...), feeds[k].added)
+		}
+		query.WriteString(` END, revision = CASE`)
+		for _, k := range part {
+			query.WriteString(` WHEN (` + cols + `) = (` + placeholders(width) + `) THEN ?`)
+			args = append(append(args, k.args(width)...), feeds[k].revision)
 		}
 		query.WriteString(` END WHERE (` + cols + `) IN (` + tuples(len(part), width) + `)`)
 		if _, err := tx.ExecContext(ctx, query.String(), append(args, keyArgs(part, width)...)...); err != nil {
@@ -206,6 +324,60 @@ func add(ctx context.Context, tx *sql.Tx, table, column, cols string, width int,
 		}
 	}
 	return nil
+}
+
+// lockFeeds locks the rows of table (applications or chats) whose key (the
+// width columns cols) is among keys, and returns their feeds' revisions.
+func lockFeeds(ctx context.Context, tx *sql.Tx, table, cols string, width int, keys []key) (map[key]*feed, error) {
+	found := map[key]*feed{}
+	for part := range slices.Chunk(keys, maxRows) {
+		rows, err := tx.QueryContext(ctx, `SELECT `+cols+`, revision FROM `+table+` WHERE (`+cols+`) IN (`+tuples(len(part), width)+`) FOR UPDATE`,
+			keyArgs(part, width)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k key
+			f := &feed{stored: true}
+			if err := rows.Scan(append(k.fields(width), &f.revision)...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			found[k] = f
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
+// earlierMessages locks the messages stored under chats and returns, by
+// chat, how many there are and the newest one's revision.
+func earlierMessages(ctx context.Context, tx *sql.Tx, chats []key) (map[key]feed, error) {
+	found := map[key]feed{}
+	for part := range slices.Chunk(slices.SortedFunc(slices.Values(chats), compareKeys), maxRows) {
+		rows, err := tx.QueryContext(ctx, `SELECT app_token, chat_number, revision FROM messages WHERE (app_token, chat_number) IN (`+tuples(len(part), 2)+`) FOR UPDATE`,
+			keyArgs(part, 2)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k key
+			var revision int64
+			if err := rows.Scan(&k.token, &k.chat, &revision); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			f := found[k]
+			f.count, f.revision = f.count+1, max(f.revision, revision)
+			found[k] = f
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
 }
 
 // tuples returns n row constructors of width placeholders: (?, ?), (?, ?).

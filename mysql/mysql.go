@@ -127,6 +127,16 @@ func (db *DB) Migrate(ctx context.Context) error {
 }
 
 func (db *DB) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	return db.applyMigrations(ctx, names)
+}
+
+// applyMigrations applies the named migrations, in the order given; tests
+// stop short of the newest to make the databases older versions left.
+func (db *DB) applyMigrations(ctx context.Context, names []string) error {
 	// The lock belongs to a session, so everything runs on one connection.
 	conn, err := db.db.Conn(ctx)
 	if err != nil {
@@ -150,10 +160,6 @@ func (db *DB) migrate(ctx context.Context) error {
 		applied_at DATETIME(6)  NOT NULL
 	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
 	}
 	for _, name := range names {
 		if err := applyMigration(ctx, conn, name); err != nil {

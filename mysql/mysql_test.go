@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"slices"
@@ -146,6 +147,25 @@ func TestApplyCreatesOverlapping(t *testing.T) {
 				}
 			})
 		}
+		// An editor beside them, its edits landing in chats with and
+		// without their rows; the revisions it is handed out, by chat.
+		var edits sync.Map
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(round), 99))
+			for i := 0; ctx.Err() == nil && i < 200; i++ {
+				chat, n := 1+rng.Int64N(chats), 1+rng.Int64N(messages)
+				m, err := db.UpdateMessage(t.Context(), app.Token, chat, n, fmt.Sprint("edit ", i), time.Now())
+				switch instachat.ErrorCode(err) {
+				case "":
+					revs, _ := edits.LoadOrStore(chat, &[]int64{})
+					*revs.(*[]int64) = append(*revs.(*[]int64), m.Revision)
+				case instachat.ENOTFOUND, instachat.EUNAVAILABLE:
+				default:
+					t.Errorf("UpdateMessage: %v", err)
+					return
+				}
+			}
+		})
 		recounted := make(chan error)
 		go func() {
 			for ctx.Err() == nil {
@@ -173,6 +193,26 @@ func TestApplyCreatesOverlapping(t *testing.T) {
 		for _, c := range list {
 			if c.MessagesCount != messages {
 				t.Errorf("round %d: chat %d messages_count = %d, want %d", round, c.Number, c.MessagesCount, messages)
+			}
+			// Every creation and every edit took one revision of the
+			// chat, however the batches overlapped.
+			msgs, err := db.ListMessages(t.Context(), app.Token, c.Number, 0, messages+1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var revs []int64
+			if e, ok := edits.Load(c.Number); ok {
+				revs = append(revs, *e.(*[]int64)...)
+			}
+			for _, m := range msgs {
+				revs = append(revs, m.CreatedRevision)
+			}
+			slices.Sort(revs)
+			for i, r := range revs {
+				if r != int64(i+1) || c.Revision != int64(len(revs)) {
+					t.Fatalf("round %d: chat %d at revision %d, the revisions of its creations and edits are %v; want 1..%d each once",
+						round, c.Number, c.Revision, revs, len(revs))
+				}
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"time"
 
@@ -10,9 +11,9 @@ import (
 )
 
 const (
-	appCols     = `token, name, chats_count, created_at, updated_at`
-	chatCols    = `app_token, number, name, messages_count, created_at, updated_at`
-	messageCols = `app_token, chat_number, number, body, created_at, updated_at`
+	appCols     = `token, name, chats_count, revision, created_at, updated_at`
+	chatCols    = `app_token, number, name, messages_count, revision, app_revision, created_app_revision, created_at, updated_at`
+	messageCols = `app_token, chat_number, number, body, revision, created_revision, created_at, updated_at`
 
 	findApp     = `SELECT ` + appCols + ` FROM applications WHERE token = ?`
 	findChat    = `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND number = ?`
@@ -61,9 +62,67 @@ func (db *DB) ListChats(ctx context.Context, token string, after int64, limit in
 	return chats, err
 }
 
-// UpdateChat implements instachat.Store.
+// UpdateChat implements instachat.Store. The rename takes the application
+// feed's next revision under the application's row lock, the lock
+// ApplyCreates takes to store the application's chats, so the feed's
+// revisions are dense and in commit order.
 func (db *DB) UpdateChat(ctx context.Context, token string, number int64, name string, at time.Time) (*instachat.Chat, error) {
-	return update(ctx, db, "chat", scanChat, `UPDATE chats SET name = ?, updated_at = ? WHERE app_token = ? AND number = ?`, findChat, name, at, token, number)
+	var c *instachat.Chat
+	err := db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) error {
+		revision, err := lockAppFeed(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE chats SET name = ?, updated_at = ?, app_revision = ? WHERE app_token = ? AND number = ?`,
+			name, at, revision+1, token, number); err != nil {
+			return err
+		}
+		if c, err = find(ctx, tx, "chat", scanChat, findChat, token, number); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE applications SET revision = ? WHERE token = ?`, revision+1, token)
+		return err
+	})
+	return c, formatError(err, "chat")
+}
+
+// lockAppFeed locks the application's row and returns its feed's revision.
+func lockAppFeed(ctx context.Context, tx *sql.Tx, token string) (int64, error) {
+	var revision int64
+	err := tx.QueryRowContext(ctx, `SELECT revision FROM applications WHERE token = ? FOR UPDATE`, token).Scan(&revision)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Not stored (never, but the unique index must hold): its chats'
+		// newest revision is where its feed stands.
+		err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(app_revision), 0) FROM chats WHERE app_token = ?`, token).Scan(&revision)
+	}
+	return revision, err
+}
+
+// lockChatFeed locks what serialises the chat's feed and returns its
+// revision: the chat's row, the lock ApplyCreates takes to store the chat's
+// messages. A chat whose row is not stored yet (its messages came first) is
+// serialised by its application's row, which ApplyCreates holds whenever it
+// stores the chat's messages or row; its revision is its newest message's.
+func lockChatFeed(ctx context.Context, tx *sql.Tx, token string, chat int64) (int64, error) {
+	var revision int64
+	lockChat := func() error {
+		return tx.QueryRowContext(ctx, `SELECT revision FROM chats WHERE app_token = ? AND number = ? FOR UPDATE`, token, chat).Scan(&revision)
+	}
+	err := lockChat()
+	if !errors.Is(err, sql.ErrNoRows) {
+		return revision, err
+	}
+	// Under READ COMMITTED the read of a missing row locked nothing, so
+	// this transaction takes the application's lock first, as ApplyCreates
+	// does, and reads the chat again under it.
+	if _, err := lockAppFeed(ctx, tx, token); err != nil {
+		return 0, err
+	}
+	if err := lockChat(); !errors.Is(err, sql.ErrNoRows) {
+		return revision, err
+	}
+	err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(revision), 0) FROM messages WHERE app_token = ? AND chat_number = ?`, token, chat).Scan(&revision)
+	return revision, err
 }
 
 // FindMessage implements instachat.Store.
@@ -82,9 +141,27 @@ func (db *DB) ListMessages(ctx context.Context, token string, chat int64, after 
 	return msgs, err
 }
 
-// UpdateMessage implements instachat.Store.
+// UpdateMessage implements instachat.Store. The edit takes the chat's next
+// revision under the lock that serialises the chat's feed (see
+// lockChatFeed), so the feed's revisions are dense and in commit order.
 func (db *DB) UpdateMessage(ctx context.Context, token string, chat, number int64, body string, at time.Time) (*instachat.Message, error) {
-	return update(ctx, db, "message", scanMessage, `UPDATE messages SET body = ?, updated_at = ? WHERE app_token = ? AND chat_number = ? AND number = ?`, findMessage, body, at, token, chat, number)
+	var m *instachat.Message
+	err := db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) error {
+		revision, err := lockChatFeed(ctx, tx, token, chat)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET body = ?, updated_at = ?, revision = ? WHERE app_token = ? AND chat_number = ? AND number = ?`,
+			body, at, revision+1, token, chat, number); err != nil {
+			return err
+		}
+		if m, err = find(ctx, tx, "message", scanMessage, findMessage, token, chat, number); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE chats SET revision = ? WHERE app_token = ? AND number = ?`, revision+1, token, chat)
+		return err
+	})
+	return m, formatError(err, "message")
 }
 
 // exists is checked only when a page comes back empty, so the common page
@@ -213,17 +290,17 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanApp(s scanner) (*instachat.Application, error) {
 	var a instachat.Application
-	return &a, s.Scan(&a.Token, &a.Name, &a.ChatsCount, &a.CreatedAt, &a.UpdatedAt)
+	return &a, s.Scan(&a.Token, &a.Name, &a.ChatsCount, &a.Revision, &a.CreatedAt, &a.UpdatedAt)
 }
 
 func scanChat(s scanner) (*instachat.Chat, error) {
 	var c instachat.Chat
-	return &c, s.Scan(&c.Token, &c.Number, &c.Name, &c.MessagesCount, &c.CreatedAt, &c.UpdatedAt)
+	return &c, s.Scan(&c.Token, &c.Number, &c.Name, &c.MessagesCount, &c.Revision, &c.AppRevision, &c.CreatedAppRevision, &c.CreatedAt, &c.UpdatedAt)
 }
 
 func scanMessage(s scanner) (*instachat.Message, error) {
 	var m instachat.Message
-	return &m, s.Scan(&m.Token, &m.Chat, &m.Number, &m.Body, &m.CreatedAt, &m.UpdatedAt)
+	return &m, s.Scan(&m.Token, &m.Chat, &m.Number, &m.Body, &m.Revision, &m.CreatedRevision, &m.CreatedAt, &m.UpdatedAt)
 }
 
 // find returns the one row of a query; what names it for ENOTFOUND.
