@@ -43,7 +43,7 @@ func (s *Server) listApplications(w http.ResponseWriter, r *http.Request, _ reso
 	if err != nil {
 		return err
 	}
-	writePage(w, apps, limit, func(a *instachat.Application) string { return instachat.EncodeTokenCursor(a.Token) })
+	writePage(w, apps, limit, s.MaxPageBytes, func(_ int, a *instachat.Application) string { return instachat.EncodeTokenCursor(a.Token) })
 	return nil
 }
 

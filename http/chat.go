@@ -59,7 +59,7 @@ func (s *Server) listChats(w http.ResponseWriter, r *http.Request, res resource)
 	if err != nil {
 		return err
 	}
-	writePage(w, chats, limit, func(c *instachat.Chat) string { return instachat.EncodeCursor(c.Number) })
+	writePage(w, chats, limit, s.MaxPageBytes, func(_ int, c *instachat.Chat) string { return instachat.EncodeCursor(c.Number) })
 	return nil
 }
 

@@ -192,11 +192,12 @@ func list[T any](c *Client, ctx context.Context, path string, q url.Values) ([]*
 func (c *Client) do(ctx context.Context, method, path string, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
+		// Written as the server writes JSON: '<' as itself, not six bytes.
+		var b bytes.Buffer
+		if err := newEncoder(&b).Encode(in); err != nil {
 			return 0, err
 		}
-		body = bytes.NewReader(b)
+		body = &b
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {

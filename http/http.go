@@ -44,13 +44,23 @@ type errorBody struct {
 	} `json:"error"`
 }
 
+// newEncoder returns the JSON encoder of every answer. An answer is not
+// HTML, so '<', '>' and '&' are written as themselves: escaped as \u003c…
+// they would take six times the bytes (a body of '<' would answer six times
+// its size).
+func newEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
 // writeJSON answers v with the status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	// Encoding the API's types cannot fail; a write error means the client
 	// left, and there is no one left to tell.
-	json.NewEncoder(w).Encode(v)
+	newEncoder(w).Encode(v)
 }
 
 // writeCreated answers a new resource, located by its key below the
@@ -253,22 +263,59 @@ func parseList(r *http.Request) (limit int, after int64, err error) {
 }
 
 // page is the JSON shape of every list: NextCursor is null on the last page.
+// writePage streams it rather than encoding this struct; clients (and
+// tests) decode it.
 type page[T any] struct {
 	Data       []T     `json:"data"`
 	NextCursor *string `json:"next_cursor"`
 }
 
-// writePage answers items, fetched with limit+1 so that an extra item tells
-// that a next page exists; cursor encodes the key of a page's last item.
-func writePage[T any](w http.ResponseWriter, items []T, limit int, cursor func(T) string) {
-	p := page[T]{Data: items}
-	if len(items) > limit {
-		p.Data = items[:limit]
-		next := cursor(items[limit-1])
-		p.NextCursor = &next
+// defaultMaxPageBytes bounds the encoded items of a page (see
+// Server.MaxPageBytes).
+const defaultMaxPageBytes = 1 << 20
+
+// writePage answers a page of items, fetched with limit+1 so that an extra
+// item tells that a next page exists. It streams the page item by item,
+// so an answer costs the memory of its largest item, not of the page; and
+// it ends the page early, before the item that would take the encoded items
+// past maxBytes, so that a page of large bodies stays about maxBytes long.
+// A page holds at least one item, however large. cursor encodes where the
+// next page starts, given n, the items this page holds, and the last of
+// them.
+func writePage[T any](w http.ResponseWriter, items []T, limit, maxBytes int, cursor func(n int, last T) string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	var buf bytes.Buffer
+	enc := newEncoder(&buf)
+	// As in writeJSON, encoding cannot fail, and a failed write means the
+	// client left: the rest is not worth encoding.
+	if _, err := io.WriteString(w, `{"data":[`); err != nil {
+		return
 	}
-	if p.Data == nil {
-		p.Data = []T{} // [] rather than null
+	n, size := 0, 0
+	for ; n < len(items) && n < limit; n++ {
+		buf.Reset()
+		if n > 0 {
+			buf.WriteByte(',')
+		}
+		enc.Encode(items[n])
+		item := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if n > 0 && size+len(item) > maxBytes {
+			break
+		}
+		if _, err := w.Write(item); err != nil {
+			return
+		}
+		size += len(item)
 	}
-	writeJSON(w, http.StatusOK, p)
+	buf.Reset()
+	buf.WriteString(`],"next_cursor":`)
+	if n < len(items) {
+		enc.Encode(cursor(n, items[n-1]))
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+	} else {
+		buf.WriteString("null")
+	}
+	buf.WriteString("}\n")
+	w.Write(buf.Bytes())
 }

@@ -49,7 +49,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, res resour
 	if err != nil {
 		return err
 	}
-	writePage(w, msgs, limit, func(m *instachat.Message) string { return instachat.EncodeCursor(m.Number) })
+	writePage(w, msgs, limit, s.MaxPageBytes, func(_ int, m *instachat.Message) string { return instachat.EncodeCursor(m.Number) })
 	return nil
 }
 
@@ -111,6 +111,6 @@ func (s *Server) searchMessages(w http.ResponseWriter, r *http.Request, res reso
 	if err != nil {
 		return err
 	}
-	writePage(w, msgs, limit, func(*instachat.Message) string { return instachat.EncodeCursor(offset + int64(limit)) })
+	writePage(w, msgs, limit, s.MaxPageBytes, func(n int, _ *instachat.Message) string { return instachat.EncodeCursor(offset + int64(n)) })
 	return nil
 }

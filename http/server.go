@@ -35,6 +35,10 @@ type Server struct {
 	// Limits.MaxBodyBytes plus 64 KiB, room for a body of only \u escapes
 	// and the JSON around it.
 	MaxRequestBytes int64
+	// MaxPageBytes bounds the encoded items of a list page; a page ends
+	// early, with a next_cursor, rather than pass it (but holds at least one
+	// item). Zero means 1 MiB.
+	MaxPageBytes int
 	// CreatedStatus answers chat and message creations: 201 when the row
 	// is readable once the answer leaves (the embedded default), 202 when a
 	// worker stores it shortly after (the Kafka topology). Zero means 201.
@@ -127,6 +131,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if c.MaxRequestBytes == 0 {
 		c.MaxRequestBytes = 4*int64(c.Limits.MaxBodyBytes) + 64<<10
+	}
+	if c.MaxPageBytes == 0 {
+		c.MaxPageBytes = defaultMaxPageBytes
 	}
 	if c.CreatedStatus == 0 {
 		c.CreatedStatus = http.StatusCreated
