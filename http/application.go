@@ -39,6 +39,15 @@ func (s *Server) listApplications(w http.ResponseWriter, r *http.Request, _ reso
 	if err != nil {
 		return err
 	}
+	// Only a page's last application makes a cursor; one naming an
+	// application that does not exist was not made by this server.
+	if after != "" {
+		if _, err := s.Store.FindApplication(r.Context(), after); instachat.ErrorCode(err) == instachat.ENOTFOUND {
+			return instachat.Errorf(instachat.EBADREQUEST, "cursor is not valid")
+		} else if err != nil {
+			return err
+		}
+	}
 	apps, err := s.Store.ListApplications(r.Context(), after, limit+1)
 	if err != nil {
 		return err

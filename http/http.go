@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,12 +126,28 @@ func (s *Server) now() time.Time { return s.Now().UTC().Truncate(time.Microsecon
 
 // decodeJSON reads the request body into v, a pointer to a struct. An empty
 // body decodes as {}, so required fields are reported as missing (422).
+//
+// It refuses what encoding/json would accept but read as something other
+// than the client meant: a body in a Content-Encoding it does not decode
+// (415), invalid UTF-8 and lone UTF-16 surrogate escapes, which it would
+// store as U+FFFD (422), and keys that are not a field's exact name or
+// that come twice, which it would match ignoring case, the last one
+// winning (400). A Content-Length over MaxRequestBytes is refused before
+// a byte is read, so a client that sent Expect: 100-continue hears 413 at
+// once rather than 100 Continue.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
 			return instachat.Errorf(instachat.EUNSUPPORTED, "Content-Type must be application/json")
 		}
+	}
+	if !identityEncoded(r.Header) {
+		w.Header().Set("Accept-Encoding", "identity") // RFC 7694
+		return instachat.Errorf(instachat.EUNSUPPORTED, "Content-Encoding is not supported: send the request body unencoded")
+	}
+	if r.ContentLength > s.MaxRequestBytes {
+		return instachat.Errorf(instachat.ETOOLARGE, "request body must be at most %d bytes", s.MaxRequestBytes)
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxRequestBytes))
 	if maxErr := (*http.MaxBytesError)(nil); errors.As(err, &maxErr) {
@@ -140,10 +158,14 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil
 	}
-	// encoding/json would silently turn invalid UTF-8 into U+FFFD, storing
-	// something other than what the client sent.
 	if !utf8.Valid(raw) {
 		return instachat.Errorf(instachat.EINVALID, "request body must be valid UTF-8")
+	}
+	if at := loneSurrogate(raw); at >= 0 {
+		return instachat.Errorf(instachat.EINVALID, "request body must be valid Unicode: %s at byte %d is half of a UTF-16 surrogate pair", raw[at:at+6], at)
+	}
+	if err := checkKeys(raw, jsonFields(v)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -155,17 +177,114 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 		return instachat.Errorf(instachat.EINVALID, "%s must be a %s", typeErr.Field, typeErr.Type)
 	}
 	if err != nil {
-		// encoding/json has no typed error for unknown fields; its message
-		// names the field and is the client's own text.
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return instachat.Errorf(instachat.EBADREQUEST, "unknown field %s", f)
-		}
 		return instachat.Errorf(instachat.EBADREQUEST, "request body is not valid JSON")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return instachat.Errorf(instachat.EBADREQUEST, "request body must hold one JSON value")
 	}
 	return nil
+}
+
+// identityEncoded reports whether the body comes as sent: no
+// Content-Encoding, or only "identity".
+func identityEncoded(h http.Header) bool {
+	for _, v := range h.Values("Content-Encoding") {
+		for enc := range strings.SplitSeq(v, ",") {
+			if enc = strings.TrimSpace(enc); enc != "" && !strings.EqualFold(enc, "identity") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// loneSurrogate returns the offset in the JSON text raw of the first \u
+// escape of a UTF-16 surrogate that is not half of a pair (a high one
+// followed by a low one), or -1 if there is none. Backslashes appear only
+// in escapes of strings, so skipping each escape whole is enough to read
+// them all, whatever the strings hold.
+func loneSurrogate(raw []byte) int {
+	escaped := func(i int) (rune, bool) { // the \uXXXX at raw[i:], if any
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return 0, false
+		}
+		var r rune
+		for _, c := range raw[i+2 : i+6] {
+			switch {
+			case '0' <= c && c <= '9':
+				r = r<<4 | rune(c-'0')
+			case 'a' <= c|0x20 && c|0x20 <= 'f':
+				r = r<<4 | rune(c|0x20-'a'+10)
+			default:
+				return 0, false
+			}
+		}
+		return r, true
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		r, ok := escaped(i)
+		switch {
+		case !ok:
+			i++ // a one-character escape (or a syntax error, for Decode)
+		case 0xD800 <= r && r < 0xDC00: // high: a low one must follow
+			if low, ok := escaped(i + 6); ok && 0xDC00 <= low && low < 0xE000 {
+				i += 11
+				continue
+			}
+			return i
+		case 0xDC00 <= r && r < 0xE000: // low without a high one before
+			return i
+		default:
+			i += 5
+		}
+	}
+	return -1
+}
+
+// checkKeys answers 400 unless every key of the JSON object raw is one of
+// fields, spelled exactly, at most once. What is not an object, or not
+// valid JSON, it leaves to the decoder to report.
+func checkKeys(raw []byte, fields []string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := make(map[string]bool, len(fields))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string) // a key is always a string
+		switch i := slices.IndexFunc(fields, func(f string) bool { return strings.EqualFold(f, key) }); {
+		case i < 0:
+			return instachat.Errorf(instachat.EBADREQUEST, "unknown field %q", key)
+		case fields[i] != key:
+			return instachat.Errorf(instachat.EBADREQUEST, "unknown field %q: field names are case-sensitive, did you mean %q?", key, fields[i])
+		case seen[key]:
+			return instachat.Errorf(instachat.EBADREQUEST, "field %q is given more than once", key)
+		}
+		seen[key] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// jsonFields returns the JSON names of the fields of the struct v points to.
+func jsonFields(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	fields := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		fields = append(fields, name)
+	}
+	return fields
 }
 
 // required returns the value of a required string field, or EINVALID when

@@ -43,6 +43,12 @@ var decodeCases = []struct {
 	{"object name", "", `{"name":{}}`, instachat.EINVALID, nil},
 	{"bool name", "", `{"name":true}`, instachat.EINVALID, nil},
 	{"invalid UTF-8", "", "{\"name\":\"\xff\"}", instachat.EINVALID, nil},
+	{"lone high surrogate", "", `{"name":"\ud800"}`, instachat.EINVALID, nil},
+	{"lone low surrogate", "", `{"name":"a\uDC00"}`, instachat.EINVALID, nil},
+	{"surrogate pair", "", `{"name":"\ud83d\ude00"}`, "", ptr("😀")},
+	{"escaped backslash", "", `{"name":"\\ud800"}`, "", ptr(`\ud800`)},
+	{"key in other case", "", `{"Name":"a"}`, instachat.EBADREQUEST, nil},
+	{"duplicate key", "", `{"name":"a","name":"b"}`, instachat.EBADREQUEST, nil},
 	{"too large", "", `{"name":"` + strings.Repeat("a", 32) + `"}`, instachat.ETOOLARGE, nil},
 }
 

@@ -31,9 +31,10 @@ type Server struct {
 	Indexer instachat.Indexer
 
 	Limits instachat.Limits // zero means instachat.DefaultLimits
-	// MaxRequestBytes bounds a request body; zero means four times
-	// Limits.MaxBodyBytes plus 64 KiB, room for a body of only \u escapes
-	// and the JSON around it.
+	// MaxRequestBytes bounds a request body; zero means room for the
+	// longest JSON encoding of the largest valid body or name (six bytes,
+	// \u00XX, per byte of a body; twelve, a surrogate pair, per character of
+	// a name) and 64 KiB of JSON around it.
 	MaxRequestBytes int64
 	// MaxPageBytes bounds the encoded items of a list page; a page ends
 	// early, with a next_cursor, rather than pass it (but holds at least one
@@ -130,7 +131,7 @@ func (s *Server) Handler() http.Handler {
 		c.Limits = instachat.DefaultLimits
 	}
 	if c.MaxRequestBytes == 0 {
-		c.MaxRequestBytes = 4*int64(c.Limits.MaxBodyBytes) + 64<<10
+		c.MaxRequestBytes = max(6*int64(c.Limits.MaxBodyBytes), 12*int64(c.Limits.MaxNameChars)) + 64<<10
 	}
 	if c.MaxPageBytes == 0 {
 		c.MaxPageBytes = defaultMaxPageBytes

@@ -212,7 +212,7 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(c.MaxBodyBytes) }},
-	{"INSTACHAT_MAX_REQUEST_BYTES", "max-request-bytes", "0", "largest request body in bytes (0: 4 × max body + 64 KiB, room for JSON escapes)",
+	{"INSTACHAT_MAX_REQUEST_BYTES", "max-request-bytes", "0", "largest request body in bytes (0: 6 × max body + 64 KiB, room for any JSON escapes)",
 		func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
