@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/feed"
+	"github.com/instachat/instachat/internal/feedtest"
 )
 
 // OpenBroker opens a broker under test whose subscribers may each have
@@ -179,6 +181,51 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		}
 	})
 
+	t.Run("StreamFillsGapFromStore", func(t *testing.T) {
+		a, b := open(t, 100)
+		chat := feedtest.NewChat(chatTopic())
+		chat.Create(1, "m1")
+		s := &feed.Streamer{Feeds: chat, Broker: b}
+		events, wait := runStream(t, s, chat.Topic, 0, false)
+		if e := next(t, events); e.Event != instachat.EventSynced || e.Revision != 1 {
+			t.Fatalf("first %s, want synced@1", describe(e))
+		}
+		e2, e3, e4 := chat.Create(2, "m2"), chat.Create(3, "m3"), chat.Edit(2, "m2 edited")
+		publish(t, a, chat.Topic, e2)
+		publish(t, a, chat.Topic, e4) // 3 was lost on its way
+		for _, want := range []string{"message.created@2(#2 \"m2\")", "message.created@3(#3 \"m3\")", "message.updated@4(#2 \"m2 edited\")"} {
+			if got := describe(next(t, events)); got != want {
+				t.Fatalf("received %s, want %s", got, want)
+			}
+		}
+		// The late publish of 3 is dropped: nothing twice.
+		publish(t, a, chat.Topic, e3)
+		publish(t, a, chat.Topic, chat.Create(5, "m5"))
+		if got := describe(next(t, events)); got != "message.created@5(#5 \"m5\")" {
+			t.Fatalf("received %s after the gap, want message.created@5", got)
+		}
+		wait(context.Canceled)
+	})
+
+	t.Run("StreamEndsOnSupersededGap", func(t *testing.T) {
+		a, b := open(t, 100)
+		chat := feedtest.NewChat(chatTopic())
+		s := &feed.Streamer{Feeds: chat, Broker: b}
+		events, wait := runStream(t, s, chat.Topic, 0, false)
+		next(t, events)                                      // synced@0
+		chat.Create(1, "m1")                                 // lost
+		publish(t, a, chat.Topic, chat.Edit(1, "m1 edited")) // 2 supersedes 1
+		wait(feed.ErrResume)
+		events, wait = runStream(t, s, chat.Topic, 0, true)
+		if got := describe(next(t, events)); got != "message.created@2(#1 \"m1 edited\")" {
+			t.Fatalf("resumed with %s, want message.created@2 in the latest state", got)
+		}
+		if e := next(t, events); e.Event != instachat.EventSynced || e.Revision != 2 {
+			t.Fatalf("then %s, want synced@2", describe(e))
+		}
+		wait(context.Canceled)
+	})
+
 	t.Run("OnlyEventsPublishedAfterSubscribe", func(t *testing.T) {
 		a, b := open(t, 100)
 		topic := chatTopic()
@@ -293,5 +340,52 @@ func drain(t *testing.T, s instachat.Subscription) int {
 		case <-timeout:
 			t.Fatalf("subscription still open after %v", brokerWait)
 		}
+	}
+}
+
+// streamWriter hands a stream's events to a channel.
+type streamWriter chan instachat.Event
+
+func (w streamWriter) Event(e instachat.Event) error { w <- e; return nil }
+func (w streamWriter) Heartbeat() error              { return nil }
+
+// runStream opens a stream and runs it in the background. wait cancels it
+// unless it ended already and checks why it ended.
+func runStream(t *testing.T, s *feed.Streamer, topic instachat.Topic, after int64, resume bool) (<-chan instachat.Event, func(want error)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	st, err := s.Open(ctx, topic, after, resume)
+	if err != nil {
+		cancel()
+		t.Fatalf("open the stream: %v", err)
+	}
+	events := make(streamWriter, 100)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx, events) }()
+	return events, func(want error) {
+		t.Helper()
+		if errors.Is(want, context.Canceled) {
+			cancel()
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, want) {
+				t.Errorf("the stream ended with %v, want %v", err, want)
+			}
+		case <-time.After(brokerWait):
+			t.Errorf("the stream did not end with %v", want)
+		}
+		cancel()
+	}
+}
+
+func next(t *testing.T, events <-chan instachat.Event) instachat.Event {
+	t.Helper()
+	select {
+	case e := <-events:
+		return e
+	case <-time.After(brokerWait):
+		t.Fatal("the stream wrote nothing")
+		return instachat.Event{}
 	}
 }
