@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -173,26 +174,32 @@ func (c Config) RateLimitPolicy() (instachat.RateLimit, bool) {
 	return instachat.RateLimit{PerSecond: c.RateLimit, Burst: burst}, true
 }
 
-// option is one row of the configuration table.
-type option struct {
-	env, flag, def, usage string
-	set                   func(c *Config, v string) error
-	get                   func(c *Config) string
+// Option is one row of the configuration table: a setting's environment
+// variable, its flag, the kind of value the flag takes as -help names it,
+// its default and what it means.
+type Option struct {
+	Env, Flag, Kind, Default, Usage string
+	set                             func(c *Config, v string) error
+	get                             func(c *Config) string
 }
+
+// Value is o's setting in c as `instachat config` prints it: passwords in
+// URLs and DSNs and the admin token hidden.
+func (o Option) Value(c Config) string { return o.get(&c) }
 
 // Options is the configuration table: the single place a setting is named,
 // defaulted, parsed and documented (the README's table mirrors it).
-var Options = []option{
-	{"INSTACHAT_ADDR", "addr", ":8080", "address to listen on",
+var Options = []Option{
+	{"INSTACHAT_ADDR", "addr", "host:port", ":8080", "address to listen on",
 		func(c *Config, v string) error { c.Addr = v; return nil },
 		func(c *Config) string { return c.Addr }},
-	{"INSTACHAT_ROLES", "roles", "api,dispatcher,worker", "roles this process plays: api, dispatcher, worker (production topology only for a subset)",
+	{"INSTACHAT_ROLES", "roles", "list", "api,dispatcher,worker", "roles this process plays: api, dispatcher, worker (production topology only for a subset)",
 		func(c *Config, v string) (err error) { c.Roles, err = parseRoles(v); return err },
 		func(c *Config) string { return c.Roles.String() }},
-	{"INSTACHAT_DATA_DIR", "data-dir", "./instachat-data", "directory of the embedded database",
+	{"INSTACHAT_DATA_DIR", "data-dir", "path", "./instachat-data", "directory of the embedded database",
 		func(c *Config, v string) error { c.DataDir = v; return nil },
 		func(c *Config) string { return c.DataDir }},
-	{"INSTACHAT_SYNC", "sync", "normal", "embedded durability: normal survives a process crash, full also a power loss (fsync per commit)",
+	{"INSTACHAT_SYNC", "sync", "mode", "normal", "embedded durability: normal survives a process crash, full also a power loss (fsync per commit)",
 		func(c *Config, v string) error {
 			v = strings.ToLower(v)
 			if v != "normal" && v != "full" {
@@ -202,7 +209,7 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return c.Sync }},
-	{"INSTACHAT_MAX_BODY_BYTES", "max-body-bytes", "65536", "largest message body in bytes",
+	{"INSTACHAT_MAX_BODY_BYTES", "max-body-bytes", "int", "65536", "largest message body in bytes",
 		func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -212,7 +219,7 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(c.MaxBodyBytes) }},
-	{"INSTACHAT_MAX_REQUEST_BYTES", "max-request-bytes", "0", "largest request body in bytes (0: 6 × max body + 64 KiB, room for any JSON escapes)",
+	{"INSTACHAT_MAX_REQUEST_BYTES", "max-request-bytes", "int", "0", "largest request body in bytes (0: 6 × max body + 64 KiB, room for any JSON escapes)",
 		func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
@@ -222,7 +229,7 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) }},
-	{"INSTACHAT_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long SIGTERM waits for in-flight requests and queued work",
+	{"INSTACHAT_SHUTDOWN_TIMEOUT", "shutdown-timeout", "duration", "30s", "how long SIGTERM waits for in-flight requests and queued work",
 		func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
@@ -232,7 +239,7 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return c.ShutdownTimeout.String() }},
-	{"INSTACHAT_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
+	{"INSTACHAT_LOG_LEVEL", "log-level", "level", "info", "debug, info, warn or error",
 		func(c *Config, v string) error {
 			switch strings.ToLower(v) {
 			case "debug", "info", "warn", "error":
@@ -242,10 +249,10 @@ var Options = []option{
 			return fmt.Errorf("must be debug, info, warn or error")
 		},
 		func(c *Config) string { return c.LogLevel }},
-	{"INSTACHAT_DEBUG_ADDR", "debug-addr", "", "address of a pprof server for profiling, e.g. 127.0.0.1:6060 (empty: off; never expose it)",
+	{"INSTACHAT_DEBUG_ADDR", "debug-addr", "host:port", "", "address of a pprof server for profiling, e.g. 127.0.0.1:6060 (empty: off; never expose it)",
 		func(c *Config, v string) error { c.DebugAddr = v; return nil },
 		func(c *Config) string { return c.DebugAddr }},
-	{"INSTACHAT_RATE_LIMIT", "rate-limit", "0", "chat and message creates per second per application token, 429 beyond (0: off, the default, since a fair rate depends on the clients; set it where they are not all trusted)",
+	{"INSTACHAT_RATE_LIMIT", "rate-limit", "float", "0", "chat and message creates per second per application token, 429 beyond (0: off, the default, since a fair rate depends on the clients; set it where they are not all trusted)",
 		func(c *Config, v string) error {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f != 0 && !(f >= 0.001 && f <= 1e6) { // NaN fails both
@@ -255,7 +262,7 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return strconv.FormatFloat(c.RateLimit, 'g', -1, 64) }},
-	{"INSTACHAT_IDEMPOTENCY_TTL", "idempotency-ttl", "24h", "how long a create sent with an Idempotency-Key answers its retries with the original (at least 1m)",
+	{"INSTACHAT_IDEMPOTENCY_TTL", "idempotency-ttl", "duration", "24h", "how long a create sent with an Idempotency-Key answers its retries with the original (at least 1m)",
 		func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < time.Minute {
@@ -265,7 +272,7 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return c.IdempotencyTTL.String() }},
-	{"INSTACHAT_RATE_BURST", "rate-burst", "0", "creates a token may make at once after a quiet spell, refilled at the rate (0: one second's worth, at least 1)",
+	{"INSTACHAT_RATE_BURST", "rate-burst", "int", "0", "creates a token may make at once after a quiet spell, refilled at the rate (0: one second's worth, at least 1)",
 		func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 1e6 {
@@ -275,7 +282,7 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(c.RateBurst) }},
-	{envAdminToken, "admin-token", "", "secret of at least 16 characters required as Authorization: Bearer to list all applications and read /metrics (empty: the embedded default generates one into DATA_DIR/admin-token and logs it once; production refuses both); prefer the variable, as a flag shows in ps",
+	{envAdminToken, "admin-token", "token", "", "secret of at least 16 characters required as Authorization: Bearer to list all applications and read /metrics (empty: the embedded default generates one into DATA_DIR/admin-token and logs it once; production refuses both); prefer the variable, as a flag shows in ps",
 		func(c *Config, v string) error {
 			if v != "" && (len(v) < 16 || !bearerToken(v)) {
 				return fmt.Errorf("must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (and = at the end), e.g. from openssl rand -base64 24")
@@ -284,16 +291,16 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return hidden(c.AdminToken) }},
-	{"INSTACHAT_MYSQL_DSN", "mysql-dsn", "", "production: go-sql-driver DSN of MySQL, e.g. user:pass@tcp(db:3306)/instachat",
+	{"INSTACHAT_MYSQL_DSN", "mysql-dsn", "dsn", "", "production: go-sql-driver DSN of MySQL, e.g. user:pass@tcp(db:3306)/instachat",
 		func(c *Config, v string) error { c.MySQLDSN = v; return nil },
 		func(c *Config) string { return redact(c.MySQLDSN) }},
-	{"INSTACHAT_REDIS_URL", "redis-url", "", "production: Redis for numbering and rate limits, redis://host:port/db",
+	{"INSTACHAT_REDIS_URL", "redis-url", "url", "", "production: Redis for numbering and rate limits, redis://host:port/db",
 		func(c *Config, v string) error { c.RedisURL = v; return nil },
 		func(c *Config) string { return redact(c.RedisURL) }},
-	{"INSTACHAT_REDIS_PREFIX", "redis-prefix", "instachat:", "production: prefix of every Redis key",
+	{"INSTACHAT_REDIS_PREFIX", "redis-prefix", "string", "instachat:", "production: prefix of every Redis key",
 		func(c *Config, v string) error { c.RedisPrefix = v; return nil },
 		func(c *Config) string { return c.RedisPrefix }},
-	{"INSTACHAT_KAFKA_BROKERS", "kafka-brokers", "", "production: comma-separated Kafka seed brokers, host:port",
+	{"INSTACHAT_KAFKA_BROKERS", "kafka-brokers", "list", "", "production: comma-separated Kafka seed brokers, host:port",
 		func(c *Config, v string) error {
 			c.KafkaBrokers = nil
 			for _, b := range strings.Split(v, ",") {
@@ -304,13 +311,13 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return strings.Join(c.KafkaBrokers, ",") }},
-	{"INSTACHAT_KAFKA_TOPIC", "kafka-topic", "instachat.creates", "production: topic between dispatchers and workers (dead letters go to TOPIC.dlq)",
+	{"INSTACHAT_KAFKA_TOPIC", "kafka-topic", "string", "instachat.creates", "production: topic between dispatchers and workers (dead letters go to TOPIC.dlq)",
 		func(c *Config, v string) error { c.KafkaTopic = v; return nil },
 		func(c *Config) string { return c.KafkaTopic }},
-	{"INSTACHAT_KAFKA_GROUP", "kafka-group", "instachat-workers", "production: the workers' consumer group",
+	{"INSTACHAT_KAFKA_GROUP", "kafka-group", "string", "instachat-workers", "production: the workers' consumer group",
 		func(c *Config, v string) error { c.KafkaGroup = v; return nil },
 		func(c *Config) string { return c.KafkaGroup }},
-	{"INSTACHAT_KAFKA_PARTITIONS", "kafka-partitions", "12", "production: partitions when the topic is created; bounds how many workers share the load",
+	{"INSTACHAT_KAFKA_PARTITIONS", "kafka-partitions", "int", "12", "production: partitions when the topic is created; bounds how many workers share the load",
 		func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil || n < 1 {
@@ -320,7 +327,7 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(int(c.KafkaPartitions)) }},
-	{"INSTACHAT_KAFKA_REPLICATION", "kafka-replication", "1", "production: replication factor when the topic is created (3 in a real cluster)",
+	{"INSTACHAT_KAFKA_REPLICATION", "kafka-replication", "int", "1", "production: replication factor when the topic is created (3 in a real cluster)",
 		func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 16)
 			if err != nil || n < 1 {
@@ -330,10 +337,10 @@ var Options = []option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(int(c.KafkaReplication)) }},
-	{"INSTACHAT_ELASTICSEARCH_URL", "elasticsearch-url", "", "production, optional: Elasticsearch for search; without it search scans the chat in MySQL",
+	{"INSTACHAT_ELASTICSEARCH_URL", "elasticsearch-url", "url", "", "production, optional: Elasticsearch for search; without it search scans the chat in MySQL",
 		func(c *Config, v string) error { c.ElasticsearchURL = v; return nil },
 		func(c *Config) string { return redact(c.ElasticsearchURL) }},
-	{"INSTACHAT_ELASTICSEARCH_INDEX", "elasticsearch-index", "instachat-messages", "production: the Elasticsearch index of messages",
+	{"INSTACHAT_ELASTICSEARCH_INDEX", "elasticsearch-index", "string", "instachat-messages", "production: the Elasticsearch index of messages",
 		func(c *Config, v string) error { c.ElasticsearchIndex = v; return nil },
 		func(c *Config) string { return c.ElasticsearchIndex }},
 }
@@ -342,57 +349,91 @@ var Options = []option{
 func DefaultConfig() Config {
 	var c Config
 	for _, o := range Options {
-		if err := o.set(&c, o.def); err != nil {
-			panic(fmt.Sprintf("default of %s: %v", o.env, err)) // a bad default is a programming error
+		if err := o.set(&c, o.Default); err != nil {
+			panic(fmt.Sprintf("default of %s: %v", o.Env, err)) // a bad default is a programming error
 		}
 	}
 	return c
 }
 
-// LoadConfig applies defaults, then the environment, then flags, and rejects
-// any value that does not parse, naming the setting.
+// LoadConfig applies defaults, then the environment, then flags, and
+// rejects any value that does not parse, naming the setting, and a
+// half-configured topology, naming what is missing.
 func LoadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
-	c := DefaultConfig()
-	for _, o := range Options {
-		if v := getenv(o.env); v != "" {
-			if err := o.set(&c, v); err != nil {
-				if o.env == envAdminToken { // never echo a secret
-					return c, fmt.Errorf("%s: %v", o.env, err)
-				}
-				return c, fmt.Errorf("%s=%q: %v", o.env, v, err)
-			}
-		}
-	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var secretErr error
-	for _, o := range Options {
-		fs.Func(o.flag, o.usage+" (env "+o.env+", default "+o.def+")", func(v string) error {
-			err := o.set(&c, v)
-			if err != nil && o.env == envAdminToken {
-				// The flag package would quote the value in its message.
-				secretErr = fmt.Errorf("-%s: %v", o.flag, err)
-				return nil
-			}
-			return err
-		})
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage of %s:\n", name)
+		PrintFlags(stderr)
 	}
-	if err := fs.Parse(args); err != nil {
+	c, problems, err := ParseConfig(fs, args, getenv)
+	if err != nil {
 		return c, err
 	}
-	if secretErr != nil {
-		return c, secretErr
+	if len(problems) > 0 {
+		return c, errors.Join(problems...)
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	_, err := c.Production()
+	_, err = c.Production()
 	return c, err
 }
 
-// Dump writes the effective configuration, one VAR=value per line.
-func (c Config) Dump(w io.Writer) {
+// ParseConfig applies defaults, then the environment, then the flags in
+// args, defining one flag on fs per option. It returns the configuration
+// with every value that parsed, and the problems: one error naming each
+// setting whose value did not parse (the setting keeps its value from
+// before). err is a mistake in the command line itself, such as an unknown
+// flag or -help, as fs.Parse reports it. ParseConfig does not check that
+// the settings make a topology; Production does.
+func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c Config, problems []error, err error) {
+	c = DefaultConfig()
 	for _, o := range Options {
-		fmt.Fprintf(w, "%s=%s\n", o.env, o.get(&c))
+		if v := getenv(o.Env); v != "" {
+			if err := o.set(&c, v); err != nil {
+				if o.Env == envAdminToken { // never echo a secret
+					problems = append(problems, fmt.Errorf("%s: %v", o.Env, err))
+				} else {
+					problems = append(problems, fmt.Errorf("%s=%q: %v", o.Env, v, err))
+				}
+			}
+		}
+	}
+	for _, o := range Options {
+		fs.Func(o.Flag, o.Usage, func(v string) error {
+			if err := o.set(&c, v); err != nil {
+				// Collected rather than returned, so that every bad value
+				// is named at once, and because the flag package would
+				// quote the value, which must not happen to a secret.
+				if o.Env == envAdminToken {
+					problems = append(problems, fmt.Errorf("-%s: %v", o.Flag, err))
+				} else {
+					problems = append(problems, fmt.Errorf("-%s %q: %v", o.Flag, v, err))
+				}
+			}
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, problems, err
+	}
+	if fs.NArg() > 0 {
+		return c, problems, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return c, problems, nil
+}
+
+// PrintFlags writes the flags of Options as flag.PrintDefaults would, with
+// the kind of value each takes, its environment variable and its default.
+func PrintFlags(w io.Writer) {
+	for _, o := range Options {
+		def := ""
+		switch o.Kind {
+		case "int", "float", "duration":
+			def = ", default " + o.Default
+		default:
+			if o.Default != "" {
+				def = fmt.Sprintf(", default %q", o.Default)
+			}
+		}
+		fmt.Fprintf(w, "  -%s %s\n    \t%s (env %s%s)\n", o.Flag, o.Kind, o.Usage, o.Env, def)
 	}
 }

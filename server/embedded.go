@@ -11,6 +11,7 @@ import (
 
 	"github.com/instachat/instachat/inmem"
 	"github.com/instachat/instachat/sqlite"
+	"github.com/instachat/instachat/worker"
 )
 
 // DatabasePath is where the embedded default keeps its rows.
@@ -47,6 +48,6 @@ func openEmbedded(ctx context.Context, cfg Config, logger *slog.Logger) (*backen
 		b.rateLimiter = inmem.NewRateLimiter(limit) // one process serves every create
 	}
 	b.closeQueue = func() { q.Close() }
-	b.chores = append(b.chores, pruneReceipts(store, cfg.IdempotencyTTL, logger))
+	b.chores = append(b.chores, worker.PruneReceipts(store, cfg.IdempotencyTTL, logger))
 	return b, nil
 }

@@ -314,7 +314,9 @@ func TestAdminTokenIsNeverShown(t *testing.T) {
 		t.Fatalf("LoadConfig: %v, admin token %q", err, cfg.AdminToken)
 	}
 	var dump bytes.Buffer
-	cfg.Dump(&dump)
+	for _, o := range server.Options {
+		fmt.Fprintf(&dump, "%s=%s\n", o.Env, o.Value(cfg))
+	}
 	if strings.Contains(dump.String(), testAdminToken) || !strings.Contains(dump.String(), "INSTACHAT_ADMIN_TOKEN=xxxxx\n") {
 		t.Errorf("config dump shows the admin token, or not that it is set:\n%s", dump.String())
 	}

@@ -15,7 +15,7 @@ func optionsTable() string {
 	var b strings.Builder
 	b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
 	for _, o := range Options {
-		fmt.Fprintf(&b, "| `%s` | `-%s` | `%s` | %s |\n", o.env, o.flag, o.def, o.usage)
+		fmt.Fprintf(&b, "| `%s` | `-%s` | `%s` | %s |\n", o.Env, o.Flag, o.Default, o.Usage)
 	}
 	return b.String()
 }

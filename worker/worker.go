@@ -2,7 +2,10 @@
 // the Queue and applies each batch to the Store in one transaction (which
 // also maintains chats_count and messages_count). Index is the handler of a
 // second consumer that feeds a separate search engine from the same queue,
-// so the engine being down holds up search, never the store.
+// so the engine being down holds up search, never the store. Beside them
+// run the chores: Reindex rebuilds such an engine's index from the store
+// (`instachat reindex`), and PruneReceipts deletes expired idempotency
+// receipts where the store keeps them.
 //
 // Delivery is at-least-once and the effect exactly-once: a redelivered batch
 // is skipped by the store's unique keys, and re-indexing is an upsert.

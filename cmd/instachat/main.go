@@ -1,14 +1,8 @@
 // Command instachat is the Instachat chat backend: one binary whose
-// subcommands serve the API and maintain the data.
-//
-//	instachat [serve] [flags]   serve the API (the default)
-//	instachat migrate [flags]   apply the schema migrations (idempotent; serve does it too)
-//	instachat recount [flags]   recompute chats_count and messages_count from the rows
-//	instachat reindex [flags]   rebuild the Elasticsearch index from the store (embedded: nothing to do)
-//	instachat config [flags]    print the effective configuration (passwords hidden)
-//
-// The load tools are cmd/instachat-bench, apart from this binary.
-// Every flag mirrors an INSTACHAT_* environment variable; see -help.
+// subcommands serve the API and maintain the data, one file each. Every
+// flag mirrors an INSTACHAT_* environment variable; `instachat help` lists
+// the subcommands and `instachat help CMD` the flags of one. The load tools
+// are cmd/instachat-bench, apart from this binary.
 package main
 
 import (
@@ -20,78 +14,148 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/instachat/instachat/server"
 )
 
+// command is one subcommand: its name, one line for the usage, and what
+// carries it out with the arguments after its name.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, sys *system) error
+}
+
+// commands are the subcommands, in the order the usage lists them. They
+// are set in init because their help reads this list.
+var commands []command
+
+func init() {
+	commands = []command{
+		{"serve", "serve the API (the default when no command is given)", serve},
+		{"migrate", "apply the schema migrations (idempotent; serve does it too)", migrate},
+		{"recount", "recompute chats_count and messages_count from the rows", recount},
+		{"reindex", "rebuild the Elasticsearch index from the store (embedded: nothing to do)", reindex},
+		{"config", "print the effective configuration (secrets hidden), then what is wrong with it", printConfig},
+	}
+}
+
+// system is what a command reads and writes besides its arguments.
+type system struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
+
+// errUsage is a mistake in the command line, answered with the usage.
+var errUsage = errors.New("usage")
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp): // -help printed the usage
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "instachat:", err)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "instachat:", err)
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
-	}
-	cfg, err := server.LoadConfig("instachat "+cmd, args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(cfg.LogLevel, stderr)
-	switch cmd {
-	case "serve":
-		return serve(ctx, cfg, logger)
-	case "migrate", "recount":
-		return maintain(ctx, cmd, cfg, logger)
-	case "reindex":
-		return server.Reindex(ctx, cfg, logger)
-	case "config":
-		cfg.Dump(stdout)
-		return nil
-	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, recount, reindex, config)", cmd)
-	}
-}
-
-func serve(ctx context.Context, cfg server.Config, logger *slog.Logger) error {
-	s := server.New(cfg, logger)
-	if err := s.Open(ctx); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	logger.Info("shutting down: draining requests and queued creates", "timeout", cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	return s.Close(sctx)
-}
-
-// maintain runs a one-off command against the store of the topology.
-// Opening the store migrates it, which is all migrate asks for.
-func maintain(ctx context.Context, cmd string, cfg server.Config, logger *slog.Logger) error {
-	store, err := server.OpenMaintenanceStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if cmd == "recount" {
-		if err := store.Recount(ctx); err != nil {
-			return err
+	sys := &system{getenv: getenv, stdout: stdout, stderr: stderr}
+	name := "serve"
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "help" && len(args) > 1:
+			return help(ctx, args[1], sys)
+		case a == "help" || a == "-h" || a == "-help" || a == "--help":
+			usage(stdout)
+			return nil
+		case !strings.HasPrefix(a, "-"):
+			name, args = a, args[1:]
 		}
-		logger.Info("counts recomputed from the rows")
+	}
+	c, ok := lookup(name)
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("%w: unknown command %q", errUsage, name)
+	}
+	return c.run(ctx, args, sys)
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// help is `instachat help CMD`: CMD's usage and flags, on stdout.
+func help(ctx context.Context, name string, sys *system) error {
+	c, ok := lookup(name)
+	if !ok {
+		usage(sys.stderr)
+		return fmt.Errorf("%w: unknown command %q", errUsage, name)
+	}
+	err := c.run(ctx, []string{"-help"}, &system{getenv: sys.getenv, stdout: sys.stdout, stderr: sys.stdout})
+	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
-	logger.Info("schema is up to date")
-	return nil
+	return err
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, "Usage: instachat [COMMAND] [flags]\n\nInstachat, a chat-messaging backend. Commands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nRun 'instachat help COMMAND' for the flags of a command. Every flag mirrors\n"+
+		"an INSTACHAT_* environment variable; a flag wins over its variable.\n")
+}
+
+// flagSet is the flag set of a subcommand taking the server's settings;
+// -help prints what the command does and every setting.
+func flagSet(name string, sys *system) *flag.FlagSet {
+	fs := flag.NewFlagSet("instachat "+name, flag.ContinueOnError)
+	fs.SetOutput(sys.stderr)
+	fs.Usage = func() {
+		c, _ := lookup(name)
+		fmt.Fprintf(sys.stderr, "Usage: instachat %s [flags]\n\n%s.\n\nFlags (each also set by the environment variable named):\n", name, upperFirst(c.summary))
+		server.PrintFlags(sys.stderr)
+	}
+	return fs
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// loadConfig reads the settings of a command that runs the server or its
+// store: the environment, then the flags in args. It refuses a value that
+// does not parse and a half-configured topology, naming the settings.
+func loadConfig(name string, args []string, sys *system) (server.Config, error) {
+	cfg, problems, err := server.ParseConfig(flagSet(name, sys), args, sys.getenv)
+	if err != nil {
+		return cfg, err
+	}
+	if len(problems) > 0 {
+		return cfg, errors.Join(problems...)
+	}
+	_, err = cfg.Production()
+	return cfg, err
 }
 
 func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
-	l.UnmarshalText([]byte(level)) // LoadConfig validated it
+	l.UnmarshalText([]byte(level)) // the configuration validated it
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }

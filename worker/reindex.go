@@ -1,4 +1,4 @@
-package server
+package worker
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
-	"github.com/instachat/instachat/elasticsearch"
 )
 
 // reindexBatch is how many messages one bulk request of Reindex carries.
@@ -16,41 +15,13 @@ const reindexBatch = 1000
 // reindexProgress is how often Reindex logs how far it got.
 const reindexProgress = 5 * time.Second
 
-// Reindex rebuilds the search index of cfg's topology from the store, for
-// `instachat reindex`: every message of every chat of every application,
-// read page by page and indexed in bulk requests of reindexBatch. It can
-// run while the deployment serves, and again after a failure: a message
-// whose document holds the same or a later edit is left as it is. Only
-// Elasticsearch has an index apart from the store; the embedded store
-// indexes each message in the transaction that writes it, and without
-// Elasticsearch search scans MySQL, so there is nothing to rebuild.
-func Reindex(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	production, err := cfg.Production()
-	switch {
-	case err != nil:
-		return err
-	case !production:
-		logger.Info("nothing to rebuild: the embedded store indexes every message in the transaction that stores it")
-		return nil
-	case cfg.ElasticsearchURL == "":
-		logger.Info("nothing to rebuild: without INSTACHAT_ELASTICSEARCH_URL search scans MySQL")
-		return nil
-	}
-	store, err := OpenMaintenanceStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	es, err := elasticsearch.Open(ctx, elasticsearch.Config{URL: cfg.ElasticsearchURL, Index: cfg.ElasticsearchIndex, Logger: logger})
-	if err != nil {
-		return fmt.Errorf("elasticsearch: %w", err)
-	}
-	return reindex(ctx, store, es, logger)
-}
-
-// reindex pages through the store and feeds ix reindexBatch messages at a
-// time, across chats, logging its progress.
-func reindex(ctx context.Context, store instachat.Store, ix instachat.Indexer, logger *slog.Logger) error {
+// Reindex rebuilds a search index apart from the store (`instachat
+// reindex`): it pages through every message of every chat of every
+// application and feeds ix reindexBatch messages at a time, across chats,
+// logging its progress. It can run while the deployment serves, and again
+// after a failure: a message whose document holds the same or a later edit
+// is left as it is.
+func Reindex(ctx context.Context, store instachat.Store, ix instachat.Indexer, logger *slog.Logger) error {
 	start, logged := time.Now(), time.Now()
 	var apps, chats, indexed int
 	batch := make([]*instachat.Message, 0, reindexBatch)

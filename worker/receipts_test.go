@@ -1,4 +1,4 @@
-package server
+package worker
 
 import (
 	"context"
@@ -34,7 +34,7 @@ func TestPruneReceiptsRunsAtStart(t *testing.T) {
 	}
 	loopCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- pruneReceipts(db, 24*time.Hour, slog.New(slog.DiscardHandler))(loopCtx) }()
+	go func() { done <- PruneReceipts(db, 24*time.Hour, slog.New(slog.DiscardHandler))(loopCtx) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var keys []string

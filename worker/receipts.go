@@ -1,4 +1,4 @@
-package server
+package worker
 
 import (
 	"context"
@@ -8,16 +8,17 @@ import (
 	"github.com/instachat/instachat"
 )
 
-// receiptPruneInterval is how often the embedded worker deletes expired
+// receiptPruneInterval is how often PruneReceipts deletes expired
 // idempotency receipts: the table then holds at most the retention plus an
 // hour of keyed creates.
 const receiptPruneInterval = time.Hour
 
-// pruneReceipts is a worker loop of the embedded default: at start and then
-// every receiptPruneInterval it deletes the receipts older than ttl, so no
-// operator has to. The in-memory sequencer sweeps its own copies. A failed
-// prune is logged and tried again at the next tick; it only delays cleanup.
-func pruneReceipts(store instachat.ReceiptStore, ttl time.Duration, logger *slog.Logger) func(context.Context) error {
+// PruneReceipts is a chore run beside the worker where receipts live in the
+// store: at start and then every receiptPruneInterval it deletes the
+// receipts older than ttl's retention, so no operator has to. The in-memory
+// sequencer sweeps its own copies. A failed prune is logged and tried again
+// at the next tick; it only delays cleanup.
+func PruneReceipts(store instachat.ReceiptStore, ttl time.Duration, logger *slog.Logger) func(context.Context) error {
 	ttl = instachat.ReceiptRetention(ttl) // as the sequencers read it
 	return func(ctx context.Context) error {
 		t := time.NewTicker(receiptPruneInterval)
