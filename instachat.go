@@ -100,6 +100,13 @@ type Store interface {
 	// highest chat number) and every chat (Highest its highest message
 	// number), so an in-memory sequencer can load what exists at start.
 	Watermarks(ctx context.Context, fn func(Watermark) error) error
+
+	// Feeds lists the chats' and applications' changes. It is part of the
+	// Store, not an interface beside it, because the revisions it lists
+	// are taken in the transactions above (ApplyCreates, UpdateMessage,
+	// UpdateChat): only the store that keeps the rows can keep them, and
+	// each of these fills them into what it returns.
+	Feeds
 }
 
 // Watermark is the highest number stored under an application (Chat == 0)

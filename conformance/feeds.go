@@ -13,19 +13,13 @@ import (
 	"github.com/instachat/instachat"
 )
 
-// FeedStore is a Store that keeps the change feeds' revisions.
-type FeedStore interface {
-	instachat.Store
-	instachat.Feeds
-}
-
 // TestFeeds checks the revisions a store keeps and the changes it lists
 // (see instachat.Feeds). open may return a fresh store or a shared one, as
 // for TestStore: each case works under applications of its own.
-func TestFeeds(t *testing.T, open func(t *testing.T) FeedStore) {
+func TestFeeds(t *testing.T, open func(t *testing.T) instachat.Store) {
 	for _, c := range []struct {
 		name string
-		run  func(t *testing.T, s FeedStore)
+		run  func(t *testing.T, s instachat.Store)
 	}{
 		{"RevisionsOfCreates", feedRevisionsOfCreates},
 		{"RevisionsOfEdits", feedRevisionsOfEdits},
@@ -44,7 +38,7 @@ func TestFeeds(t *testing.T, open func(t *testing.T) FeedStore) {
 // feedRevisionsOfCreates: a batch's chats take consecutive application
 // revisions and each chat's messages consecutive chat revisions, in batch
 // order, filled into the creates; a create skipped as stored takes none.
-func feedRevisionsOfCreates(t *testing.T, s FeedStore) {
+func feedRevisionsOfCreates(t *testing.T, s instachat.Store) {
 	app := storeNewApp(t, s, 0)
 	feedWantRevision(t, s, app.Token, 0, 0)
 	batch := []instachat.Create{storeChat(app.Token, 1), storeChat(app.Token, 2),
@@ -101,7 +95,7 @@ func feedRevisionsOfCreates(t *testing.T, s FeedStore) {
 // feedRevisionsOfEdits: an edit takes the chat's next revision, a rename the
 // application's; the creation's revision stays. Messages, however many, and
 // renaming the application advance no application revision.
-func feedRevisionsOfEdits(t *testing.T, s FeedStore) {
+func feedRevisionsOfEdits(t *testing.T, s instachat.Store) {
 	app := storeNewApp(t, s, 0)
 	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 2), storeMessage(app.Token, 1, 1), storeMessage(app.Token, 1, 2))
 	m, err := s.UpdateMessage(t.Context(), app.Token, 1, 1, "edited", storeTime(7))
@@ -139,7 +133,7 @@ func feedRevisionsOfEdits(t *testing.T, s FeedStore) {
 
 // feedMessagesBeforeTheirChat: messages stored before their chat row take
 // the chat's revisions all the same, and the row starts where they left it.
-func feedMessagesBeforeTheirChat(t *testing.T, s FeedStore) {
+func feedMessagesBeforeTheirChat(t *testing.T, s instachat.Store) {
 	app := storeNewApp(t, s, 0)
 	early := []instachat.Create{storeMessage(app.Token, 1, 1), storeMessage(app.Token, 1, 2)}
 	storeApply(t, s, early...)
@@ -163,7 +157,7 @@ func feedMessagesBeforeTheirChat(t *testing.T, s FeedStore) {
 
 // feedChangesLatestStates: each message once, in its latest state, ordered
 // by its latest revision, created or updated as seen from After.
-func feedChangesLatestStates(t *testing.T, s FeedStore) {
+func feedChangesLatestStates(t *testing.T, s instachat.Store) {
 	app := storeNewApp(t, s, 0)
 	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 2))
 	for n := range int64(5) {
@@ -198,7 +192,7 @@ func feedChangesLatestStates(t *testing.T, s FeedStore) {
 
 // feedChangesPages: pages of Limit, each cursor the previous page's last
 // revision, give what one page gives, with the After split unchanged.
-func feedChangesPages(t *testing.T, s FeedStore) {
+func feedChangesPages(t *testing.T, s instachat.Store) {
 	app := storeNewApp(t, s, 0)
 	creates := []instachat.Create{storeChat(app.Token, 1)}
 	for n := range int64(23) {
@@ -234,7 +228,7 @@ func feedChangesPages(t *testing.T, s FeedStore) {
 
 // feedApplicationChanges: the application's feed lists chats created and
 // renamed, each once, in its latest state.
-func feedApplicationChanges(t *testing.T, s FeedStore) {
+func feedApplicationChanges(t *testing.T, s instachat.Store) {
 	app := storeNewApp(t, s, 0)
 	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 2), storeChat(app.Token, 3))
 	if _, err := s.UpdateChat(t.Context(), app.Token, 2, "renamed", storeTime(9)); err != nil {
@@ -265,7 +259,7 @@ func feedApplicationChanges(t *testing.T, s FeedStore) {
 
 // feedChangesRefused: unknown feeds are ENOTFOUND; a revision above the
 // feed's and a malformed query are EBADREQUEST.
-func feedChangesRefused(t *testing.T, s FeedStore) {
+func feedChangesRefused(t *testing.T, s instachat.Store) {
 	app := storeNewApp(t, s, 0)
 	storeApply(t, s, storeChat(app.Token, 1), storeMessage(app.Token, 1, 1))
 	ctx := t.Context()
@@ -302,7 +296,7 @@ func feedChangesRefused(t *testing.T, s FeedStore) {
 // 1..N, each once; every message's stored state is its change with the
 // highest revision; a batch's messages of a chat took consecutive
 // revisions; and every page a reader got agreed with its revision.
-func feedRevisionsUnderConcurrency(t *testing.T, s FeedStore) {
+func feedRevisionsUnderConcurrency(t *testing.T, s instachat.Store) {
 	const chats, writers, batches, perBatch, editors, edits = 3, 4, 12, 8, 4, 40
 	app := storeNewApp(t, s, 0)
 	var setup []instachat.Create
@@ -518,7 +512,7 @@ func feedRevisionsUnderConcurrency(t *testing.T, s FeedStore) {
 // feedConcurrentEditsOfOneMessage: edits of one message at once, and
 // renames of one chat, each take a revision of their own, and the one
 // stored is the one with the highest.
-func feedConcurrentEditsOfOneMessage(t *testing.T, s FeedStore) {
+func feedConcurrentEditsOfOneMessage(t *testing.T, s instachat.Store) {
 	const editors, edits = 6, 8
 	app := storeNewApp(t, s, 0)
 	storeApply(t, s, storeChat(app.Token, 1), storeMessage(app.Token, 1, 1))
@@ -578,7 +572,7 @@ func feedRetry(fn func() error) error {
 	}
 }
 
-func feedList(t *testing.T, s FeedStore, q instachat.ChangesQuery) *instachat.ChangesPage {
+func feedList(t *testing.T, s instachat.Store, q instachat.ChangesQuery) *instachat.ChangesPage {
 	t.Helper()
 	page, err := s.ListChanges(t.Context(), q)
 	if err != nil {
@@ -589,7 +583,7 @@ func feedList(t *testing.T, s FeedStore, q instachat.ChangesQuery) *instachat.Ch
 
 // feedWantRevision checks the current revision of a chat's feed, or of the
 // application's (chat 0), as Find and ListChanges report it.
-func feedWantRevision(t *testing.T, s FeedStore, token string, chat, want int64) {
+func feedWantRevision(t *testing.T, s instachat.Store, token string, chat, want int64) {
 	t.Helper()
 	var got int64
 	if chat == 0 {

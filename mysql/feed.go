@@ -7,8 +7,6 @@ import (
 	"github.com/instachat/instachat"
 )
 
-var _ instachat.Feeds = (*DB)(nil)
-
 // ListChanges implements instachat.Feeds. The feed's current revision and
 // its page are read in one REPEATABLE READ transaction, so in one snapshot:
 // the page holds no change the revision does not count. The page is a range

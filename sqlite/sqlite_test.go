@@ -195,10 +195,10 @@ func TestRecountRepairsCounts(t *testing.T) {
 }
 
 func TestFeedsConformance(t *testing.T) {
-	conformance.TestFeeds(t, func(t *testing.T) conformance.FeedStore { return openTest(t) })
+	conformance.TestFeeds(t, func(t *testing.T) instachat.Store { return openTest(t) })
 }
 
 func TestFeedsConformanceShared(t *testing.T) {
 	db := openTest(t)
-	conformance.TestFeeds(t, func(*testing.T) conformance.FeedStore { return db })
+	conformance.TestFeeds(t, func(*testing.T) instachat.Store { return db })
 }
