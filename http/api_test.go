@@ -15,12 +15,16 @@ import (
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/dispatch"
+	"github.com/instachat/instachat/http/openapitest"
 	"github.com/instachat/instachat/inmem"
 	"github.com/instachat/instachat/internal/testenv"
 )
 
 type testEnv struct {
-	client  *Client
+	client *Client
+	// hc is the client of every request the tests send; it holds each
+	// exchange to openapi.json.
+	hc      *http.Client
 	url     string
 	store   *memStore
 	queue   *memQueue
@@ -40,7 +44,8 @@ func newTestEnv(t *testing.T, configure ...func(*Server)) *testEnv {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	e.url, e.client, e.admin = srv.URL, NewClient(srv.URL, srv.Client()), s.AdminToken
+	e.hc = &http.Client{Transport: openapitest.Transport(t, openapi, srv.Client().Transport)}
+	e.url, e.client, e.admin = srv.URL, NewClient(srv.URL, e.hc), s.AdminToken
 	e.client.AdminToken = s.AdminToken
 	return e
 }
@@ -73,7 +78,7 @@ func (e *testEnv) raw(t *testing.T, method, path, contentType, body string) (*ht
 	if e.admin != "" {
 		req.Header.Set("Authorization", "Bearer "+e.admin)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

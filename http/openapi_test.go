@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/instachat/instachat/http/openapitest"
 )
 
 // TestOpenAPI holds the document and the mux to each other: every route is
@@ -20,7 +22,9 @@ func TestOpenAPI(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.0.") {
 		t.Errorf("openapi = %q, want 3.0.x", doc.OpenAPI)
 	}
-	routes := (&Server{API: true, Dispatch: true}).Routes()
+	// server mounts /metrics beside the API, on every process; its tests
+	// check that it is served.
+	routes := append((&Server{API: true, Dispatch: true}).Routes(), "GET /metrics")
 	for _, route := range routes {
 		method, path, _ := strings.Cut(route, " ")
 		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
@@ -36,5 +40,13 @@ func TestOpenAPI(t *testing.T) {
 				t.Errorf("openapi.json documents %s, which is not a route", route)
 			}
 		}
+	}
+}
+
+// TestOpenAPIIsValid holds openapi.json to the OpenAPI 3.0 specification,
+// with kin-openapi's validator, examples included.
+func TestOpenAPIIsValid(t *testing.T) {
+	if _, err := openapitest.Load(openapi); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -61,7 +61,7 @@ func sendWith(t *testing.T, e *testEnv, method, path string, header http.Header,
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -447,7 +447,7 @@ func scrape(r *running) (string, error) {
 		return "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+r.Config.AdminToken)
-	res, err := testClient.Do(req)
+	res, err := r.hc.Do(req)
 	if err != nil {
 		return "", err
 	}

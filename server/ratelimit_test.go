@@ -86,7 +86,7 @@ func exchange(t *testing.T, r *running, method, path, body string, header http.H
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	res, err := testClient.Do(req)
+	res, err := r.hc.Do(req)
 	if err != nil {
 		t.Error(err)
 		return answer{}

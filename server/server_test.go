@@ -17,12 +17,16 @@ import (
 
 	"github.com/instachat/instachat"
 	instachathttp "github.com/instachat/instachat/http"
+	"github.com/instachat/instachat/http/openapitest"
 	"github.com/instachat/instachat/server"
 )
 
 // running is one real server on a random port with its own data directory.
 type running struct {
 	*server.Server
+	// hc sends the tests' raw requests; it and client hold each exchange
+	// to openapi.json (openapitest.Transport).
+	hc     *http.Client
 	client *instachathttp.Client
 	dir    string
 	// created is how chat and message creates answer: 201 when the row is
@@ -45,7 +49,12 @@ func start(t *testing.T, dir string) *running {
 
 // serve wraps an opened server for the test and stops it when the test ends.
 func serve(t *testing.T, s *server.Server, dir string, created int) *running {
-	r := &running{Server: s, client: instachathttp.NewClient(s.URL(), nil), dir: dir, created: created}
+	validated := openapitest.Transport(t, instachathttp.OpenAPI(), nil)
+	// Raw requests are bounded, so a server that hangs fails the test
+	// instead of stalling it; the client's wait as long as their context.
+	hc := &http.Client{Timeout: 15 * time.Second, Transport: validated}
+	client := instachathttp.NewClient(s.URL(), &http.Client{Transport: validated})
+	r := &running{Server: s, hc: hc, client: client, dir: dir, created: created}
 	r.client.AdminToken = s.Config.AdminToken
 	t.Cleanup(func() { r.stop(t) })
 	return r
@@ -62,10 +71,6 @@ func (r *running) stop(t *testing.T) {
 	}
 	r.Server = nil
 }
-
-// testClient bounds every raw request of the tests, so a server that hangs
-// fails the test instead of stalling it.
-var testClient = &http.Client{Timeout: 15 * time.Second}
 
 // do sends a raw request and returns the status and the decoded JSON body.
 func (r *running) do(t *testing.T, method, path, contentType, body string) (int, map[string]any) {
@@ -88,7 +93,7 @@ func (r *running) send(t *testing.T, method, path, contentType, body string) (in
 	if method == "GET" && strings.TrimSuffix(req.URL.Path, "/") == "/api/v1/applications" {
 		req.Header.Set("Authorization", "Bearer "+r.Config.AdminToken)
 	}
-	res, err := testClient.Do(req)
+	res, err := r.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
