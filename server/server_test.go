@@ -128,6 +128,11 @@ func noInternalIDs(t *testing.T, where string, v any) {
 	}
 }
 
+// testClient bounds requests outside the API, such as the console's pages,
+// which openapi.json does not describe; API requests go through a
+// running's hc or client.
+var testClient = &http.Client{Timeout: 15 * time.Second}
+
 const jsonType = "application/json"
 
 func TestEveryRoute(t *testing.T) { everyRoute(t, start(t, t.TempDir())) }
