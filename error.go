@@ -19,6 +19,30 @@ const (
 	EINTERNAL     = "internal"     // anything else (500)
 )
 
+// The not-found errors, one per kind of row, returned by every store,
+// sequencer and layer that looks one up, so that what the client reads is
+// written once and callers can test for it with errors.Is.
+var (
+	ErrApplicationNotFound = &Error{Code: ENOTFOUND, Message: "application not found"}
+	ErrChatNotFound        = &Error{Code: ENOTFOUND, Message: "chat not found"}
+	ErrMessageNotFound     = &Error{Code: ENOTFOUND, Message: "message not found"}
+)
+
+// NotFound is the not-found error of a kind of row, "application", "chat"
+// or "message", for a backend that translates "no row" in one place for
+// every kind; any other kind gets an ENOTFOUND error naming it.
+func NotFound(kind string) *Error {
+	switch kind {
+	case "application":
+		return ErrApplicationNotFound
+	case "chat":
+		return ErrChatNotFound
+	case "message":
+		return ErrMessageNotFound
+	}
+	return Errorf(ENOTFOUND, "%s not found", kind)
+}
+
 // Error is an error the client may see: a code and a message written for the
 // client. Any other error is internal and shown only as "internal error".
 type Error struct {

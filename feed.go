@@ -60,7 +60,7 @@ func (q ChangesQuery) Validate() error {
 	case q.Limit < 1:
 		return Errorf(EBADREQUEST, "limit must be at least 1")
 	case q.Topic.Chat < 0:
-		return Errorf(ENOTFOUND, "chat not found")
+		return ErrChatNotFound
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func (d *Dispatcher) CreateChat(ctx context.Context, token, name, key string) (c
 		return nil, false, err
 	}
 	if !instachat.ValidToken(token) {
-		return nil, false, instachat.Errorf(instachat.ENOTFOUND, "application not found")
+		return nil, false, instachat.ErrApplicationNotFound
 	}
 	replayed, err = d.publish(ctx, token, 0, key, func(n int64, at time.Time) instachat.Create {
 		c = &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: at, UpdatedAt: at}
@@ -58,7 +58,7 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 		return nil, false, err
 	}
 	if !instachat.ValidToken(token) || chat < 1 {
-		return nil, false, instachat.Errorf(instachat.ENOTFOUND, "chat not found")
+		return nil, false, instachat.ErrChatNotFound
 	}
 	replayed, err = d.publish(ctx, token, chat, key, func(n int64, at time.Time) instachat.Create {
 		m = &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: at, UpdatedAt: at}

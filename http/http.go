@@ -310,7 +310,7 @@ type resource struct {
 func parseURL(r *http.Request) (resource, error) {
 	res := resource{token: r.PathValue("token")}
 	if res.token != "" && !instachat.ValidToken(res.token) {
-		return res, instachat.Errorf(instachat.ENOTFOUND, "application not found")
+		return res, instachat.ErrApplicationNotFound
 	}
 	if r.URL.RawQuery != "" {
 		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {

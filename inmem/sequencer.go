@@ -105,7 +105,7 @@ func (s *Sequencer) AddApplication(_ context.Context, token string) error {
 func (s *Sequencer) NextChatNumber(_ context.Context, token string) (int64, error) {
 	a, ok := s.app(token)
 	if !ok {
-		return 0, instachat.Errorf(instachat.ENOTFOUND, "application not found")
+		return 0, instachat.ErrApplicationNotFound
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -119,11 +119,11 @@ func (s *Sequencer) NextChatNumber(_ context.Context, token string) (int64, erro
 func (s *Sequencer) NextMessageNumber(_ context.Context, token string, chat int64) (int64, error) {
 	a, ok := s.app(token)
 	if !ok {
-		return 0, instachat.Errorf(instachat.ENOTFOUND, "application not found")
+		return 0, instachat.ErrApplicationNotFound
 	}
 	chats := *a.chats.Load()
 	if chat < 1 || chat > int64(len(chats)) {
-		return 0, instachat.Errorf(instachat.ENOTFOUND, "chat not found")
+		return 0, instachat.ErrChatNotFound
 	}
 	return chats[chat-1].Add(1), nil
 }

@@ -217,7 +217,7 @@ func formatError(err error, what string) error {
 	case err == nil || errors.As(err, new(*instachat.Error)):
 		return err
 	case errors.Is(err, sql.ErrNoRows):
-		return instachat.Errorf(instachat.ENOTFOUND, "%s not found", what)
+		return instachat.NotFound(what)
 	case serverError(err, erDupEntry):
 		// Only applications.token collides: ApplyCreates inserts only the
 		// keys it found missing, and retries when it loses a race.

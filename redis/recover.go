@@ -50,9 +50,9 @@ func (s *Sequencer) recover(ctx context.Context, token string, chat int64, key s
 
 func notFound(chat int64) error {
 	if chat == 0 {
-		return instachat.Errorf(instachat.ENOTFOUND, "application not found")
+		return instachat.ErrApplicationNotFound
 	}
-	return instachat.Errorf(instachat.ENOTFOUND, "chat not found")
+	return instachat.ErrChatNotFound
 }
 
 // maxUnknown bounds the negative cache. A flood of distinct tokens past it

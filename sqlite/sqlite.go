@@ -342,7 +342,7 @@ func formatError(err error, what string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
-		return instachat.Errorf(instachat.ENOTFOUND, "%s not found", what)
+		return instachat.NotFound(what)
 	case errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE && strings.Contains(e.Error(), "revision"):
 		// A revision taken twice is a bug of this package, never the
 		// client's conflict.

@@ -86,7 +86,7 @@ func (c *Chat) ListChanges(_ context.Context, q instachat.ChangesQuery) (*instac
 	defer c.mu.Unlock()
 	c.Reads++
 	if q.Topic != c.Topic {
-		return nil, instachat.Errorf(instachat.ENOTFOUND, "chat not found")
+		return nil, instachat.ErrChatNotFound
 	}
 	if q.After < 0 || q.After > c.revision {
 		return nil, instachat.Errorf(instachat.EBADREQUEST, "after is %d, above the feed's current revision %d", q.After, c.revision)
