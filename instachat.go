@@ -35,6 +35,11 @@ type Create struct {
 	IdempotencyKey string
 }
 
+// Timestamp is t as the domain keeps a creation or edit time: in UTC,
+// truncated to the microsecond every store keeps, so what an answer shows
+// equals what a later read returns.
+func Timestamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
 // Token is the application the create belongs to. Queues partition by it so
 // that a chat's creation and its messages stay in order.
 func (c Create) Token() string {

@@ -138,7 +138,7 @@ func (r *GrowthReport) run(ctx context.Context, o growthOptions, stderr io.Write
 	token := instachat.NewToken()
 	counts := make([]int64, o.chats) // messages in each chat
 	err := withStore(cfg, func(store *sqlite.DB) error {
-		now := time.Now().UTC().Truncate(time.Microsecond)
+		now := instachat.Timestamp(time.Now())
 		if err := store.CreateApplication(ctx, &instachat.Application{Token: token, Name: "growth", CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ func populateChats(ctx context.Context, cfg server.Config, token string, counts 
 	}
 	return withStore(cfg, func(store *sqlite.DB) error {
 		l := &loader{store: store, creates: make([]instachat.Create, 0, o.batch), bar: newBar(stderr, "populate", "rows", need)}
-		now := time.Now().UTC().Truncate(time.Microsecond)
+		now := instachat.Timestamp(time.Now())
 		chats := int64(len(counts))
 		for i := range counts {
 			n := share(need, chats, int64(i))

@@ -57,7 +57,7 @@ func Populate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	allChats, rows := apps*chats, apps+apps*chats+messages
 	l := &loader{store: store, creates: make([]instachat.Create, 0, batch), bar: newBar(stderr, "populate", "rows", int64(rows))}
 	rng := rand.New(rand.NewPCG(1, 2))
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := instachat.Timestamp(time.Now())
 	start := time.Now()
 	var first string
 	for a := range apps {

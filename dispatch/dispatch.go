@@ -138,6 +138,5 @@ func stripe(token string, chat int64) int {
 
 const stripes = 4096
 
-// now is the creation time, truncated to the microsecond every store keeps,
-// so what a create answers equals what a later read returns.
-func (d *Dispatcher) now() time.Time { return d.Now().UTC().Truncate(time.Microsecond) }
+// now is the creation time.
+func (d *Dispatcher) now() time.Time { return instachat.Timestamp(d.Now()) }

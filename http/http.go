@@ -120,9 +120,8 @@ func writeErrorTo(w http.ResponseWriter, r *http.Request, logger *slog.Logger, e
 	writeJSON(w, status, body)
 }
 
-// now is the time of an edit, truncated to the microsecond every store
-// keeps, so what an answer shows equals what a later read returns.
-func (s *Server) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+// now is the time of an edit.
+func (s *Server) now() time.Time { return instachat.Timestamp(s.Now()) }
 
 // decodeJSON reads the request body into v, a pointer to a struct. An empty
 // body decodes as {}, so required fields are reported as missing (422).
