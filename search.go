@@ -48,8 +48,22 @@ func ParseSearchTerms(q string) ([]string, error) {
 // of Searcher: a substring for long terms, a word prefix for short ones.
 // Backends that cannot express the short-term rule in their engine use it as
 // a filter, and the conformance suite uses it as the oracle.
-func MatchesTerm(body, term string) bool {
+func MatchesTerm(body, term string) bool { return matchesLower(strings.ToLower(body), term) }
+
+// MatchesAll reports whether body matches every lower-cased term by the
+// rule of MatchesTerm: whether a search of those terms finds it.
+func MatchesAll(body string, terms []string) bool {
 	lower := strings.ToLower(body)
+	for _, term := range terms {
+		if !matchesLower(lower, term) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchesLower is MatchesTerm of an already lower-cased body.
+func matchesLower(lower, term string) bool {
 	if utf8.RuneCountInString(term) >= MinSubstringTerm {
 		return strings.Contains(lower, term)
 	}

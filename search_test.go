@@ -45,3 +45,30 @@ func TestTermOccurrencesAgreeWithMatchesTerm(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchesAllIsEveryTerm: MatchesAll is MatchesTerm of each term, and
+// nothing for no terms.
+func TestMatchesAllIsEveryTerm(t *testing.T) {
+	for _, c := range []struct {
+		body  string
+		terms []string
+		want  bool
+	}{
+		{"İstanbul Ankara", []string{"istanbul", "ank"}, true},
+		{"İstanbul Ankara", []string{"istanbul", "kara"}, true}, // kara: a substring, 4 runes
+		{"İstanbul Ankara", []string{"istanbul", "nk"}, false},  // nk: short, not at a word start
+		{"hello world", []string{"hello", "worlds"}, false},
+		{"hello world", nil, true},
+	} {
+		if got := instachat.MatchesAll(c.body, c.terms); got != c.want {
+			t.Errorf("MatchesAll(%q, %q) = %v, want %v", c.body, c.terms, got, c.want)
+		}
+		each := true
+		for _, term := range c.terms {
+			each = each && instachat.MatchesTerm(c.body, term)
+		}
+		if each != c.want {
+			t.Errorf("MatchesTerm of each of %q in %q: %v, want %v", c.terms, c.body, each, c.want)
+		}
+	}
+}

@@ -41,7 +41,7 @@ func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*i
 			return nil, err
 		}
 		for _, m := range page {
-			if !matchesAll(m.Body, q.Terms) {
+			if !instachat.MatchesAll(m.Body, q.Terms) {
 				continue
 			}
 			if skip > 0 {
@@ -57,15 +57,6 @@ func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*i
 		}
 		args[2] = page[len(page)-1].Number
 	}
-}
-
-func matchesAll(body string, terms []string) bool {
-	for _, t := range terms {
-		if !instachat.MatchesTerm(body, t) {
-			return false
-		}
-	}
-	return true
 }
 
 // likePattern is the LIKE pattern, under utf8mb4_unicode_ci with '!' as the

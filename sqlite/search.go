@@ -59,15 +59,18 @@ func init() {
 // entry would be missed until a migration rebuilds the index, as 0005 does.
 func indexText(body string) string { return strings.ToLower(body) }
 
-// matchAll is instachat_match(body, term, …): 1 when body matches every term.
+// matchAll is instachat_match(body, term, …): 1 when body matches every
+// term, by instachat.MatchesAll.
 func matchAll(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 	body, _ := args[0].(string)
-	for _, a := range args[1:] {
-		if term, _ := a.(string); !instachat.MatchesTerm(body, term) {
-			return int64(0), nil
-		}
+	terms := make([]string, len(args)-1)
+	for i, a := range args[1:] {
+		terms[i], _ = a.(string)
 	}
-	return int64(1), nil
+	if instachat.MatchesAll(body, terms) {
+		return int64(1), nil
+	}
+	return int64(0), nil
 }
 
 // RankWindow is how many matches SearchMessages ranks together: the newest
