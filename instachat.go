@@ -80,6 +80,10 @@ type Store interface {
 	FindMessage(ctx context.Context, token string, chat, number int64) (*Message, error)
 	// ListMessages returns ENOTFOUND if the chat is not stored.
 	ListMessages(ctx context.Context, token string, chat int64, after int64, limit int) ([]*Message, error)
+	// FindMessages returns the messages of the chat stored under numbers,
+	// in no particular order; a number not stored is left out, and an
+	// unknown chat has none. Search loads its hits with it.
+	FindMessages(ctx context.Context, token string, chat int64, numbers []int64) ([]*Message, error)
 	// UpdateMessage replaces the body; returns ENOTFOUND if not stored.
 	UpdateMessage(ctx context.Context, token string, chat, number int64, body string, at time.Time) (*Message, error)
 
@@ -185,14 +189,38 @@ func Publish(ctx context.Context, q Queue, creates ...Create) error {
 	return wait(ctx)
 }
 
-// Searcher finds messages of one chat.
+// Searcher finds messages of one chat: the search the API serves. Package
+// search implements it over a SearchEngine and the Store.
 type Searcher interface {
 	// SearchMessages returns the messages of the chat that match every term
-	// of q, best match first (how "best" is judged is each backend's: see
-	// its SearchMessages). A term of MinSubstringTerm or more characters
-	// matches any substring of the body; a shorter one matches the start of
-	// a word. Matching ignores case.
+	// of q, best match first (how "best" is judged is each engine's: see
+	// its SearchMessageNumbers), as the store holds them. A term of
+	// MinSubstringTerm or more characters matches any substring of the
+	// body; a shorter one matches the start of a word. Matching ignores
+	// case. It returns ENOTFOUND if the chat is not stored.
 	SearchMessages(ctx context.Context, q SearchQuery) ([]*Message, error)
+}
+
+// SearchEngine decides which messages of a chat match a query and in what
+// order, by the rules of Searcher, and answers with their numbers only: the
+// rows come from the Store, so that an index lagging behind an edit can
+// delay what a search finds but never serve a stale body. The store's own
+// search (sqlite, the MySQL fallback) is an engine too.
+type SearchEngine interface {
+	// SearchMessageNumbers returns the hits of page (q.Offset, q.Limit) of
+	// the chat's matches, best first. A chat without matches, or one not
+	// stored, has none.
+	SearchMessageNumbers(ctx context.Context, q SearchQuery) ([]SearchHit, error)
+}
+
+// SearchHit is one message a SearchEngine found.
+type SearchHit struct {
+	Number int64 // the message's number in the query's chat
+	// Score is the engine's measure of the match, higher being better,
+	// for diagnosis: the order of the hits is the ranking, and scores of
+	// different queries, or of an engine that ranks in windows, do not
+	// compare. 0 where the engine does not score (the MySQL fallback).
+	Score float64
 }
 
 // Indexer feeds a search engine that lives apart from the store: a consumer

@@ -297,14 +297,31 @@ func searchShow(msgs []*instachat.Message) string {
 	return b.String()
 }
 
-// PutThroughStore is TestSearcher's put for a searcher that reads the store
-// itself (sqlite, the MySQL fallback): new messages go in through
-// ApplyCreates, new bodies of existing ones through UpdateMessage.
-func PutThroughStore(s instachat.Store) func(context.Context, []*instachat.Message) error {
+// PutThroughStore is TestSearcher's put through a store, for a searcher
+// that loads its results from it (package search): new messages go in
+// through ApplyCreates, with their application and chat rows when missing,
+// new bodies of existing ones through UpdateMessage; then index, when not
+// nil, is given them too (a search engine apart from the store).
+func PutThroughStore(s instachat.Store, index func(context.Context, []*instachat.Message) error) func(context.Context, []*instachat.Message) error {
 	return func(ctx context.Context, msgs []*instachat.Message) error {
-		creates := make([]instachat.Create, len(msgs))
-		for i, m := range msgs {
-			creates[i] = instachat.Create{Message: m}
+		type chat struct {
+			token  string
+			number int64
+		}
+		var creates []instachat.Create
+		seen := map[chat]bool{}
+		for _, m := range msgs {
+			if c := (chat{m.Token, m.Chat}); !seen[c] {
+				seen[c] = true
+				app := &instachat.Application{Token: m.Token, Name: "search", CreatedAt: m.CreatedAt, UpdatedAt: m.CreatedAt}
+				if err := s.CreateApplication(ctx, app); err != nil && instachat.ErrorCode(err) != instachat.ECONFLICT {
+					return err
+				}
+				creates = append(creates, instachat.Create{Chat: &instachat.Chat{Token: m.Token, Number: m.Chat, CreatedAt: m.CreatedAt, UpdatedAt: m.CreatedAt}})
+			}
+		}
+		for _, m := range msgs {
+			creates = append(creates, instachat.Create{Message: m})
 		}
 		if err := s.ApplyCreates(ctx, creates); err != nil {
 			return err
@@ -313,6 +330,9 @@ func PutThroughStore(s instachat.Store) func(context.Context, []*instachat.Messa
 			if _, err := s.UpdateMessage(ctx, m.Token, m.Chat, m.Number, m.Body, m.UpdatedAt); err != nil {
 				return err
 			}
+		}
+		if index != nil {
+			return index(ctx, msgs)
 		}
 		return nil
 	}

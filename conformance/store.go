@@ -24,6 +24,7 @@ func TestStore(t *testing.T, open func(t *testing.T) instachat.Store) {
 	t.Run("lists applications in creation order, page by page", opened(testStoreListApplications))
 	t.Run("finds, lists and renames chats; unknown ones are not found", opened(testStoreChats))
 	t.Run("finds, lists and edits messages; unknown ones are not found", opened(testStoreMessages))
+	t.Run("FindMessages finds the stored messages among numbers", opened(testStoreFindMessages))
 	t.Run("a batch stores its chats before their messages", opened(testStoreChatsBeforeMessages))
 	t.Run("a batch applied again changes nothing", opened(testStoreApplyTwice))
 	t.Run("messages stored before their chat count in it", opened(testStoreMessagesBeforeTheirChat))
@@ -181,6 +182,48 @@ func testStoreMessages(t *testing.T, s instachat.Store) {
 	_, err = s.UpdateMessage(t.Context(), app.Token, 2, 1, "body", storeTime(9))
 	wantCode(t, err, instachat.ENOTFOUND, "UpdateMessage of an unknown message")
 	storeWantCounts(t, s, app.Token, map[int64]int64{1: 5, 2: 0})
+}
+
+func testStoreFindMessages(t *testing.T, s instachat.Store) {
+	app := storeNewApp(t, s, 0)
+	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 2))
+	var msgs []*instachat.Message
+	for n := range int64(5) {
+		m := storeMessage(app.Token, 1, n+1)
+		storeApply(t, s, m)
+		msgs = append(msgs, m.Message)
+	}
+	storeApply(t, s, storeMessage(app.Token, 2, 3))
+	// In no particular order, with numbers not stored, and a number stored
+	// in another chat only.
+	got, err := s.FindMessages(t.Context(), app.Token, 1, []int64{5, 9, 2, 0, 4})
+	if err != nil {
+		t.Fatalf("FindMessages: %v", err)
+	}
+	slices.SortFunc(got, func(a, b *instachat.Message) int { return cmp.Compare(a.Number, b.Number) })
+	if len(got) != 3 {
+		t.Fatalf("FindMessages(5, 9, 2, 0, 4) = %d messages; want 2, 4 and 5", len(got))
+	}
+	for i, want := range []*instachat.Message{msgs[1], msgs[3], msgs[4]} {
+		storeWant(t, fmt.Sprintf("FindMessages[%d]", i), got[i], nil, want, sameMessage)
+	}
+	if got, err := s.FindMessages(t.Context(), app.Token, 2, []int64{1, 2, 4, 5}); err != nil || len(got) != 0 {
+		t.Errorf("FindMessages in chat 2 of numbers stored in chat 1 only = %d messages, %v; want none", len(got), err)
+	}
+	for _, c := range []struct {
+		what  string
+		token string
+		chat  int64
+		nums  []int64
+	}{
+		{"of no numbers", app.Token, 1, nil},
+		{"in an unknown chat", app.Token, 3, []int64{1}},
+		{"in an unknown application", instachat.NewToken(), 1, []int64{1}},
+	} {
+		if got, err := s.FindMessages(t.Context(), c.token, c.chat, c.nums); err != nil || len(got) != 0 {
+			t.Errorf("FindMessages %s = %d messages, %v; want none, no error", c.what, len(got), err)
+		}
+	}
 }
 
 func testStoreChatsBeforeMessages(t *testing.T, s instachat.Store) {

@@ -3,6 +3,7 @@ package elasticsearch_test
 import (
 	"context"
 	"crypto/rand"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +11,8 @@ import (
 	"github.com/instachat/instachat/conformance"
 	"github.com/instachat/instachat/elasticsearch"
 	"github.com/instachat/instachat/internal/testenv"
+	"github.com/instachat/instachat/search"
+	"github.com/instachat/instachat/sqlite"
 )
 
 // TestSearcher runs the conformance suite on a real cluster — the only test
@@ -31,6 +34,13 @@ func TestSearcher(t *testing.T) {
 				t.Errorf("deleting index %s: %v", cfg.Index, err)
 			}
 		})
-		return x, x.IndexMessages
+		// The rows come from a store, as in production; sqlite is the
+		// one that needs no server.
+		store, err := sqlite.Open(filepath.Join(t.TempDir(), "instachat.db"), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		return search.New(store, x), conformance.PutThroughStore(store, x.IndexMessages)
 	})
 }

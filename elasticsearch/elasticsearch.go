@@ -1,6 +1,7 @@
 // Package elasticsearch keeps the message search index in Elasticsearch 8.
 // Index is both the instachat.Indexer that workers feed after the store
-// commits and the instachat.Searcher that answers the API.
+// commits and the instachat.SearchEngine behind the API's search: it answers
+// with message numbers, and package search loads the rows from the store.
 //
 // # Matching
 //
@@ -108,8 +109,8 @@ type Index struct {
 }
 
 var (
-	_ instachat.Indexer  = (*Index)(nil)
-	_ instachat.Searcher = (*Index)(nil)
+	_ instachat.Indexer      = (*Index)(nil)
+	_ instachat.SearchEngine = (*Index)(nil)
 )
 
 // Open connects to the cluster and creates the index with its mapping if it

@@ -22,6 +22,8 @@ import (
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/elasticsearch"
+	"github.com/instachat/instachat/search"
+	"github.com/instachat/instachat/sqlite"
 )
 
 // These tests replay answers written from the Elasticsearch 8 documentation
@@ -320,7 +322,7 @@ func TestIndexMessagesFailsOnRefusedItems(t *testing.T) {
 	}
 }
 
-func TestSearchMessages(t *testing.T) {
+func TestSearchMessageNumbers(t *testing.T) {
 	x, c := open(t, map[string]string{"POST /instachat-messages/_search": "search.http"})
 	// Short and long are counted in characters, not bytes: "éc" is short,
 	// "日本語" long.
@@ -328,9 +330,9 @@ func TestSearchMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := x.SearchMessages(t.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: terms, Offset: 10, Limit: 5})
+	got, err := x.SearchMessageNumbers(t.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: terms, Offset: 10, Limit: 5})
 	if err != nil {
-		t.Fatalf("SearchMessages: %v", err)
+		t.Fatalf("SearchMessageNumbers: %v", err)
 	}
 	reqs := c.take()
 	if got := routes(reqs); len(reqs) != 1 || got[0] != "POST /instachat-messages/_search" || reqs[0].ContentType != "application/json" {
@@ -350,22 +352,58 @@ func TestSearchMessages(t *testing.T) {
 		"sort": [{"_score": "desc"}, {"number": "asc"}],
 		"from": 10,
 		"size": 5,
+		"_source": false,
 		"track_total_hits": false
 	}`))
 
-	msgs := messages()
-	for _, m := range msgs {
-		m.CreatedAt, m.UpdatedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC()
+	// The hits in the answer's order, numbers and scores from their sort
+	// values: nothing of a document's body is read.
+	want := []instachat.SearchHit{{Number: 2, Score: 2.0794415}, {Number: 1, Score: 1.1507283}}
+	if !slices.Equal(got, want) {
+		t.Errorf("SearchMessageNumbers = %+v, want %+v", got, want)
 	}
-	if want := []*instachat.Message{msgs[1], msgs[0]}; !reflect.DeepEqual(got, want) {
-		t.Errorf("SearchMessages returned")
-		for _, m := range got {
-			t.Errorf("  %+v", *m)
-		}
-		t.Errorf("want, in the order of the hits")
-		for _, m := range want {
-			t.Errorf("  %+v", *m)
-		}
+}
+
+// TestSearchServesTheStoredRows: the index found messages 2 and 1 (the
+// recorded answer), and the API answers with the rows the store holds now,
+// in the index's order — not with what the index held. This package used
+// to build results from each hit's _source, so an edit the index had not
+// taken yet showed the old body.
+func TestSearchServesTheStoredRows(t *testing.T) {
+	x, _ := open(t, map[string]string{"POST /instachat-messages/_search": "search.http"})
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "instachat.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	if err := store.CreateApplication(t.Context(), &instachat.Application{Token: token, Name: "a", CreatedAt: at, UpdatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := messages()
+	creates := []instachat.Create{{Chat: &instachat.Chat{Token: token, Number: 1, CreatedAt: at, UpdatedAt: at}}}
+	for _, m := range msgs {
+		creates = append(creates, instachat.Create{Message: m})
+	}
+	if err := store.ApplyCreates(t.Context(), creates); err != nil {
+		t.Fatal(err)
+	}
+	edited, err := store.UpdateMessage(t.Context(), token, 1, 2, "an edit the index has not taken", at.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := search.New(store, x).SearchMessages(t.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hi"}, Limit: 5})
+	if err != nil {
+		t.Fatalf("SearchMessages: %v", err)
+	}
+	if len(got) != 2 || got[0].Number != 2 || got[1].Number != 1 {
+		t.Fatalf("SearchMessages = %d messages %v; want 2 then 1, the index's order", len(got), got)
+	}
+	if got[0].Body != edited.Body || !got[0].UpdatedAt.Equal(edited.UpdatedAt) {
+		t.Errorf("message 2 = %q updated %v; want the stored edit %q of %v", got[0].Body, got[0].UpdatedAt, edited.Body, edited.UpdatedAt)
+	}
+	if got[1].Body != msgs[0].Body || !got[1].CreatedAt.Equal(msgs[0].CreatedAt) {
+		t.Errorf("message 1 = %+v; want the stored %+v", *got[1], *msgs[0])
 	}
 }
 
@@ -373,7 +411,7 @@ func TestSearchMessagesStopsAtTheResultWindow(t *testing.T) {
 	x, c := open(t, map[string]string{"POST /instachat-messages/_search": "search.http"})
 	search := func(offset int) {
 		t.Helper()
-		if _, err := x.SearchMessages(t.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hi"}, Offset: offset, Limit: 5}); err != nil {
+		if _, err := x.SearchMessageNumbers(t.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hi"}, Offset: offset, Limit: 5}); err != nil {
 			t.Fatalf("SearchMessages at offset %d: %v", offset, err)
 		}
 	}
@@ -398,7 +436,7 @@ func TestErrorAnswers(t *testing.T) {
 		{"index_not_found.http", instachat.EINTERNAL, 1},       // a broken setup, not an outage
 	} {
 		c.answer("POST /instachat-messages/_search", tc.answer)
-		_, err := x.SearchMessages(t.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hello"}, Limit: 5})
+		_, err := x.SearchMessageNumbers(t.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hello"}, Limit: 5})
 		wantCode(t, "search answered with "+tc.answer, err, tc.code)
 		if n := len(c.take()); n != tc.sent {
 			t.Errorf("search answered with %s: sent %d times, want %d", tc.answer, n, tc.sent)
@@ -417,7 +455,7 @@ func TestConnectionRefused(t *testing.T) {
 		{"Open", func() error { _, err := elasticsearch.Open(ctx, elasticsearch.Config{URL: c.srv.URL}); return err }},
 		{"IndexMessages", func() error { return x.IndexMessages(ctx, messages()) }},
 		{"SearchMessages", func() error {
-			_, err := x.SearchMessages(ctx, instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hello"}, Limit: 5})
+			_, err := x.SearchMessageNumbers(ctx, instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hello"}, Limit: 5})
 			return err
 		}},
 		{"Ping", func() error { return x.Ping(ctx) }},

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -19,7 +18,8 @@ import (
 )
 
 // document is a message as indexed. Times are fixed-width microsecond
-// strings in UTC: the precision every store keeps, which results give back.
+// strings in UTC: the precision every store keeps. Searches read none of it
+// back (the store holds the rows); it is what the mapping indexes.
 type document struct {
 	Token     string `json:"token"`
 	Chat      int64  `json:"chat"`
@@ -34,15 +34,6 @@ const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 func newDocument(m *instachat.Message) document {
 	return document{Token: m.Token, Chat: m.Chat, Number: m.Number, Body: m.Body,
 		CreatedAt: m.CreatedAt.UTC().Format(timeLayout), UpdatedAt: m.UpdatedAt.UTC().Format(timeLayout)}
-}
-
-func (d document) message() (*instachat.Message, error) {
-	created, err1 := time.Parse(time.RFC3339Nano, d.CreatedAt)
-	updated, err2 := time.Parse(time.RFC3339Nano, d.UpdatedAt)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("elasticsearch: the document of message %d in chat %d: %w", d.Number, d.Chat, err)
-	}
-	return &instachat.Message{Token: d.Token, Chat: d.Chat, Number: d.Number, Body: d.Body, CreatedAt: created, UpdatedAt: updated}, nil
 }
 
 // documentID names a message's document. The token is escaped so that no
@@ -135,12 +126,16 @@ func (x *Index) IndexMessages(ctx context.Context, msgs []*instachat.Message) er
 // refuses a search whose offset plus limit goes beyond, so results end there.
 const maxResultWindow = 10000
 
-// SearchMessages returns the chat's messages matching every term, best
-// match first. An unreachable or overloaded cluster is EUNAVAILABLE.
-func (x *Index) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*instachat.Message, error) {
+// SearchMessageNumbers implements instachat.SearchEngine: the numbers of the
+// chat's messages matching every term, best match first, with their scores.
+// The documents' bodies are not fetched (package search loads the rows from
+// the store), so a document not yet reindexed after an edit can only be
+// found by its old text, never shown with it. An unreachable or overloaded
+// cluster is EUNAVAILABLE.
+func (x *Index) SearchMessageNumbers(ctx context.Context, q instachat.SearchQuery) ([]instachat.SearchHit, error) {
 	size := min(q.Limit, maxResultWindow-q.Offset)
 	if size <= 0 {
-		return []*instachat.Message{}, nil
+		return []instachat.SearchHit{}, nil
 	}
 	body, err := json.Marshal(searchBody(q, size))
 	if err != nil {
@@ -149,26 +144,36 @@ func (x *Index) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]
 	var res struct {
 		Hits struct {
 			Hits []struct {
-				Source document `json:"_source"`
+				ID string `json:"_id"`
+				// Sort holds the values the hit was sorted by: its score
+				// and its number (see searchBody).
+				Sort []json.Number `json:"sort"`
 			} `json:"hits"`
 		} `json:"hits"`
 	}
 	if _, err := x.do(ctx, esapi.SearchRequest{Index: []string{x.name}, Body: bytes.NewReader(body)}, &res); err != nil {
 		return nil, err
 	}
-	msgs := make([]*instachat.Message, len(res.Hits.Hits))
+	hits := make([]instachat.SearchHit, len(res.Hits.Hits))
 	for i, h := range res.Hits.Hits {
-		if msgs[i], err = h.Source.message(); err != nil {
-			return nil, err
+		if len(h.Sort) != 2 {
+			return nil, fmt.Errorf("elasticsearch: hit %s has sort values %v, want its score and number", redactID(h.ID), h.Sort)
 		}
+		score, err1 := h.Sort[0].Float64()
+		number, err2 := h.Sort[1].Int64()
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("elasticsearch: hit %s: %w", redactID(h.ID), err)
+		}
+		hits[i] = instachat.SearchHit{Number: number, Score: score}
 	}
-	return msgs, nil
+	return hits, nil
 }
 
 // searchBody filters to the chat, requires one clause per term (see the
 // package documentation for why each matches as MatchesTerm does), ranks
 // whole-word matches higher, and breaks ties by number so that successive
-// pages cut one stable order.
+// pages cut one stable order. A hit carries its sort values, score and
+// number, and no _source.
 func searchBody(q instachat.SearchQuery, size int) object {
 	must := make([]object, len(q.Terms))
 	should := make([]object, len(q.Terms))
@@ -187,6 +192,7 @@ func searchBody(q instachat.SearchQuery, size int) object {
 			"should": should,
 		}},
 		"sort":             []object{{"_score": "desc"}, {"number": "asc"}},
+		"_source":          false,
 		"from":             q.Offset,
 		"size":             size,
 		"track_total_hits": false,

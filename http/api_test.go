@@ -18,6 +18,7 @@ import (
 	"github.com/instachat/instachat/http/openapitest"
 	"github.com/instachat/instachat/inmem"
 	"github.com/instachat/instachat/internal/testenv"
+	"github.com/instachat/instachat/search"
 )
 
 type testEnv struct {
@@ -57,7 +58,7 @@ func newDoubles() (*testEnv, *Server) {
 	store, seq := newMemStore(), inmem.NewSequencer()
 	e := &testEnv{store: store, queue: &memQueue{store: store}, indexer: &memIndexer{}}
 	s := &Server{
-		Store: store, Sequencer: seq, Dispatcher: dispatch.New(seq, e.queue), Searcher: memSearcher{store}, Indexer: e.indexer,
+		Store: store, Sequencer: seq, Dispatcher: dispatch.New(seq, e.queue), Searcher: search.New(store, memEngine{store}), Indexer: e.indexer,
 		API: true, Dispatch: true, AdminToken: testAdminToken,
 		Logger: slog.New(slog.NewTextHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

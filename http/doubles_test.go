@@ -151,6 +151,18 @@ func (s *memStore) FindMessage(_ context.Context, token string, chat, n int64) (
 	return nil, notFound("message")
 }
 
+func (s *memStore) FindMessages(_ context.Context, token string, chat int64, numbers []int64) ([]*instachat.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*instachat.Message
+	for _, n := range numbers {
+		if m := s.message(token, chat, n); m != nil {
+			out = append(out, clone(m))
+		}
+	}
+	return out, nil
+}
+
 func (s *memStore) ListMessages(_ context.Context, token string, chat, from int64, limit int) ([]*instachat.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -208,16 +220,16 @@ func (q *memQueue) Enqueue(_ context.Context, creates ...instachat.Create) (func
 	return func(context.Context) error { return nil }, nil
 }
 
-// memSearcher ranks every match equally, by number.
-type memSearcher struct{ store *memStore }
+// memEngine ranks every match equally, by number.
+type memEngine struct{ store *memStore }
 
-func (q memSearcher) SearchMessages(_ context.Context, sq instachat.SearchQuery) ([]*instachat.Message, error) {
+func (q memEngine) SearchMessageNumbers(_ context.Context, sq instachat.SearchQuery) ([]instachat.SearchHit, error) {
 	q.store.mu.Lock()
 	defer q.store.mu.Unlock()
-	var out []*instachat.Message
+	var out []instachat.SearchHit
 	for _, m := range q.store.msgs[chatKey{sq.Token, sq.Chat}] {
 		if !slices.ContainsFunc(sq.Terms, func(t string) bool { return !instachat.MatchesTerm(m.Body, t) }) {
-			out = append(out, clone(m))
+			out = append(out, instachat.SearchHit{Number: m.Number})
 		}
 	}
 	out = out[min(sq.Offset, len(out)):]

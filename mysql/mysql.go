@@ -1,5 +1,5 @@
 // Package mysql is the production Store, for MySQL 8 and MariaDB 10.11+
-// (github.com/go-sql-driver/mysql), and the Searcher used when no search
+// (github.com/go-sql-driver/mysql), and the SearchEngine used when no search
 // engine is configured.
 //
 // # Connections
@@ -17,10 +17,10 @@
 //
 // # Search
 //
-// SearchMessages scans the chat through its unique index, narrowing rows with
-// LIKE and deciding with instachat.MatchesTerm: correct, but its cost grows
-// with the size of the chat. It is the fallback for deployments without a
-// search engine.
+// SearchMessageNumbers scans the chat through its unique index, narrowing
+// rows with LIKE and deciding with instachat.MatchesTerm: correct, but its
+// cost grows with the size of the chat. It is the fallback for deployments
+// without a search engine.
 package mysql
 
 import (
@@ -59,8 +59,8 @@ type DB struct {
 }
 
 var (
-	_ instachat.Store    = (*DB)(nil)
-	_ instachat.Searcher = (*DB)(nil)
+	_ instachat.Store        = (*DB)(nil)
+	_ instachat.SearchEngine = (*DB)(nil)
 )
 
 // Open returns a DB for dsn, in the driver's format

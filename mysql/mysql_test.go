@@ -16,6 +16,7 @@ import (
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/conformance"
 	"github.com/instachat/instachat/internal/testenv"
+	"github.com/instachat/instachat/search"
 )
 
 // openTest opens a migrated database of the test's own.
@@ -60,7 +61,7 @@ func TestStoreConformanceShared(t *testing.T) {
 func TestSearcherConformance(t *testing.T) {
 	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineMySQL}, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
 		db := openTest(t)
-		return db, conformance.PutThroughStore(db)
+		return search.New(db, db), conformance.PutThroughStore(db, nil)
 	})
 }
 

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -13,17 +14,18 @@ import (
 // result early still reads the rest of it off the network.
 const searchPage = 200
 
-// SearchMessages implements instachat.Searcher without a search engine. It
-// scans the chat in number order through the (app_token, chat_number,
-// number) index, page by page; LIKE narrows the rows sent back to those that
-// may match, and instachat.MatchesTerm decides, so the rules are exactly the
-// contract's. Results come in number order, as no rank is computed. Correct,
-// but each search reads the whole chat up to its last result: O(chat size).
-func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*instachat.Message, error) {
+// SearchMessageNumbers implements instachat.SearchEngine without a search
+// engine. It scans the chat in number order through the (app_token,
+// chat_number, number) index, page by page; LIKE narrows the rows sent back
+// to those that may match, and instachat.MatchesTerm decides, so the rules
+// are exactly the contract's. Hits come in number order, as no rank is
+// computed (Score 0). Correct, but each search reads the whole chat up to its
+// last result: O(chat size).
+func (db *DB) SearchMessageNumbers(ctx context.Context, q instachat.SearchQuery) ([]instachat.SearchHit, error) {
 	if q.Limit <= 0 {
 		return nil, nil
 	}
-	query := `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number > ?` +
+	query := `SELECT number, body FROM messages WHERE app_token = ? AND chat_number = ? AND number > ?` +
 		strings.Repeat(` AND body COLLATE utf8mb4_unicode_ci LIKE ? ESCAPE '!'`, len(q.Terms)) +
 		` ORDER BY number LIMIT ?`
 	args := []any{q.Token, q.Chat, int64(0)}
@@ -32,31 +34,62 @@ func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*i
 	}
 	args = append(args, searchPage)
 
-	var found []*instachat.Message
+	type candidate struct {
+		number int64
+		body   string
+	}
+	scan := func(s scanner) (*candidate, error) {
+		var c candidate
+		return &c, s.Scan(&c.number, &c.body)
+	}
+	var found []instachat.SearchHit
 	skip := q.Offset
 	for {
 		rows, err := db.db.QueryContext(ctx, query, args...)
-		page, err := all(rows, err, scanMessage)
+		page, err := all(rows, err, scan)
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range page {
-			if !instachat.MatchesAll(m.Body, q.Terms) {
+		for _, c := range page {
+			if !instachat.MatchesAll(c.body, q.Terms) {
 				continue
 			}
 			if skip > 0 {
 				skip--
 				continue
 			}
-			if found = append(found, m); len(found) == q.Limit {
+			if found = append(found, instachat.SearchHit{Number: c.number}); len(found) == q.Limit {
 				return found, nil
 			}
 		}
 		if len(page) < searchPage {
 			return found, nil
 		}
-		args[2] = page[len(page)-1].Number
+		args[2] = page[len(page)-1].number
 	}
+}
+
+// findMessagesChunk bounds the numbers of one FindMessages query, far below
+// the 65,535 placeholders of a MySQL statement; a search page is one query.
+const findMessagesChunk = 1000
+
+// FindMessages implements instachat.Store.
+func (db *DB) FindMessages(ctx context.Context, token string, chat int64, numbers []int64) ([]*instachat.Message, error) {
+	var msgs []*instachat.Message
+	for chunk := range slices.Chunk(numbers, findMessagesChunk) {
+		args := []any{token, chat}
+		for _, n := range chunk {
+			args = append(args, n)
+		}
+		rows, err := db.db.QueryContext(ctx, `SELECT `+messageCols+` FROM messages WHERE app_token = ? AND chat_number = ? AND number IN (?`+
+			strings.Repeat(`, ?`, len(chunk)-1)+`)`, args...)
+		found, err := all(rows, err, scanMessage)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, found...)
+	}
+	return msgs, nil
 }
 
 // likePattern is the LIKE pattern, under utf8mb4_unicode_ci with '!' as the

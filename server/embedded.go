@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/instachat/instachat/inmem"
+	"github.com/instachat/instachat/search"
 	"github.com/instachat/instachat/sqlite"
 	"github.com/instachat/instachat/worker"
 )
@@ -34,7 +35,7 @@ func openEmbedded(ctx context.Context, cfg Config, logger *slog.Logger) (*backen
 	if err != nil {
 		return nil, err
 	}
-	b := &backends{store: store, searcher: store, createdStatus: http.StatusCreated,
+	b := &backends{store: store, searcher: search.New(store, store), createdStatus: http.StatusCreated,
 		checks: map[string]func(context.Context) error{"sqlite": store.Ping}}
 	b.onClose(store.Close)
 	seq, err := inmem.LoadSequencer(ctx, store, store, cfg.IdempotencyTTL)

@@ -12,6 +12,7 @@ import (
 	"github.com/instachat/instachat/kafka"
 	"github.com/instachat/instachat/mysql"
 	"github.com/instachat/instachat/redis"
+	"github.com/instachat/instachat/search"
 	"github.com/instachat/instachat/worker"
 )
 
@@ -41,7 +42,7 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 	if err := db.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("mysql migrate: %w", err)
 	}
-	b.store, b.searcher = db, db
+	b.store, b.searcher = db, search.New(db, db) // the fallback without a search engine
 	b.checks["mysql"] = db.Ping
 
 	var q *kafka.Queue
@@ -84,7 +85,7 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 		if err != nil {
 			return nil, fmt.Errorf("elasticsearch: %w", err)
 		}
-		b.searcher, b.indexer = es, es
+		b.searcher, b.indexer = search.New(db, es), es
 		b.checks["elasticsearch"] = es.Ping
 		if roles.Worker {
 			// Indexing reads the topic in a consumer group of its own,

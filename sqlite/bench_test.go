@@ -98,7 +98,7 @@ func BenchmarkSearch(b *testing.B) {
 		b.Run(q, func(b *testing.B) {
 			var found int
 			for b.Loop() {
-				msgs, err := db.SearchMessages(b.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: terms, Limit: 20})
+				msgs, err := engineSearch(b.Context(), db, instachat.SearchQuery{Token: token, Chat: 1, Terms: terms, Limit: 20})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -232,7 +232,7 @@ func BenchmarkSearchScoped(b *testing.B) {
 		}
 		return func(b *testing.B) {
 			for b.Loop() {
-				msgs, err := db.search(b.Context(), instachat.SearchQuery{Token: token, Chat: chat, Terms: terms, Offset: offset, Limit: 20}, window)
+				msgs, _, err := db.search(b.Context(), instachat.SearchQuery{Token: token, Chat: chat, Terms: terms, Offset: offset, Limit: 20}, window)
 				if err != nil || len(msgs) != 20 {
 					b.Fatalf("search %q = %d messages, %v; want 20", q, len(msgs), err)
 				}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"math"
 	"slices"
@@ -73,13 +74,13 @@ func matchAll(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, er
 	return int64(0), nil
 }
 
-// RankWindow is how many matches SearchMessages ranks together: the newest
+// RankWindow is how many matches SearchMessageNumbers ranks together: the newest
 // RankWindow matches of the chat, then the next RankWindow, and so on. Ten
 // pages of 20; 500 cost twice as much per search (see
 // BenchmarkSearchScoped).
 const RankWindow = 200
 
-// SearchMessages implements instachat.Searcher. "Best match first" here
+// SearchMessageNumbers implements instachat.SearchEngine. "Best match first" here
 // means best first among the chat's newest matches: the chat's matches,
 // newest first, are cut into windows of RankWindow, each window is ranked
 // (see rankWindowed), and windows follow one another newest first. A chat
@@ -105,14 +106,27 @@ const RankWindow = 200
 // trigram. Every candidate then goes through instachat_match, which decides
 // every term by instachat.MatchesTerm; when every term is short, the chat is
 // scanned backwards through its unique index instead.
-func (db *DB) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*instachat.Message, error) {
-	return db.search(ctx, q, RankWindow)
+//
+// The bodies are read to rank them, and package search loads the hits'
+// rows again through FindMessages: one more query of at most a page of
+// rows by key, the price of one contract for every engine.
+func (db *DB) SearchMessageNumbers(ctx context.Context, q instachat.SearchQuery) ([]instachat.SearchHit, error) {
+	msgs, scores, err := db.search(ctx, q, RankWindow)
+	if err != nil {
+		return nil, err
+	}
+	hits := make([]instachat.SearchHit, len(msgs))
+	for i, m := range msgs {
+		hits[i] = instachat.SearchHit{Number: m.Number, Score: scores[i]}
+	}
+	return hits, nil
 }
 
-// search is SearchMessages with windows of the given size.
-func (db *DB) search(ctx context.Context, q instachat.SearchQuery, window int) ([]*instachat.Message, error) {
+// search is SearchMessageNumbers with windows of the given size: the page's
+// matches, ranked, and their scores.
+func (db *DB) search(ctx context.Context, q instachat.SearchQuery, window int) ([]*instachat.Message, []float64, error) {
 	if q.Limit <= 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	// No chat holds 2^31 matches; the bounds keep the sums below from
 	// overflowing.
@@ -122,15 +136,18 @@ func (db *DB) search(ctx context.Context, q instachat.SearchQuery, window int) (
 	to := (offset + limit + window - 1) / window * window
 	found, err := db.matches(ctx, q, from, to-from)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	scores := make([]float64, 0, len(found))
 	for w := 0; w < len(found); w += window {
-		rankWindowed(found[w:min(w+window, len(found))], q.Terms)
+		scores = append(scores, rankWindowed(found[w:min(w+window, len(found))], q.Terms)...)
 	}
 	if offset-from >= len(found) {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return found[offset-from : min(offset-from+limit, len(found))], nil
+	page := offset - from
+	end := min(page+limit, len(found))
+	return found[page:end], scores[page:end], nil
 }
 
 // matches returns the chat's matches newest first, skipping offset and
@@ -206,7 +223,8 @@ const (
 )
 
 // rankWindowed orders one window of matches, given newest first, best match
-// first; equal scores stay newest first.
+// first; equal scores stay newest first. It returns the scores in the new
+// order.
 //
 // The score is BM25 with the window as the collection. Each term counts
 // twice, like the must and should clauses of the Elasticsearch backend:
@@ -227,7 +245,7 @@ const (
 // (checked on the seeded million messages); what is traded against bm25
 // over the whole index is that a term's rarity in the chat or the index
 // does not weigh it against the query's other terms.
-func rankWindowed(window []*instachat.Message, terms []string) {
+func rankWindowed(window []*instachat.Message, terms []string) []float64 {
 	type scored struct {
 		m     *instachat.Message
 		score float64
@@ -239,9 +257,25 @@ func rankWindowed(window []*instachat.Message, terms []string) {
 	// Stable, and the window comes newest first: equal scores keep that
 	// order.
 	slices.SortStableFunc(ranked, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
+	scores := make([]float64, len(ranked))
 	for i, r := range ranked {
-		window[i] = r.m
+		window[i], scores[i] = r.m, r.score
 	}
+	return scores
+}
+
+// FindMessages implements instachat.Store, in one query whatever the count:
+// the numbers travel as one JSON array.
+func (db *DB) FindMessages(ctx context.Context, token string, chat int64, numbers []int64) ([]*instachat.Message, error) {
+	if len(numbers) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(numbers)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.findMessages.QueryContext(ctx, token, chat, string(list))
+	return collect(rows, err, scanMessage)
 }
 
 // scoreWindow returns the score of each message of the window (see

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"path/filepath"
@@ -110,6 +111,36 @@ func TestMigrationIndexesExistingMessages(t *testing.T) {
 // finding one checks the scope too.
 func tag(n int64) string { return fmt.Sprintf("tag%03d", n) }
 
+// engineSearch is what package search does with the engine's hits, without
+// its check that the chat row exists (these tests store messages before
+// their chat): it loads them, and fails unless every hit is a message of the
+// chat.
+func engineSearch(ctx context.Context, db *DB, q instachat.SearchQuery) ([]*instachat.Message, error) {
+	hits, err := db.SearchMessageNumbers(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	numbers := make([]int64, len(hits))
+	for i, h := range hits {
+		numbers[i] = h.Number
+	}
+	stored, err := db.FindMessages(ctx, q.Token, q.Chat, numbers)
+	if err != nil {
+		return nil, err
+	}
+	byNumber := map[int64]*instachat.Message{}
+	for _, m := range stored {
+		byNumber[m.Number] = m
+	}
+	msgs := make([]*instachat.Message, len(hits))
+	for i, h := range hits {
+		if msgs[i] = byNumber[h.Number]; msgs[i] == nil {
+			return nil, fmt.Errorf("hit %d is no message of chat %d", h.Number, q.Chat)
+		}
+	}
+	return msgs, nil
+}
+
 // searchFinds checks which messages of the chat a search returns, in order.
 func searchFinds(t *testing.T, db *DB, c chatKey, q string, want ...int64) {
 	t.Helper()
@@ -117,7 +148,7 @@ func searchFinds(t *testing.T, db *DB, c chatKey, q string, want ...int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := db.SearchMessages(t.Context(), instachat.SearchQuery{Token: c.token, Chat: c.number, Terms: terms, Limit: 100})
+	msgs, err := engineSearch(t.Context(), db, instachat.SearchQuery{Token: c.token, Chat: c.number, Terms: terms, Limit: 100})
 	if err != nil {
 		t.Fatalf("search %q: %v", q, err)
 	}
@@ -257,7 +288,7 @@ func searchRanked(t *testing.T, db *DB, c chatKey, q string, window, offset, lim
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := db.search(t.Context(), instachat.SearchQuery{Token: c.token, Chat: c.number, Terms: terms, Offset: offset, Limit: limit}, window)
+	msgs, _, err := db.search(t.Context(), instachat.SearchQuery{Token: c.token, Chat: c.number, Terms: terms, Offset: offset, Limit: limit}, window)
 	if err != nil {
 		t.Fatalf("search %q: %v", q, err)
 	}

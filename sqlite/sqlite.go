@@ -1,4 +1,4 @@
-// Package sqlite is the embedded default Store and Searcher: one database
+// Package sqlite is the embedded default Store and SearchEngine: one database
 // file, no server, no cgo (modernc.org/sqlite).
 //
 // # Durability
@@ -27,7 +27,7 @@
 // therefore stop at 2^32-1, and ApplyCreates refuses higher ones. Results
 // come best match first within windows of the chat's newest matches, ranked
 // in Go: FTS5's bm25 would cost reading the term's matches in every chat
-// (see SearchMessages).
+// (see SearchMessageNumbers).
 //
 // # Connections
 //
@@ -74,7 +74,7 @@ type DB struct {
 	insertApp, findApp, listApps, updateApp, appExists      *sql.Stmt
 	insertChat, findChat, listChats, updateChat, chatExists *sql.Stmt
 	insertMessage, indexMessage, findMessage, listMessages  *sql.Stmt
-	updateMessage, reindexMessage                           *sql.Stmt
+	findMessages, updateMessage, reindexMessage             *sql.Stmt
 	insertScope, findScope, searchScope                     *sql.Stmt
 	addChats, addMessages, highestChat, highestMessage      *sql.Stmt
 	watermarks, insertReceipt                               *sql.Stmt
@@ -89,7 +89,7 @@ type DB struct {
 
 var (
 	_ instachat.Store        = (*DB)(nil)
-	_ instachat.Searcher     = (*DB)(nil)
+	_ instachat.SearchEngine = (*DB)(nil)
 	_ instachat.Feeds        = (*DB)(nil)
 	_ instachat.ReceiptStore = (*DB)(nil)
 )
@@ -276,6 +276,8 @@ func (db *DB) prepare(ctx context.Context) error {
 			VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) ON CONFLICT (app_token, chat_number, number) DO NOTHING`},
 		{&db.indexMessage, w, `INSERT INTO message_index (rowid, body) VALUES (?, ?)`},
 		{&db.findMessage, r, `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`},
+		{&db.findMessages, r, `SELECT ` + messageCols + ` FROM messages
+			WHERE app_token = ? AND chat_number = ? AND number IN (SELECT value FROM json_each(?))`},
 		{&db.listMessages, r, `SELECT ` + messageCols + ` FROM messages
 			WHERE app_token = ? AND chat_number = ? AND number > ? ORDER BY number LIMIT ?`},
 		{&db.updateMessage, w, `UPDATE messages SET body = ?4, updated_at = ?5, revision = 1 + ` + chatRevisionExpr + `

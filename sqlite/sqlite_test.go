@@ -8,6 +8,7 @@ import (
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/conformance"
+	"github.com/instachat/instachat/search"
 )
 
 func openTest(t *testing.T) *DB {
@@ -32,7 +33,7 @@ func TestStoreConformanceShared(t *testing.T) {
 func TestSearcherConformance(t *testing.T) {
 	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineSQLite, RankWindow: RankWindow}, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
 		db := openTest(t)
-		return db, conformance.PutThroughStore(db)
+		return search.New(db, db), conformance.PutThroughStore(db, nil)
 	})
 }
 

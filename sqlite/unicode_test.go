@@ -83,7 +83,7 @@ func TestSearchFoldsCaseAsMatchesTerm(t *testing.T) {
 			}
 		}
 		for _, c := range []chatKey{created, edited} {
-			msgs, err := db.SearchMessages(t.Context(), instachat.SearchQuery{Token: token, Chat: c.number, Terms: terms, Limit: len(bodies) + 1})
+			msgs, err := engineSearch(t.Context(), db, instachat.SearchQuery{Token: token, Chat: c.number, Terms: terms, Limit: len(bodies) + 1})
 			if err != nil {
 				t.Fatalf("search %q: %v", q, err)
 			}
