@@ -481,6 +481,24 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 		t.Errorf("A shows\n%v\nwant\n%v", got, want)
 	}
 
+	// The counts in the chat list follow (re-read every 5 s).
+	a.wait(fmt.Sprintf(`document.querySelector('[data-testid=chat-item][data-number="1"] .count')?.textContent === '%d'`, len(all)), 10*time.Second)
+
+	// B answers with the keyboard alone: Enter in the composer sends.
+	bt.run(chromedp.Focus(chromedp.CSS("[data-testid=composer]")), chromedp.SendKeys(chromedp.CSS("[data-testid=composer]"), "typed in B"), chromedp.KeyEvent("\r"))
+	a.wait(`[...document.querySelectorAll('[data-testid=message-item] .body')].some(e => e.textContent === 'typed in B')`, 10*time.Second)
+
+	// A chat made by another client appears in both lists (the
+	// application's feed; the 5 s count refresh adds no chats).
+	if _, _, err := r.client.CreateChat(ctx, token, "from elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range []*tab{a, bt} {
+		if !tb.until(`[...document.querySelectorAll('[data-testid=chat-item] .chat-name')].some(e => e.textContent === 'from elsewhere')`, 4*time.Second) {
+			t.Errorf("%s: a chat created by the API did not appear within 4 s", tb.name)
+		}
+	}
+
 	// An edit in A reaches B.
 	a.run(chromedp.Click(chromedp.CSS(`[data-testid=message-item][data-number="1"] [data-action=edit]`)))
 	a.typeInto(`[data-testid=message-item][data-number="1"] textarea`, "hello from A, edited")
@@ -539,7 +557,10 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 			t.Fatal(err)
 		}
 	}
-	a.wait(`document.querySelectorAll('[data-testid=chat-item]').length === 2`, 10*time.Second)
+	if !live {
+		a.run(chromedp.Reload()) // without the application's feed, a new chat shows on a reload
+	}
+	a.wait(fmt.Sprintf(`!!document.querySelector('[data-testid=chat-item][data-number="%d"]')`, c.Number), 10*time.Second)
 	a.click(fmt.Sprintf(`[data-testid=chat-item][data-number="%d"] button`, c.Number))
 	a.wait(`document.getElementById('chat-title').textContent === 'history' && document.querySelectorAll('[data-testid=message-item]').length > 0`, 10*time.Second)
 	first := a.bodies()
@@ -564,7 +585,7 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 
 	// A reload keeps the application and the open chat.
 	a.run(chromedp.Reload())
-	a.wait(fmt.Sprintf(`document.querySelector('[data-testid=app-token]').value === %q && document.querySelectorAll('[data-testid=chat-item]').length === 2 && document.getElementById('chat-title').textContent === 'history'`, token), 10*time.Second)
+	a.wait(fmt.Sprintf(`document.querySelector('[data-testid=app-token]').value === %q && document.querySelectorAll('[data-testid=chat-item]').length === %d && document.getElementById('chat-title').textContent === 'history'`, token, c.Number), 10*time.Second)
 
 	// An error is shown in the API's words.
 	a.typeInto("[data-testid=app-token]", "AAAAAAAAAAAAAAAAAAAAAA")
@@ -594,10 +615,26 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	a.run(chromedp.Click(chromedp.CSS(`#notice-close`)))
 	a.click(`[data-testid=chat-item][data-number="1"] button`)
 	a.wait(`document.getElementById('chat-title').textContent === 'general'`, 10*time.Second)
+	if !live {
+		if _, _, err := r.client.CreateMessage(ctx, token, 1, firstBody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every body is text: also one read from a page rather than a feed.
+	if _, _, err := r.client.CreateMessage(ctx, token, 1, xssBody); err != nil {
+		t.Fatal(err)
+	}
+	a.run(chromedp.Reload())
+	a.wait(fmt.Sprintf(`[...document.querySelectorAll('[data-testid=message-item] .body')].some(e => e.textContent === %q)`, xssBody), 10*time.Second)
+	if n := js[int](a, `document.querySelectorAll('[data-testid=message-list] img').length`); n != 0 {
+		t.Errorf("the message list holds %d img elements", n)
+	}
+	// Every control has a name a screen reader can say.
+	if unnamed := js[[]string](a, `[...document.querySelectorAll('input, textarea, button')].filter(e => !(e.labels?.length || e.getAttribute('aria-label') || (e.tagName === 'BUTTON' && e.textContent.trim()))).map(e => e.outerHTML)`); len(unnamed) > 0 {
+		t.Errorf("controls without a label: %v", unnamed)
+	}
 	if live {
 		a.wait(`document.querySelector('[data-testid=connection-state]').dataset.state === 'live'`, 10*time.Second)
-	} else if _, _, err := r.client.CreateMessage(ctx, token, 1, firstBody); err != nil {
-		t.Fatal(err)
 	}
 	a.typeInto("[data-testid=search]", "morning")
 	a.click("#search-form button[type=submit]")

@@ -172,9 +172,10 @@ async function loadChats() {
 }
 ui.moreChats.addEventListener('click', loadChats);
 
-// refreshCounts re-reads the listed pages of chats: messages_count moves with
-// every create, and the application feed carries only chat creates and
-// renames, as counts do not advance its revision.
+// refreshCounts re-reads the listed pages of chats for their counts:
+// messages_count moves with every create, and the application feed carries
+// only chat creates and renames, as counts do not advance its revision. New
+// chats come from the feed alone, which replays any it missed.
 async function refreshCounts() {
   if (document.hidden || !state.token) return;
   const token = state.token;
@@ -185,7 +186,7 @@ async function refreshCounts() {
       if (cursor) q.set('cursor', cursor);
       const { data } = await request('GET', `${paths.chats(token)}?${q}`);
       if (state.token !== token) return;
-      data.data.forEach(upsertChat);
+      data.data.filter((c) => state.chats.has(c.number)).forEach(upsertChat);
       cursor = data.next_cursor;
       if (!cursor) break;
     }
