@@ -633,12 +633,37 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	if unnamed := js[[]string](a, `[...document.querySelectorAll('input, textarea, button')].filter(e => !(e.labels?.length || e.getAttribute('aria-label') || (e.tagName === 'BUTTON' && e.textContent.trim()))).map(e => e.outerHTML)`); len(unnamed) > 0 {
 		t.Errorf("controls without a label: %v", unnamed)
 	}
+
+	// The screenshots: a chat of a few messages, one edited, and a search.
+	demo, _, err := r.client.CreateChat(ctx, token, "launch-day")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{
+		"Morning all! The deploy window opens at 10:00.",
+		"Supercalifragilistic morning ☀️ coffee is on.",
+		"Deploying 2.4 now; watching the dashboards.",
+		"Dashboards are green. Search finds partial words: try \"califrag\".",
+		xssBody + " ← shown as text, never run",
+		"Deploy done. Thanks, everyone!",
+	} {
+		if _, _, err := r.client.CreateMessage(ctx, token, demo.Number, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.client.UpdateMessage(ctx, token, demo.Number, 3, "Deploying 2.4.1 now; watching the dashboards."); err != nil {
+		t.Fatal(err)
+	}
+	a.run(chromedp.Reload())
+	a.wait(fmt.Sprintf(`!!document.querySelector('[data-testid=chat-item][data-number="%d"]')`, demo.Number), 10*time.Second)
+	a.click(fmt.Sprintf(`[data-testid=chat-item][data-number="%d"] button`, demo.Number))
+	a.wait(`document.getElementById('chat-title').textContent === 'launch-day' && document.querySelectorAll('[data-testid=message-item]').length === 6`, 10*time.Second)
 	if live {
 		a.wait(`document.querySelector('[data-testid=connection-state]').dataset.state === 'live'`, 10*time.Second)
 	}
-	a.typeInto("[data-testid=search]", "morning")
+	a.typeInto("[data-testid=search]", "deploy")
 	a.click("#search-form button[type=submit]")
-	a.wait(`document.querySelectorAll('[data-testid=search-result]').length === 1`, 10*time.Second)
+	a.wait(`document.querySelectorAll('[data-testid=search-result]').length === 3`, 10*time.Second)
 	a.screenshot("console-desktop.png", 1280, 800)
 	a.run(chromedp.Click(chromedp.CSS(`#results-close`)))
 	a.screenshot("console-narrow.png", 360, 740)

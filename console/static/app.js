@@ -450,11 +450,18 @@ ui.scroller.addEventListener('scroll', () => {
   if (state.chat && ui.scroller.scrollTop < 150) loadOlder(state.chat);
 }, { passive: true });
 
+// The list sticks to its newest message while the reader is there, also when
+// the space it has changes (search results opening, the composer growing).
+let stickToEnd = true;
+ui.scroller.addEventListener('scroll', () => { stickToEnd = nearEnd(); }, { passive: true });
+new ResizeObserver(() => { if (stickToEnd) scrollToEnd(); }).observe(ui.scroller);
+
 function nearEnd() {
   return ui.scroller.scrollHeight - ui.scroller.scrollTop - ui.scroller.clientHeight < 120;
 }
 function scrollToEnd() {
   ui.scroller.scrollTop = ui.scroller.scrollHeight;
+  stickToEnd = true;
 }
 
 function applyChatEvent(c, ev) {
