@@ -81,8 +81,8 @@ func (db *DB) FindMessages(ctx context.Context, token string, chat int64, number
 		for _, n := range chunk {
 			args = append(args, n)
 		}
-		rows, err := db.db.QueryContext(ctx, `SELECT `+messageCols+` FROM messages WHERE app_token = ? AND chat_number = ? AND number IN (?`+
-			strings.Repeat(`, ?`, len(chunk)-1)+`)`, args...)
+		rows, err := db.db.QueryContext(ctx, `SELECT `+messageCols+` FROM messages WHERE app_token = ? AND chat_number = ? AND number IN (`+
+			placeholders(len(chunk))+`)`, args...)
 		found, err := all(rows, err, scanMessage)
 		if err != nil {
 			return nil, err

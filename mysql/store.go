@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/sqlrow"
 )
 
 const (
@@ -270,23 +271,10 @@ func (db *DB) Watermarks(ctx context.Context, fn func(instachat.Watermark) error
 		SELECT app_token, number, COALESCE((SELECT number FROM messages
 			WHERE app_token = c.app_token AND chat_number = c.number ORDER BY number DESC LIMIT 1), 0)
 		FROM chats c`)
-	if err != nil {
-		return formatError(err, "")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var w instachat.Watermark
-		if err := rows.Scan(&w.Token, &w.Chat, &w.Highest); err != nil {
-			return formatError(err, "")
-		}
-		if err := fn(w); err != nil {
-			return err
-		}
-	}
-	return formatError(rows.Err(), "")
+	return sqlrow.Watermarks(rows, err, fn, formatError)
 }
 
-type scanner interface{ Scan(dest ...any) error }
+type scanner = sqlrow.Scanner
 
 func scanApp(s scanner) (*instachat.Application, error) {
 	var a instachat.Application
@@ -307,28 +295,12 @@ func scanMessage(s scanner) (*instachat.Message, error) {
 func find[T any](ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, what string, scan func(scanner) (*T, error), query string, args ...any) (*T, error) {
-	v, err := scan(q.QueryRowContext(ctx, query, args...))
-	if err != nil {
-		return nil, formatError(err, what)
-	}
-	return v, nil
+	return sqlrow.One(q.QueryRowContext(ctx, query, args...), scan, formatError, what)
 }
 
 // all scans every row of a query's result.
 func all[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) ([]*T, error) {
-	if err != nil {
-		return nil, formatError(err, "")
-	}
-	defer rows.Close()
-	var out []*T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, formatError(err, "")
-		}
-		out = append(out, v)
-	}
-	return out, formatError(rows.Err(), "")
+	return sqlrow.All(rows, err, scan, formatError)
 }
 
 // placeholders returns n comma-separated placeholders.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/sqlrow"
 )
 
 // keepReceipts stores the receipt of each create made with an idempotency
@@ -36,22 +37,15 @@ func (db *DB) keepReceipts(ctx context.Context, tx *sql.Tx, creates []instachat.
 
 // Receipts implements instachat.ReceiptStore, for inmem.LoadSequencer.
 func (db *DB) Receipts(ctx context.Context, fn func(token, key string, r instachat.Receipt) error) error {
+	type kept struct {
+		token, key string
+		instachat.Receipt
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT app_token, idempotency_key, number, fingerprint, created_at FROM receipts`)
-	if err != nil {
-		return formatError(err, "")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var token, key string
-		var r instachat.Receipt
-		if err := rows.Scan(&token, &key, &r.Number, &r.Fingerprint, unixMicro{&r.CreatedAt}); err != nil {
-			return formatError(err, "")
-		}
-		if err := fn(token, key, r); err != nil {
-			return err
-		}
-	}
-	return formatError(rows.Err(), "")
+	return sqlrow.Each(rows, err, func(s sqlrow.Scanner) (kept, error) {
+		var k kept
+		return k, s.Scan(&k.token, &k.key, &k.Number, &k.Fingerprint, unixMicro{&k.CreatedAt})
+	}, func(k kept) error { return fn(k.token, k.key, k.Receipt) }, formatError)
 }
 
 // PruneReceipts implements instachat.ReceiptStore. It deletes in batches, each its own

@@ -55,6 +55,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/sqlrow"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -359,7 +360,7 @@ func formatError(err error, what string) error {
 	return fmt.Errorf("sqlite: %w", err)
 }
 
-type scanner interface{ Scan(dest ...any) error }
+type scanner = sqlrow.Scanner
 
 // unixMicro scans an INTEGER of unix microseconds into a UTC time.
 type unixMicro struct{ t *time.Time }
@@ -391,28 +392,12 @@ func scanMessage(s scanner) (*instachat.Message, error) {
 
 // one runs a single-row statement; what names the row for ENOTFOUND.
 func one[T any](ctx context.Context, stmt *sql.Stmt, scan func(scanner) (*T, error), what string, args ...any) (*T, error) {
-	v, err := scan(stmt.QueryRowContext(ctx, args...))
-	if err != nil {
-		return nil, formatError(err, what)
-	}
-	return v, nil
+	return sqlrow.One(stmt.QueryRowContext(ctx, args...), scan, formatError, what)
 }
 
 // collect scans every row of a query's result.
 func collect[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) ([]*T, error) {
-	if err != nil {
-		return nil, formatError(err, "")
-	}
-	defer rows.Close()
-	var out []*T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, formatError(err, "")
-		}
-		out = append(out, v)
-	}
-	return out, formatError(rows.Err(), "")
+	return sqlrow.All(rows, err, scan, formatError)
 }
 
 // Ping reports whether the database file answers, for /healthz.

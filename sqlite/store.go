@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/sqlrow"
 )
 
 // CreateApplication implements instachat.Store.
@@ -363,18 +364,5 @@ func (db *DB) HighestNumber(ctx context.Context, token string, chat int64) (int6
 // watermarks are mutually consistent even while workers write.
 func (db *DB) Watermarks(ctx context.Context, fn func(instachat.Watermark) error) error {
 	rows, err := db.watermarks.QueryContext(ctx)
-	if err != nil {
-		return formatError(err, "")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var w instachat.Watermark
-		if err := rows.Scan(&w.Token, &w.Chat, &w.Highest); err != nil {
-			return formatError(err, "")
-		}
-		if err := fn(w); err != nil {
-			return err
-		}
-	}
-	return formatError(rows.Err(), "")
+	return sqlrow.Watermarks(rows, err, fn, formatError)
 }
