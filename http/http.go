@@ -19,9 +19,15 @@ import (
 	"github.com/instachat/instachat"
 )
 
-// eMethodNotAllowed is the one code the API answers that the domain never
-// produces: a known path asked with a method it does not serve.
-const eMethodNotAllowed = "method_not_allowed"
+// Codes the API answers that the domain never produces: a known path asked
+// with a method it does not serve, and what net/http refuses before any
+// handler runs (see Listener).
+const (
+	eMethodNotAllowed = "method_not_allowed"
+	eHeaderTooLarge   = "header_too_large"
+	eNotImplemented   = "not_implemented"
+	eHTTPVersion      = "http_version_not_supported"
+)
 
 // statusOf is the one table from error code to HTTP status. A code missing
 // here is answered as internal.
@@ -36,6 +42,9 @@ var statusOf = map[string]int{
 	instachat.EINVALID:      http.StatusUnprocessableEntity,
 	instachat.ERATELIMITED:  http.StatusTooManyRequests,
 	instachat.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	eHeaderTooLarge:         http.StatusRequestHeaderFieldsTooLarge,
+	eNotImplemented:         http.StatusNotImplemented,
+	eHTTPVersion:            http.StatusHTTPVersionNotSupported,
 }
 
 // errorBody is the JSON shape of every error answer.

@@ -204,8 +204,13 @@ func TestUnroutedIsJSON(t *testing.T) {
 		{true, true, "DELETE", "/api/v1/applications", 405, "GET, HEAD, POST"},
 		{true, true, "DELETE", "/api/v1/applications/" + token, 405, "GET, HEAD, PUT, PATCH"},
 		{true, true, "POST", "/healthz", 405, "GET, HEAD"},
-		// PUT and PATCH reach the message routes, which answer 400 for "search".
-		{true, true, "POST", "/api/v1/applications/" + token + "/chats/1/messages/search", 405, "GET, HEAD, PUT, PATCH"},
+		// The search route serves GET alone, though PUT and PATCH reach the
+		// message routes there (which answer 400 for "search").
+		{true, true, "POST", "/api/v1/applications/" + token + "/chats/1/messages/search", 405, "GET, HEAD"},
+		{true, true, "DELETE", "/api/v1/applications/" + token + "/chats/1/messages/search", 405, "GET, HEAD"},
+		{true, true, "POST", "/api/v1/applications/" + token + "/chats/1/messages/7", 405, "GET, HEAD, PUT, PATCH"},
+		{true, true, "DELETE", "/api/v1/applications/" + token + "/chats/1/messages", 405, "GET, HEAD, POST"},
+		{false, true, "GET", "/api/v1/applications/" + token + "/chats/1/messages/search", 404, ""},
 		{false, true, "GET", "/api/v1/applications/" + token + "/chats", 405, "POST"},
 		{false, true, "GET", "/api/v1/applications", 404, ""},
 		{true, false, "POST", "/api/v1/applications/" + token + "/chats", 405, "GET, HEAD"},

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -156,7 +157,42 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/", c.serve(func(w http.ResponseWriter, r *http.Request, _ resource) error {
 		return unrouted(mux, w, r)
 	}))
-	return c.logRequests(c.recoverPanics(mux))
+	return c.logRequests(c.recoverPanics(CleanPaths(mux)))
+}
+
+// CleanPaths serves next only requests whose path is clean, and answers
+// the others 400 in the API's error shape. A path is not clean when it has
+// an empty, "." or ".." segment, as //api/v1/applications or
+// /api/v1/./applications: ServeMux would answer it, for any method, with a
+// 307 redirect to the clean path and an HTML body, redirecting creates a
+// client may not repeat. 400 rather than 404 because the request is
+// malformed rather than aimed at nothing: it names a route in a spelling
+// the API does not take (as "007" is no chat number), and the message says
+// which spelling is. Wrap every ServeMux that serves the API, the
+// outermost included.
+func CleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		if clean := canonicalPath(p); clean != p {
+			writeErrorTo(w, r, slog.Default(), instachat.Errorf(instachat.EBADREQUEST,
+				"path is not clean: it has an empty, \".\" or \"..\" segment; the clean path is %s", clean))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// canonicalPath is the path ServeMux would redirect p to: rooted, without
+// empty, "." or ".." segments, keeping a trailing slash.
+func canonicalPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
 }
 
 func (s *Server) serve(h handler) http.Handler {
@@ -175,13 +211,31 @@ func (s *Server) serve(h handler) http.Handler {
 var probed = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 // unrouted tells 405 from 404: the path is known if another method reaches a
-// pattern other than the catch-all.
+// pattern other than the catch-all. The route the path belongs to is the
+// most specific of those patterns, and Allow lists the methods it serves:
+// .../messages/search is the search route, served GET and HEAD, although
+// PUT reaches .../messages/{message} there (and answers 400, since
+// "search" is no message number).
 func unrouted(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
-	var allow []string
+	paths := make(map[string]string, len(probed)) // method -> path of the pattern it reaches
 	probe := r.Clone(r.Context())
 	for _, m := range probed {
 		probe.Method = m
 		if _, p := mux.Handler(probe); p != "/" {
+			_, paths[m], _ = strings.Cut(p, " ")
+		}
+	}
+	// The patterns reached all match the same path, segment for segment,
+	// so the most specific is the one with the fewest wildcards.
+	route := ""
+	for _, p := range paths {
+		if route == "" || strings.Count(p, "{") < strings.Count(route, "{") {
+			route = p
+		}
+	}
+	var allow []string
+	for _, m := range probed {
+		if route != "" && paths[m] == route {
 			allow = append(allow, m)
 		}
 	}

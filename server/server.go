@@ -153,7 +153,8 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		mux.Handle("GET "+console.Prefix, c)
 	}
 	s.http = &http.Server{
-		Handler:           m.Middleware(mux),
+		// The outer mux would redirect an unclean path before the API's.
+		Handler:           m.Middleware(instachathttp.CleanPaths(mux)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -169,6 +170,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if s.ln, err = net.Listen("tcp", s.Config.Addr); err != nil {
 		return err
 	}
+	// What net/http refuses itself (a header over MaxHeaderBytes…) is
+	// answered in the API's JSON shape too.
+	s.ln = instachathttp.Listener(s.ln, s.http.MaxHeaderBytes)
 	go func() {
 		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)
