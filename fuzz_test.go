@@ -117,7 +117,8 @@ func FuzzCursors(f *testing.F) {
 	f.Add(int64(1), "fuzzFUZZfuzzFUZZfuzz_-", instachat.EncodeCursor(42))
 	f.Add(int64(1<<63-1), "short", instachat.EncodeTokenCursor("AAAAAAAAAAAAAAAAAAAAAA"))
 	f.Add(int64(-1), "", instachat.EncodeCursor(-1))
-	for _, s := range []string{"x", "n", "bg", "bjE", "bjF", "bi0x", "bisx", "bjAx", "=", "bjE=", "dA", "dEFB", "\xff", "bjk5OTk5OTk5OTk5OTk5OTk5OTk5OQ"} {
+	for _, s := range []string{"x", "n", "bg", "bjE", "bjF", "bi0x", "bisx", "bjAx", "=", "bjE=", "dA", "dEFB",
+		"\xff", "bjk5OTk5OTk5OTk5OTk5OTk5OTk5OQ"} {
 		f.Add(int64(7), "", s)
 	}
 	f.Fuzz(func(t *testing.T, n int64, token, s string) {

@@ -56,25 +56,35 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("instachat-bench load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: instachat-bench load [flags]\n\nDrive a running server with load and report throughput, latency and visibility lag.\n\nFlags:")
+		fmt.Fprintln(stderr, "usage: instachat-bench load [flags]\n\nDrive a running server with load and report "+
+			"throughput, latency and visibility lag.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "base URL of the Instachat server")
-	fs.StringVar(&o.scenario, "scenario", "create-messages", "the load: create-chats, create-messages, list-messages, search or mixed (80% creates, 10% lists, 10% searches)")
+	fs.StringVar(&o.scenario, "scenario", "create-messages",
+		"the load: create-chats, create-messages, list-messages, search or mixed (80% creates, 10% lists, 10% searches)")
 	fs.IntVar(&o.chats, "chats", 16, "chats the load spreads over; 1 is one hot chat")
 	fs.IntVar(&o.concurrency, "c", 64, "concurrent connections")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long each load runs, unless -n is set")
 	fs.IntVar(&o.requests, "n", 0, "requests each load sends, instead of running for -d")
 	fs.IntVar(&o.bodySize, "body-size", 100, "bytes in a message body")
 	fs.IntVar(&o.prefill, "prefill", 200, "messages created in each chat before a list-messages, search or mixed load")
-	fs.StringVar(&o.token, "token", "", "load this application and its chats 1..-chats (e.g. made by instachat-bench populate) instead of creating them; nothing is prefilled")
-	fs.BoolVar(&o.baseline, "baseline", false, "first drive a bare net/http handler in this process with the same load, then report Instachat's throughput as a ratio of it")
+	fs.StringVar(&o.token, "token", "",
+		"load this application and its chats 1..-chats (e.g. made by instachat-bench populate) instead of creating them; nothing is prefilled")
+	fs.BoolVar(&o.baseline, "baseline", false,
+		"first drive a bare net/http handler in this process with the same load, then report Instachat's throughput as a ratio of it")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.IntVar(&o.lagSamples, "lag-samples", 100, "creates, spread over the load, whose visibility lag is measured (0: none; not with -sweep)")
 	fs.StringVar(&o.sweep, "sweep", "", "run at 1, 2, 4 … 128 connections and draw throughput.svg and p99.svg into this directory")
-	fs.Float64Var(&o.rate, "rate", 0, "open loop: send this many requests per second in all, on a fixed schedule, over at most -c connections in flight; latency counts from each request's scheduled time, and requests sent late or never are reported (0: closed loop, each connection sends as soon as it is answered)")
-	fs.DurationVar(&o.interval, "interval", 10*time.Second, "report throughput, latency, errors and visibility lag per window of this length too (0: no windows)")
-	fs.BoolVar(&o.watch, "watch", false, "scrape the server's Prometheus metrics at the start, every -interval and the end, and report its resident memory and goroutines (a guarded /metrics takes $INSTACHAT_ADMIN_TOKEN)")
+	fs.Float64Var(&o.rate, "rate", 0,
+		"open loop: send this many requests per second in all, on a fixed schedule, over at most -c connections "+
+			"in flight; latency counts from each request's scheduled time, and requests sent late or never are "+
+			"reported (0: closed loop, each connection sends as soon as it is answered)")
+	fs.DurationVar(&o.interval, "interval", 10*time.Second,
+		"report throughput, latency, errors and visibility lag per window of this length too (0: no windows)")
+	fs.BoolVar(&o.watch, "watch", false,
+		"scrape the server's Prometheus metrics at the start, every -interval and the end, and report its "+
+			"resident memory and goroutines (a guarded /metrics takes $INSTACHAT_ADMIN_TOKEN)")
 	fs.StringVar(&o.watchURL, "watch-url", "", "metrics to scrape for -watch (default: -url + /metrics)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -244,7 +254,9 @@ func (r Report) print(w io.Writer, o options) error {
 			fmt.Fprintf(w, "ratio at %d connections: %.2f of the baseline's throughput (the baseline ran first)\n", p.Concurrency, p.Ratio)
 		}
 		if s := p.Target.Schedule; s != nil {
-			fmt.Fprintf(w, "schedule: %d requests due at %g/s, %d sent, %d of them late (more than %v behind: all %d connections busy), %d never sent (no connection came free before the load ended); send delay p99 %.2f ms, max %.2f ms; latencies count from each request's scheduled time\n",
+			fmt.Fprintf(w, "schedule: %d requests due at %g/s, %d sent, %d of them late (more than %v behind: all %d "+
+				"connections busy), %d never sent (no connection came free before the load ended); send delay p99 %.2f "+
+				"ms, max %.2f ms; latencies count from each request's scheduled time\n",
 				s.Scheduled, s.Rate, s.Sent, s.Late, lateAfter, p.Concurrency, s.Missed, s.Delay.P99, s.Delay.Max)
 		}
 	}
@@ -306,7 +318,8 @@ func printWindows(w io.Writer, ws []Window, o options, lag, watch bool) error {
 		for _, n := range win.Errors {
 			errs += n
 		}
-		row := fmt.Sprintf("%.1f\t%.1f\t%d\t%.0f\t%.2f\t%.2f\t%d\t", win.Start, win.Seconds, win.Requests, win.Throughput, win.Latency.P50, win.Latency.P99, errs)
+		row := fmt.Sprintf("%.1f\t%.1f\t%d\t%.0f\t%.2f\t%.2f\t%d\t", win.Start, win.Seconds, win.Requests,
+			win.Throughput, win.Latency.P50, win.Latency.P99, errs)
 		if o.rate > 0 {
 			row += fmt.Sprintf("%d\t", win.Late)
 		}

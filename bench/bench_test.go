@@ -179,7 +179,8 @@ func TestBadFlags(t *testing.T) {
 func TestPopulateContinuesNumbering(t *testing.T) {
 	dir := t.TempDir()
 	var stdout bytes.Buffer
-	if err := Populate(t.Context(), []string{"-data-dir", dir, "-apps", "2", "-chats", "3", "-messages", "100", "-batch", "7"}, &stdout, io.Discard); err != nil {
+	if err := Populate(t.Context(), []string{"-data-dir", dir, "-apps", "2", "-chats", "3", "-messages", "100",
+		"-batch", "7"}, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(stdout.String(), "rows/s") {
@@ -395,7 +396,8 @@ func TestLagSpacing(t *testing.T) {
 func TestGrowth(t *testing.T) {
 	dir, out := t.TempDir(), t.TempDir()
 	var stdout, stderr bytes.Buffer
-	args := []string{"-data-dir", dir, "-messages", "2000", "-steps", "2", "-d", "300ms", "-warmup", "100ms", "-c", "4", "-chats", "4", "-out", out, "-json"}
+	args := []string{"-data-dir", dir, "-messages", "2000", "-steps", "2", "-d", "300ms", "-warmup", "100ms",
+		"-c", "4", "-chats", "4", "-out", out, "-json"}
 	if err := Growth(t.Context(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}

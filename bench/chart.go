@@ -89,7 +89,8 @@ func writeGrowthChart(dir string, r GrowthReport) (string, error) {
 	case top >= 1_000:
 		scale, unit = 1e3, "stored messages (thousands)"
 	}
-	p := newChart(fmt.Sprintf("create throughput against stored messages: %d connections, %d chats, %gs per load", r.Concurrency, r.Chats, r.LoadSeconds), unit, "creates/s")
+	p := newChart(fmt.Sprintf("create throughput against stored messages: %d connections, %d chats, %gs per load",
+		r.Concurrency, r.Chats, r.LoadSeconds), unit, "creates/s")
 	p.Legend.Top, p.Legend.Left = false, true
 	var measured plotter.XYs
 	for _, s := range r.Steps {

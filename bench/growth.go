@@ -70,13 +70,15 @@ func Growth(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var o growthOptions
 	fs := flag.NewFlagSet("instachat-bench growth", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.dataDir, "data-dir", "", "an empty or new data directory for the embedded store, kept afterwards (default: a temporary one, removed afterwards)")
+	fs.StringVar(&o.dataDir, "data-dir", "",
+		"an empty or new data directory for the embedded store, kept afterwards (default: a temporary one, removed afterwards)")
 	fs.Int64Var(&o.messages, "messages", 10_000_000, "stored messages at the last step")
 	fs.IntVar(&o.steps, "steps", 10, "equal steps of bulk loading up to -messages; the empty store is measured first")
 	fs.IntVar(&o.chats, "chats", 16, "chats of the one application that holds the messages and takes the load")
 	fs.IntVar(&o.concurrency, "c", 64, "concurrent connections of each load")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long each load runs")
-	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long the same load runs, unmeasured, before each measured one: the server has just started on a freshly loaded store")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second,
+		"how long the same load runs, unmeasured, before each measured one: the server has just started on a freshly loaded store")
 	fs.IntVar(&o.bodySize, "body-size", 100, "bytes in a message body, stored and created")
 	fs.IntVar(&o.batch, "batch", 5000, "creates per ApplyCreates transaction while bulk loading")
 	fs.StringVar(&o.out, "out", ".", "directory to draw growth.svg into (empty: no chart)")
@@ -105,7 +107,8 @@ func Growth(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("-data-dir %s is not empty: every message stored there would count", dir)
 	}
-	rep := GrowthReport{DataDir: dir, Messages: o.messages, Chats: o.chats, BodySize: o.bodySize, Concurrency: o.concurrency, LoadSeconds: o.duration.Seconds(), Warmup: o.warmup.Seconds()}
+	rep := GrowthReport{DataDir: dir, Messages: o.messages, Chats: o.chats, BodySize: o.bodySize,
+		Concurrency: o.concurrency, LoadSeconds: o.duration.Seconds(), Warmup: o.warmup.Seconds()}
 	runErr := rep.run(ctx, o, stderr)
 	if len(rep.Steps) == 0 {
 		return runErr
@@ -193,7 +196,8 @@ func (r *GrowthReport) run(ctx context.Context, o growthOptions, stderr io.Write
 // populateChats bulk-loads messages into the chats, each numbered on from its
 // count, until they hold target in all, spread evenly (the first chats take
 // one more when they do not divide).
-func populateChats(ctx context.Context, cfg server.Config, token string, counts []int64, target int64, o growthOptions, rng *rand.Rand, stderr io.Writer) error {
+func populateChats(ctx context.Context, cfg server.Config, token string, counts []int64, target int64,
+	o growthOptions, rng *rand.Rand, stderr io.Writer) error {
 	need := target - sum(counts)
 	if need <= 0 {
 		return nil
@@ -221,7 +225,8 @@ func populateChats(ctx context.Context, cfg server.Config, token string, counts 
 // creates at it for the warm-up and then for the measured load, and stops
 // it. It returns the messages stored as the measured load began (in the
 // embedded topology a create is stored when answered).
-func loadServer(ctx context.Context, cfg server.Config, logger *slog.Logger, w *workload, o growthOptions, label string, stderr io.Writer) (stored int64, res Result, err error) {
+func loadServer(ctx context.Context, cfg server.Config, logger *slog.Logger, w *workload, o growthOptions,
+	label string, stderr io.Writer) (stored int64, res Result, err error) {
 	s := server.New(cfg, logger)
 	if err := s.Open(ctx); err != nil {
 		return 0, res, err
@@ -269,7 +274,8 @@ func sum(counts []int64) int64 {
 }
 
 func (r GrowthReport) print(w io.Writer, chart string) error {
-	fmt.Fprintf(w, "instachat-bench growth: create-messages at %d connections for %gs per load after %gs unmeasured, %d chats, %d-byte bodies, up to %d stored messages in %s\n\n",
+	fmt.Fprintf(w, "instachat-bench growth: create-messages at %d connections for %gs per load after %gs "+
+		"unmeasured, %d chats, %d-byte bodies, up to %d stored messages in %s\n\n",
 		r.Concurrency, r.LoadSeconds, r.Warmup, r.Chats, r.BodySize, r.Messages, r.DataDir)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "stored\tpopulate s\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\tratio to empty\t")
@@ -284,7 +290,8 @@ func (r GrowthReport) print(w io.Writer, chart string) error {
 		if last.Ratio < growthTarget {
 			verdict = "not met"
 		}
-		fmt.Fprintf(w, "at %d stored messages: %.2f of the empty store's create throughput (target ≥ %.2f: %s)\n", last.Stored, last.Ratio, growthTarget, verdict)
+		fmt.Fprintf(w, "at %d stored messages: %.2f of the empty store's create throughput (target ≥ %.2f: %s)\n",
+			last.Stored, last.Ratio, growthTarget, verdict)
 	}
 	if chart != "" {
 		fmt.Fprintf(w, "chart: %s\n", chart)

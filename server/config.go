@@ -109,9 +109,11 @@ func (c Config) Production() (bool, error) {
 	case len(missing) < 3:
 		return false, fmt.Errorf("the production topology needs MySQL, Redis and Kafka: %s not set", strings.Join(missing, ", "))
 	case c.ElasticsearchURL != "":
-		return false, fmt.Errorf("INSTACHAT_ELASTICSEARCH_URL needs the production topology: set INSTACHAT_MYSQL_DSN, INSTACHAT_REDIS_URL and INSTACHAT_KAFKA_BROKERS")
+		return false, fmt.Errorf("INSTACHAT_ELASTICSEARCH_URL needs the production topology: set " +
+			"INSTACHAT_MYSQL_DSN, INSTACHAT_REDIS_URL and INSTACHAT_KAFKA_BROKERS")
 	case c.Roles != (Roles{API: true, Dispatcher: true, Worker: true}):
-		return false, fmt.Errorf("INSTACHAT_ROLES=%s: the embedded default runs all roles in one process; split roles need the production topology", c.Roles)
+		return false, fmt.Errorf("INSTACHAT_ROLES=%s: the embedded default runs all roles in one process; split roles need the production topology",
+			c.Roles)
 	}
 	return false, nil
 }
@@ -193,7 +195,8 @@ var Options = []Option{
 	{"INSTACHAT_ADDR", "addr", "host:port", ":8080", "address to listen on",
 		func(c *Config, v string) error { c.Addr = v; return nil },
 		func(c *Config) string { return c.Addr }},
-	{"INSTACHAT_ROLES", "roles", "list", "api,dispatcher,worker", "roles this process plays: api, dispatcher, worker (production topology only for a subset)",
+	{"INSTACHAT_ROLES", "roles", "list", "api,dispatcher,worker",
+		"roles this process plays: api, dispatcher, worker (production topology only for a subset)",
 		func(c *Config, v string) (err error) { c.Roles, err = parseRoles(v); return err },
 		func(c *Config) string { return c.Roles.String() }},
 	{"INSTACHAT_DATA_DIR", "data-dir", "path", "./instachat-data", "directory of the embedded database",
@@ -219,7 +222,8 @@ var Options = []Option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(c.MaxBodyBytes) }},
-	{"INSTACHAT_MAX_REQUEST_BYTES", "max-request-bytes", "int", "0", "largest request body in bytes (0: 6 × max body + 64 KiB, room for any JSON escapes)",
+	{"INSTACHAT_MAX_REQUEST_BYTES", "max-request-bytes", "int", "0",
+		"largest request body in bytes (0: 6 × max body + 64 KiB, room for any JSON escapes)",
 		func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
@@ -252,7 +256,9 @@ var Options = []Option{
 	{"INSTACHAT_DEBUG_ADDR", "debug-addr", "host:port", "", "address of a pprof server for profiling, e.g. 127.0.0.1:6060 (empty: off; never expose it)",
 		func(c *Config, v string) error { c.DebugAddr = v; return nil },
 		func(c *Config) string { return c.DebugAddr }},
-	{"INSTACHAT_RATE_LIMIT", "rate-limit", "float", "0", "chat and message creates per second per application token, 429 beyond (0: off, the default, since a fair rate depends on the clients; set it where they are not all trusted)",
+	{"INSTACHAT_RATE_LIMIT", "rate-limit", "float", "0",
+		"chat and message creates per second per application token, 429 beyond (0: off, the default, since a fair " +
+			"rate depends on the clients; set it where they are not all trusted)",
 		func(c *Config, v string) error {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f != 0 && !(f >= 0.001 && f <= 1e6) { // NaN fails both
@@ -262,7 +268,8 @@ var Options = []Option{
 			return nil
 		},
 		func(c *Config) string { return strconv.FormatFloat(c.RateLimit, 'g', -1, 64) }},
-	{"INSTACHAT_IDEMPOTENCY_TTL", "idempotency-ttl", "duration", "24h", "how long a create sent with an Idempotency-Key answers its retries with the original (at least 1m)",
+	{"INSTACHAT_IDEMPOTENCY_TTL", "idempotency-ttl", "duration", "24h",
+		"how long a create sent with an Idempotency-Key answers its retries with the original (at least 1m)",
 		func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < time.Minute {
@@ -272,7 +279,8 @@ var Options = []Option{
 			return nil
 		},
 		func(c *Config) string { return c.IdempotencyTTL.String() }},
-	{"INSTACHAT_RATE_BURST", "rate-burst", "int", "0", "creates a token may make at once after a quiet spell, refilled at the rate (0: one second's worth, at least 1)",
+	{"INSTACHAT_RATE_BURST", "rate-burst", "int", "0",
+		"creates a token may make at once after a quiet spell, refilled at the rate (0: one second's worth, at least 1)",
 		func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 1e6 {
@@ -282,7 +290,10 @@ var Options = []Option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(c.RateBurst) }},
-	{envAdminToken, "admin-token", "token", "", "secret of at least 16 characters required as Authorization: Bearer to list all applications and read /metrics (empty: the embedded default generates one into DATA_DIR/admin-token and logs it once; production refuses both); prefer the variable, as a flag shows in ps",
+	{envAdminToken, "admin-token", "token", "",
+		"secret of at least 16 characters required as Authorization: Bearer to list all applications and read " +
+			"/metrics (empty: the embedded default generates one into DATA_DIR/admin-token and logs it once; " +
+			"production refuses both); prefer the variable, as a flag shows in ps",
 		func(c *Config, v string) error {
 			if v != "" && (len(v) < 16 || !bearerToken(v)) {
 				return fmt.Errorf("must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (and = at the end), e.g. from openssl rand -base64 24")
@@ -311,13 +322,15 @@ var Options = []Option{
 			return nil
 		},
 		func(c *Config) string { return strings.Join(c.KafkaBrokers, ",") }},
-	{"INSTACHAT_KAFKA_TOPIC", "kafka-topic", "string", "instachat.creates", "production: topic between dispatchers and workers (dead letters go to TOPIC.dlq)",
+	{"INSTACHAT_KAFKA_TOPIC", "kafka-topic", "string", "instachat.creates",
+		"production: topic between dispatchers and workers (dead letters go to TOPIC.dlq)",
 		func(c *Config, v string) error { c.KafkaTopic = v; return nil },
 		func(c *Config) string { return c.KafkaTopic }},
 	{"INSTACHAT_KAFKA_GROUP", "kafka-group", "string", "instachat-workers", "production: the workers' consumer group",
 		func(c *Config, v string) error { c.KafkaGroup = v; return nil },
 		func(c *Config) string { return c.KafkaGroup }},
-	{"INSTACHAT_KAFKA_PARTITIONS", "kafka-partitions", "int", "12", "production: partitions when the topic is created; bounds how many workers share the load",
+	{"INSTACHAT_KAFKA_PARTITIONS", "kafka-partitions", "int", "12",
+		"production: partitions when the topic is created; bounds how many workers share the load",
 		func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil || n < 1 {
@@ -337,7 +350,8 @@ var Options = []Option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(int(c.KafkaReplication)) }},
-	{"INSTACHAT_ELASTICSEARCH_URL", "elasticsearch-url", "url", "", "production, optional: Elasticsearch for search; without it search scans the chat in MySQL",
+	{"INSTACHAT_ELASTICSEARCH_URL", "elasticsearch-url", "url", "",
+		"production, optional: Elasticsearch for search; without it search scans the chat in MySQL",
 		func(c *Config, v string) error { c.ElasticsearchURL = v; return nil },
 		func(c *Config) string { return redact(c.ElasticsearchURL) }},
 	{"INSTACHAT_ELASTICSEARCH_INDEX", "elasticsearch-index", "string", "instachat-messages", "production: the Elasticsearch index of messages",

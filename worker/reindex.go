@@ -86,6 +86,7 @@ func Reindex(ctx context.Context, store instachat.Store, ix instachat.Indexer, l
 	if err := flush(); err != nil {
 		return err
 	}
-	logger.Info("search index rebuilt from the store", "applications", apps, "chats", chats, "messages", indexed, "took", time.Since(start).Round(time.Millisecond))
+	logger.Info("search index rebuilt from the store", "applications", apps, "chats", chats, "messages", indexed,
+		"took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -64,7 +64,8 @@ func TestReindexFeedsEveryStoredMessage(t *testing.T) {
 			chat := int64(c + 1)
 			creates = append(creates, instachat.Create{Chat: &instachat.Chat{Token: app.Token, Number: chat, CreatedAt: now, UpdatedAt: now}})
 			for k := range int64(n) {
-				m := &instachat.Message{Token: app.Token, Chat: chat, Number: k + 1, Body: fmt.Sprintf("app %d chat %d message %d", a, chat, k+1), CreatedAt: now, UpdatedAt: now}
+				m := &instachat.Message{Token: app.Token, Chat: chat, Number: k + 1,
+					Body: fmt.Sprintf("app %d chat %d message %d", a, chat, k+1), CreatedAt: now, UpdatedAt: now}
 				creates = append(creates, instachat.Create{Message: m})
 				want[fmt.Sprintf("%s/%d/%d", app.Token, chat, k+1)] = m.Body
 			}

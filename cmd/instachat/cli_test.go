@@ -106,7 +106,8 @@ func TestConfigPrintsEffectiveValuesThenWhatIsMissing(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	for _, w := range []string{"INSTACHAT_ADDR=:9999\n", "INSTACHAT_KAFKA_BROKERS=k:9092\n", "INSTACHAT_MYSQL_DSN=app:xxxxx@tcp(db:3306)/instachat\n", "INSTACHAT_SYNC=normal\n", "INSTACHAT_LOG_LEVEL=info\n"} {
+	for _, w := range []string{"INSTACHAT_ADDR=:9999\n", "INSTACHAT_KAFKA_BROKERS=k:9092\n",
+		"INSTACHAT_MYSQL_DSN=app:xxxxx@tcp(db:3306)/instachat\n", "INSTACHAT_SYNC=normal\n", "INSTACHAT_LOG_LEVEL=info\n"} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("stdout lacks %q:\n%s", w, stdout)
 		}

@@ -264,7 +264,8 @@ func sendHalf(t *testing.T, p *child, token string, chat int64, body string) *ha
 	}
 	t.Cleanup(func() { conn.Close() })
 	half := len(payload) / 2
-	if _, err := fmt.Fprintf(conn, "POST /api/v1/applications/%s/chats/%d/messages HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+	if _, err := fmt.Fprintf(conn,
+		"POST /api/v1/applications/%s/chats/%d/messages HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
 		token, chat, host, len(payload), payload[:half]); err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,8 @@ func flagSet(name string, sys *system) *flag.FlagSet {
 	fs.SetOutput(sys.stderr)
 	fs.Usage = func() {
 		c, _ := lookup(name)
-		fmt.Fprintf(sys.stderr, "Usage: instachat %s [flags]\n\n%s.\n\nFlags (each also set by the environment variable named):\n", name, upperFirst(c.summary))
+		fmt.Fprintf(sys.stderr, "Usage: instachat %s [flags]\n\n%s.\n\nFlags (each also set by the environment "+
+			"variable named):\n", name, upperFirst(c.summary))
 		server.PrintFlags(sys.stderr)
 	}
 	return fs

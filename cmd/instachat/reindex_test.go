@@ -16,7 +16,8 @@ import (
 // each says so and succeeds without opening a store. (worker's
 // TestReindexFeedsEveryStoredMessage covers the rebuild itself.)
 func TestReindexHasNothingToRebuildApartFromElasticsearch(t *testing.T) {
-	production := map[string]string{"INSTACHAT_MYSQL_DSN": "root@tcp(127.0.0.1:1)/none", "INSTACHAT_REDIS_URL": "redis://127.0.0.1:1/0", "INSTACHAT_KAFKA_BROKERS": "127.0.0.1:1"}
+	production := map[string]string{"INSTACHAT_MYSQL_DSN": "root@tcp(127.0.0.1:1)/none",
+		"INSTACHAT_REDIS_URL": "redis://127.0.0.1:1/0", "INSTACHAT_KAFKA_BROKERS": "127.0.0.1:1"}
 	for _, c := range []struct {
 		name string
 		env  map[string]string
