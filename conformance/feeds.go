@@ -269,10 +269,13 @@ func feedChangesRefused(t *testing.T, s instachat.Store) {
 		what string
 	}{
 		{instachat.ChangesQuery{Topic: instachat.Topic{Token: instachat.NewToken()}, Limit: 10}, instachat.ENOTFOUND, "unknown application"},
-		{instachat.ChangesQuery{Topic: instachat.Topic{Token: instachat.NewToken(), Chat: 1}, Limit: 10}, instachat.ENOTFOUND, "chat of an unknown application"},
+		{instachat.ChangesQuery{Topic: instachat.Topic{Token: instachat.NewToken(), Chat: 1}, Limit: 10},
+			instachat.ENOTFOUND, "chat of an unknown application"},
 		{instachat.ChangesQuery{Topic: instachat.Topic{Token: app.Token, Chat: 2}, Limit: 10}, instachat.ENOTFOUND, "unknown chat"},
-		{instachat.ChangesQuery{Topic: instachat.Topic{Token: app.Token, Chat: 1}, After: 2, Limit: 10}, instachat.EBADREQUEST, "chat feed after its revision"},
-		{instachat.ChangesQuery{Topic: instachat.Topic{Token: app.Token}, After: 2, Limit: 10}, instachat.EBADREQUEST, "application feed after its revision"},
+		{instachat.ChangesQuery{Topic: instachat.Topic{Token: app.Token, Chat: 1}, After: 2, Limit: 10},
+			instachat.EBADREQUEST, "chat feed after its revision"},
+		{instachat.ChangesQuery{Topic: instachat.Topic{Token: app.Token}, After: 2, Limit: 10},
+			instachat.EBADREQUEST, "application feed after its revision"},
 		{instachat.ChangesQuery{Topic: instachat.Topic{Token: app.Token, Chat: 1}, After: -1, Limit: 10}, instachat.EBADREQUEST, "negative after"},
 		{instachat.ChangesQuery{Topic: instachat.Topic{Token: app.Token, Chat: 1}}, instachat.EBADREQUEST, "limit 0"},
 	} {
@@ -489,7 +492,8 @@ func feedRevisionsUnderConcurrency(t *testing.T, s instachat.Store) {
 		}
 		for _, e := range events {
 			if want := latest[e.Message.Number]; e.Event != instachat.EventMessageCreated || e.Revision != want.revision || e.Message.Body != want.body {
-				t.Errorf("chat %d: listed %s of %d at %d (%q); want message.created at %d (%q)", chat, e.Event, e.Message.Number, e.Revision, e.Message.Body, want.revision, want.body)
+				t.Errorf("chat %d: listed %s of %d at %d (%q); want message.created at %d (%q)", chat, e.Event,
+					e.Message.Number, e.Revision, e.Message.Body, want.revision, want.body)
 			}
 		}
 	}

@@ -116,6 +116,7 @@ func testRankNewestWindowFirst(t *testing.T, s instachat.Searcher, put func(cont
 		t.Fatalf("search returned %d messages, want all %d", len(got), window+1)
 	}
 	if got[0] != int64(middle) || got[window] != 1 {
-		t.Errorf("search ranked message %d first and %d last; want %d, the best of the newest %d matches, first, and 1, older, last", got[0], got[window], middle, window)
+		t.Errorf("search ranked message %d first and %d last; want %d, the best of the newest %d matches, first, and 1, older, last",
+			got[0], got[window], middle, window)
 	}
 }

@@ -233,7 +233,8 @@ func seqWantChats(t *testing.T, token string, handles []instachat.Sequencer, wan
 
 // seqParallel runs n goroutines, half on a and half on b, each calling next
 // each times, and returns the numbers issued by chat (0 for chat numbers).
-func seqParallel(t *testing.T, n, each int, a, b instachat.Sequencer, next func(s instachat.Sequencer, g, i int) (chat, number int64, err error)) map[int64][]int64 {
+func seqParallel(t *testing.T, n, each int, a, b instachat.Sequencer,
+	next func(s instachat.Sequencer, g, i int) (chat, number int64, err error)) map[int64][]int64 {
 	var (
 		mu  sync.Mutex
 		got = map[int64][]int64{}

@@ -23,7 +23,8 @@ var static embed.FS
 // else: no inline script or style, no other origin to load from, connect to
 // or frame the page, so neither a message body nor a tampered file can pull
 // in code or send a token elsewhere.
-const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+	"img-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
 // Prefix is where the console's files other than the page itself live, so
 // they can never shadow an API route.

@@ -92,7 +92,8 @@ func (p *Publisher) UpdateMessage(ctx context.Context, token string, chat, numbe
 		return nil, err
 	}
 	mc := *m
-	p.publish(ctx, instachat.Topic{Token: token, Chat: chat}, []instachat.Event{{Event: instachat.EventMessageUpdated, Revision: m.Revision, Message: &mc}})
+	p.publish(ctx, instachat.Topic{Token: token, Chat: chat},
+		[]instachat.Event{{Event: instachat.EventMessageUpdated, Revision: m.Revision, Message: &mc}})
 	return m, nil
 }
 

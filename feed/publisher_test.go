@@ -79,7 +79,8 @@ func TestPublisherPublishesWhatCommitted(t *testing.T) {
 	}{{1, 1}, {3, 2}} {
 		e := <-chat.Events()
 		if e.Event != instachat.EventMessageCreated || e.Revision != want.r || e.Message.Number != want.n {
-			t.Errorf("chat topic got %s@%d #%d, want message.created@%d #%d (a skipped create is not published)", e.Event, e.Revision, e.Message.Number, want.r, want.n)
+			t.Errorf("chat topic got %s@%d #%d, want message.created@%d #%d (a skipped create is not published)",
+				e.Event, e.Revision, e.Message.Number, want.r, want.n)
 		}
 	}
 	if _, err := p.UpdateMessage(t.Context(), token, 1, 3, "b2", time.Now()); err != nil {
@@ -97,7 +98,8 @@ func TestPublisherPublishesWhatCommitted(t *testing.T) {
 
 	// Nothing is published for what did not commit.
 	store.fail = instachat.Errorf(instachat.EUNAVAILABLE, "down")
-	if err := p.ApplyCreates(t.Context(), []instachat.Create{{Message: &instachat.Message{Token: token, Chat: 1, Number: 4, Body: "x"}}}); !errors.Is(err, store.fail) {
+	if err := p.ApplyCreates(t.Context(), []instachat.Create{{Message: &instachat.Message{Token: token, Chat: 1,
+		Number: 4, Body: "x"}}}); !errors.Is(err, store.fail) {
 		t.Fatalf("ApplyCreates returned %v, want the store's error", err)
 	}
 	if _, err := p.UpdateMessage(t.Context(), token, 1, 1, "x", time.Now()); !errors.Is(err, store.fail) {

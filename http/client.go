@@ -112,7 +112,8 @@ func (c *Client) UpdateMessage(ctx context.Context, token string, chat, number i
 
 // SearchMessages returns a page of matches, best first, and the cursor of
 // the next page, "" on the last.
-func (c *Client) SearchMessages(ctx context.Context, token string, chat int64, q string, limit int, cursor string) ([]*instachat.Message, string, error) {
+func (c *Client) SearchMessages(ctx context.Context, token string, chat int64, q string, limit int,
+	cursor string) ([]*instachat.Message, string, error) {
 	query := pageQuery(limit, cursor)
 	query.Set("q", q)
 	return c.messages(ctx, token, chat, "/messages/search", query)

@@ -169,7 +169,8 @@ func (a *app) extend(n int64) []*atomic.Int64 {
 // issue one number; only keyed creates take it. Each call first drops the
 // receipts that have expired, oldest first, so the map holds about one
 // retention's worth of keyed creates.
-func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64, key string, want instachat.Receipt) (instachat.Receipt, bool, error) {
+func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64, key string,
+	want instachat.Receipt) (instachat.Receipt, bool, error) {
 	s.receiptsMu.Lock()
 	defer s.receiptsMu.Unlock()
 	now := s.now()

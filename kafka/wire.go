@@ -120,7 +120,8 @@ func decodeV2(value []byte) (instachat.Create, error) {
 	case kindChat:
 		return instachat.Create{Chat: &instachat.Chat{Token: string(token), Number: chat, Name: string(text), CreatedAt: created, UpdatedAt: updated}}, nil
 	case kindMsg:
-		return instachat.Create{Message: &instachat.Message{Token: string(token), Chat: chat, Number: number, Body: string(text), CreatedAt: created, UpdatedAt: updated}}, nil
+		return instachat.Create{Message: &instachat.Message{Token: string(token), Chat: chat, Number: number,
+			Body: string(text), CreatedAt: created, UpdatedAt: updated}}, nil
 	}
 	return instachat.Create{}, fmt.Errorf("undecodable create: version 2: unknown kind %#02x", kind)
 }
@@ -221,7 +222,8 @@ func decodeV1(value []byte) (instachat.Create, error) {
 	case "chat":
 		return instachat.Create{Chat: &instachat.Chat{Token: w.Token, Number: w.Chat, Name: w.Name, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}}, nil
 	case "message":
-		return instachat.Create{Message: &instachat.Message{Token: w.Token, Chat: w.Chat, Number: w.Message, Body: w.Body, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}}, nil
+		return instachat.Create{Message: &instachat.Message{Token: w.Token, Chat: w.Chat, Number: w.Message,
+			Body: w.Body, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}}, nil
 	}
 	return instachat.Create{}, fmt.Errorf("undecodable create: unknown kind %q", w.Kind)
 }

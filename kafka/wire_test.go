@@ -41,9 +41,11 @@ func encodingCases() []instachat.Create {
 		{Chat: &instachat.Chat{Token: "t", Number: 7, Name: "général ✓", CreatedAt: at, UpdatedAt: at.Add(time.Microsecond)}},
 		{Chat: &instachat.Chat{Token: instachat.NewToken(), Number: 1 << 40, CreatedAt: at, UpdatedAt: at}}, // no name
 		{Message: &instachat.Message{Token: "t", Chat: 7, Number: 9, Body: "line\n\"quoted\" <b>&</b> \u2028", CreatedAt: at, UpdatedAt: at}},
-		{Message: &instachat.Message{Token: instachat.NewToken(), Chat: 1, Number: 1, Body: strings.Repeat("é", 32768), CreatedAt: at, UpdatedAt: at.Add(time.Hour)}},
+		{Message: &instachat.Message{Token: instachat.NewToken(), Chat: 1, Number: 1,
+			Body: strings.Repeat("é", 32768), CreatedAt: at, UpdatedAt: at.Add(time.Hour)}},
 		// Nanoseconds, times before 1970 and the zero time.
-		{Message: &instachat.Message{Token: "t", Chat: 2, Number: 3, Body: "b", CreatedAt: time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC), UpdatedAt: time.Time{}}},
+		{Message: &instachat.Message{Token: "t", Chat: 2, Number: 3, Body: "b",
+			CreatedAt: time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC), UpdatedAt: time.Time{}}},
 	}
 }
 
@@ -138,7 +140,8 @@ func TestDecodesVersion1(t *testing.T) {
 		},
 		{
 			`{"v":1,"kind":"message","token":"hGRcjXMsmOTMcRFWtaetUw","chat":7,"message":9,"body":"line\n\"quoted\" \u003cb\u003e\u0026\u003c/b\u003e \u2028 ✓","created_at":"2026-11-26T19:02:10.354525Z","updated_at":"2026-11-26T19:02:10.354525Z"}`,
-			instachat.Create{Message: &instachat.Message{Token: token, Chat: 7, Number: 9, Body: "line\n\"quoted\" <b>&</b> \u2028 ✓", CreatedAt: at, UpdatedAt: at}},
+			instachat.Create{Message: &instachat.Message{Token: token, Chat: 7, Number: 9,
+				Body: "line\n\"quoted\" <b>&</b> \u2028 ✓", CreatedAt: at, UpdatedAt: at}},
 		},
 		{ // a field added by a later revision of version 1 is ignored
 			`{"v":1,"kind":"message","token":"t","chat":1,"message":2,"body":"b","created_at":"2026-11-26T19:02:10.354525Z","updated_at":"2026-11-26T19:02:10.354525Z","later":true}`,

@@ -154,7 +154,8 @@ func (b *batch) apply(ctx context.Context, tx *sql.Tx) (*applied, error) {
 			// Not stored (never, but the unique index must hold): its
 			// chats' newest revision is where its feed stands.
 			app = &feed{}
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(app_revision), 0) FROM chats WHERE app_token = ?`, k.token).Scan(&app.revision); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(app_revision), 0) FROM chats WHERE app_token = ?`,
+				k.token).Scan(&app.revision); err != nil {
 				return nil, err
 			}
 			apps[key{token: k.token}] = app
@@ -163,10 +164,11 @@ func (b *batch) apply(ctx context.Context, tx *sql.Tx) (*applied, error) {
 		done.chats[k] = struct{ appRevision int64 }{app.revision}
 		newChats = append(newChats, k)
 	}
-	err = insert(ctx, tx, `INSERT INTO chats (app_token, number, name, app_revision, created_app_revision, created_at, updated_at) VALUES `, newChats, func(k key) ([]any, int) {
-		c, revision := b.chats[k], done.chats[k].appRevision
-		return []any{c.Token, c.Number, c.Name, revision, revision, c.CreatedAt, c.UpdatedAt}, len(c.Name)
-	})
+	err = insert(ctx, tx, `INSERT INTO chats (app_token, number, name, app_revision, created_app_revision, created_at, updated_at) VALUES `,
+		newChats, func(k key) ([]any, int) {
+			c, revision := b.chats[k], done.chats[k].appRevision
+			return []any{c.Token, c.Number, c.Name, revision, revision, c.CreatedAt, c.UpdatedAt}, len(c.Name)
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +186,8 @@ func (b *batch) apply(ctx context.Context, tx *sql.Tx) (*applied, error) {
 			continue
 		}
 		f := &feed{}
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(revision), 0) FROM messages WHERE app_token = ? AND chat_number = ?`, k.token, k.chat).Scan(&f.revision); err != nil {
+		if err := tx.QueryRowContext(ctx,
+			`SELECT COALESCE(MAX(revision), 0) FROM messages WHERE app_token = ? AND chat_number = ?`, k.token, k.chat).Scan(&f.revision); err != nil {
 			return nil, err
 		}
 		chats[k] = f
@@ -205,10 +208,11 @@ func (b *batch) apply(ctx context.Context, tx *sql.Tx) (*applied, error) {
 		newMsgs = append(newMsgs, k)
 	}
 	slices.SortFunc(newMsgs, compareKeys)
-	err = insert(ctx, tx, `INSERT INTO messages (app_token, chat_number, number, body, revision, created_revision, created_at, updated_at) VALUES `, newMsgs, func(k key) ([]any, int) {
-		m, revision := b.msgs[k], done.msgs[k]
-		return []any{m.Token, m.Chat, m.Number, m.Body, revision, revision, m.CreatedAt, m.UpdatedAt}, len(m.Body)
-	})
+	err = insert(ctx, tx, `INSERT INTO messages (app_token, chat_number, number, body, revision, created_revision, created_at, updated_at) VALUES `,
+		newMsgs, func(k key) ([]any, int) {
+			m, revision := b.msgs[k], done.msgs[k]
+			return []any{m.Token, m.Chat, m.Number, m.Body, revision, revision, m.CreatedAt, m.UpdatedAt}, len(m.Body)
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +361,8 @@ func lockFeeds(ctx context.Context, tx *sql.Tx, table, cols string, width int, k
 func earlierMessages(ctx context.Context, tx *sql.Tx, chats []key) (map[key]feed, error) {
 	found := map[key]feed{}
 	for part := range slices.Chunk(slices.SortedFunc(slices.Values(chats), compareKeys), maxRows) {
-		rows, err := tx.QueryContext(ctx, `SELECT app_token, chat_number, revision FROM messages WHERE (app_token, chat_number) IN (`+tuples(len(part), 2)+`) FOR UPDATE`,
+		rows, err := tx.QueryContext(ctx,
+			`SELECT app_token, chat_number, revision FROM messages WHERE (app_token, chat_number) IN (`+tuples(len(part), 2)+`) FOR UPDATE`,
 			keyArgs(part, 2)...)
 		if err != nil {
 			return nil, err

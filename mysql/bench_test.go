@@ -32,7 +32,8 @@ func BenchmarkApplyCreates(b *testing.B) {
 				for i := range batch {
 					chat := i % chats
 					next[chat]++
-					batch[i] = instachat.Create{Message: &instachat.Message{Token: app.Token, Chat: int64(chat + 1), Number: next[chat], Body: body, CreatedAt: now, UpdatedAt: now}}
+					batch[i] = instachat.Create{Message: &instachat.Message{Token: app.Token, Chat: int64(chat + 1),
+						Number: next[chat], Body: body, CreatedAt: now, UpdatedAt: now}}
 				}
 				if err := db.ApplyCreates(b.Context(), batch); err != nil {
 					b.Fatal(err)

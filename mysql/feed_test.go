@@ -68,7 +68,8 @@ func TestMigrationNumbersExistingRows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := eventNames(page.Events), []string{"chat.created 1@1", "chat.created 2@2", "chat.created 4@3"}; !slices.Equal(got, want) || page.Revision != 3 {
+		if got, want := eventNames(page.Events), []string{"chat.created 1@1", "chat.created 2@2",
+			"chat.created 4@3"}; !slices.Equal(got, want) || page.Revision != 3 {
 			t.Errorf("application after the migration: %v at revision %d; want %v at 3", got, page.Revision, want)
 		}
 		// As if the migration had been cut short after its last statement.
@@ -86,7 +87,8 @@ func TestMigrationNumbersExistingRows(t *testing.T) {
 	if err := db.ApplyCreates(ctx, creates); err != nil {
 		t.Fatal(err)
 	}
-	if c, m1, m5 := creates[0].Chat, creates[1].Message, creates[2].Message; c.AppRevision != 4 || c.Revision != 2 || m1.Revision != 5 || m5.Revision != 2 {
+	if c, m1, m5 := creates[0].Chat, creates[1].Message, creates[2].Message; c.AppRevision != 4 ||
+		c.Revision != 2 || m1.Revision != 5 || m5.Revision != 2 {
 		t.Errorf("new writes after the migration: chat 5 at app revision %d, revision %d (want 4, 2), messages at %d and %d (want 5 and 2)",
 			c.AppRevision, c.Revision, m1.Revision, m5.Revision)
 	}

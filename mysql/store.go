@@ -152,7 +152,8 @@ func (db *DB) UpdateMessage(ctx context.Context, token string, chat, number int6
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET body = ?, updated_at = ?, revision = ? WHERE app_token = ? AND chat_number = ? AND number = ?`,
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE messages SET body = ?, updated_at = ?, revision = ? WHERE app_token = ? AND chat_number = ? AND number = ?`,
 			body, at, revision+1, token, chat, number); err != nil {
 			return err
 		}
@@ -176,7 +177,8 @@ func (db *DB) exists(ctx context.Context, what, query string, args ...any) error
 // row back in the same transaction, so the caller gets what it wrote: MySQL
 // has no UPDATE … RETURNING. set ends, and get is, a WHERE on the row's
 // unique key, whose values are where.
-func update[T any](ctx context.Context, db *DB, what string, scan func(scanner) (*T, error), set, get string, text string, at time.Time, where ...any) (*T, error) {
+func update[T any](ctx context.Context, db *DB, what string, scan func(scanner) (*T, error), set, get string,
+	text string, at time.Time, where ...any) (*T, error) {
 	var v *T
 	err := db.inTx(ctx, sql.LevelDefault, func(tx *sql.Tx) (err error) {
 		if _, err := tx.ExecContext(ctx, set, append([]any{text, at}, where...)...); err != nil {
@@ -252,7 +254,8 @@ func (db *DB) HighestNumber(ctx context.Context, token string, chat int64) (int6
 		err = db.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT number FROM chats WHERE app_token = ? ORDER BY number DESC LIMIT 1), 0)
 			FROM applications WHERE token = ?`, token, token).Scan(&n)
 	} else {
-		err = db.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT number FROM messages WHERE app_token = ? AND chat_number = ? ORDER BY number DESC LIMIT 1), 0)
+		err = db.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT number FROM messages WHERE app_token = ? AND chat_number = ?
+			ORDER BY number DESC LIMIT 1), 0)
 			FROM applications WHERE token = ?`, token, chat, token).Scan(&n)
 	}
 	return n, formatError(err, "application")

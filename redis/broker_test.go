@@ -89,7 +89,8 @@ func TestBrokerOneSubscriptionPerTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := b.Publish(t.Context(), topic, instachat.Event{Event: instachat.EventMessageCreated, Revision: 1, Message: &instachat.Message{Number: 1}}); err != nil {
+	if err := b.Publish(t.Context(), topic, instachat.Event{Event: instachat.EventMessageCreated, Revision: 1,
+		Message: &instachat.Message{Number: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -133,7 +134,8 @@ func TestBrokerLostConnectionEndsSubscriptions(t *testing.T) {
 		t.Fatalf("subscribe after the loss: %v", err)
 	}
 	defer s2.Close()
-	if err := b.Publish(t.Context(), topic, instachat.Event{Event: instachat.EventMessageCreated, Revision: 2, Message: &instachat.Message{Number: 2}}); err != nil {
+	if err := b.Publish(t.Context(), topic, instachat.Event{Event: instachat.EventMessageCreated, Revision: 2,
+		Message: &instachat.Message{Number: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -205,7 +205,8 @@ func (s *Sequencer) NextMessageNumber(ctx context.Context, token string, chat in
 // the application's slot, P{T}:k:KEY, holding "number:fingerprint:micros"
 // and expiring after ReceiptTTL; one script reads it or issues the number
 // and writes it, so racing retries on any process issue one number.
-func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64, key string, want instachat.Receipt) (instachat.Receipt, bool, error) {
+func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64, key string,
+	want instachat.Receipt) (instachat.Receipt, bool, error) {
 	ttl := instachat.ReceiptRetention(s.ReceiptTTL)
 	tail := want.Fingerprint + ":" + strconv.FormatInt(want.CreatedAt.UnixMicro(), 10)
 	ms := strconv.FormatInt(ttl.Milliseconds(), 10)

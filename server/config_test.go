@@ -47,7 +47,8 @@ func TestHalfConfiguredTopologyRefusesAndNamesWhatIsMissing(t *testing.T) {
 	}{
 		{map[string]string{"INSTACHAT_KAFKA_BROKERS": "k:9092"}, []string{"INSTACHAT_MYSQL_DSN", "INSTACHAT_REDIS_URL"}},
 		{map[string]string{"INSTACHAT_MYSQL_DSN": "root@tcp(db)/x", "INSTACHAT_KAFKA_BROKERS": "k:9092"}, []string{"INSTACHAT_REDIS_URL"}},
-		{map[string]string{"INSTACHAT_ELASTICSEARCH_URL": "http://es:9200"}, []string{"INSTACHAT_MYSQL_DSN", "INSTACHAT_REDIS_URL", "INSTACHAT_KAFKA_BROKERS"}},
+		{map[string]string{"INSTACHAT_ELASTICSEARCH_URL": "http://es:9200"},
+			[]string{"INSTACHAT_MYSQL_DSN", "INSTACHAT_REDIS_URL", "INSTACHAT_KAFKA_BROKERS"}},
 		{map[string]string{"INSTACHAT_ROLES": "worker"}, []string{"production topology"}},
 	} {
 		_, err := load(t, c.env)
@@ -61,7 +62,8 @@ func TestHalfConfiguredTopologyRefusesAndNamesWhatIsMissing(t *testing.T) {
 			}
 		}
 	}
-	c, err := load(t, map[string]string{"INSTACHAT_MYSQL_DSN": "root@tcp(db)/x", "INSTACHAT_REDIS_URL": "redis://r:6379/0", "INSTACHAT_KAFKA_BROKERS": "a:9092, b:9092", "INSTACHAT_ROLES": "worker"})
+	c, err := load(t, map[string]string{"INSTACHAT_MYSQL_DSN": "root@tcp(db)/x",
+		"INSTACHAT_REDIS_URL": "redis://r:6379/0", "INSTACHAT_KAFKA_BROKERS": "a:9092, b:9092", "INSTACHAT_ROLES": "worker"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,8 +140,10 @@ func TestRateLimitEndToEnd(t *testing.T) {
 		if res.status != http.StatusCreated || res.number() != int64(i+1) {
 			t.Fatalf("create %d of the burst: %d %s, want 201 chat %d", i+1, res.status, res.body, i+1)
 		}
-		if got, want := res.header.Get("RateLimit-Remaining"), strconv.Itoa(2-i); got != want || res.header.Get("RateLimit-Limit") != "3" || res.header.Get("RateLimit-Reset") == "" {
-			t.Errorf("create %d: RateLimit-Limit %q, -Remaining %q, -Reset %q; want 3, %s, set", i+1, res.header.Get("RateLimit-Limit"), got, res.header.Get("RateLimit-Reset"), want)
+		if got, want := res.header.Get("RateLimit-Remaining"), strconv.Itoa(2-i); got != want ||
+			res.header.Get("RateLimit-Limit") != "3" || res.header.Get("RateLimit-Reset") == "" {
+			t.Errorf("create %d: RateLimit-Limit %q, -Remaining %q, -Reset %q; want 3, %s, set", i+1,
+				res.header.Get("RateLimit-Limit"), got, res.header.Get("RateLimit-Reset"), want)
 		}
 	}
 	// Chats and messages share the token's budget.
@@ -326,7 +328,8 @@ func TestAdminTokenIsNeverShown(t *testing.T) {
 	_, envErr := server.LoadConfig("instachat", nil, func(k string) string { return map[string]string{"INSTACHAT_ADMIN_TOKEN": short}[k] }, &stderr)
 	_, flagErr := server.LoadConfig("instachat", []string{"-admin-token", short}, func(string) string { return "" }, &stderr)
 	for _, err := range []error{envErr, flagErr} {
-		if err == nil || strings.Contains(err.Error(), short) || !strings.Contains(err.Error(), "admin-token") && !strings.Contains(err.Error(), "ADMIN_TOKEN") {
+		if err == nil || strings.Contains(err.Error(), short) || !strings.Contains(err.Error(), "admin-token") &&
+			!strings.Contains(err.Error(), "ADMIN_TOKEN") {
 			t.Errorf("a refused admin token: %v; want an error naming the setting, not the value", err)
 		}
 	}
@@ -366,7 +369,8 @@ func TestRateLimitConfig(t *testing.T) {
 		{"INSTACHAT_RATE_LIMIT", "x"}, {"INSTACHAT_RATE_LIMIT", "1e-12"}, {"INSTACHAT_RATE_LIMIT", "1e7"},
 		{"INSTACHAT_RATE_BURST", "-1"}, {"INSTACHAT_RATE_BURST", "2000000"},
 	} {
-		if _, err := server.LoadConfig("instachat", nil, get(map[string]string{c.env: c.v}), io.Discard); err == nil || !strings.Contains(err.Error(), c.env) {
+		if _, err := server.LoadConfig("instachat", nil, get(map[string]string{c.env: c.v}),
+			io.Discard); err == nil || !strings.Contains(err.Error(), c.env) {
 			t.Errorf("%s=%s: %v, want an error naming it", c.env, c.v, err)
 		}
 	}

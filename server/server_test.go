@@ -161,18 +161,23 @@ func everyRoute(t *testing.T, r *running) {
 		{"GET", base + "/" + tok, "", 200, func(v map[string]any) bool { return v["token"] == tok }},
 		{"PATCH", base + "/" + tok, `{"name":"Acme 2"}`, 200, func(v map[string]any) bool { return v["name"] == "Acme 2" }},
 		{"PUT", base + "/" + tok, `{"name":"Acme 3"}`, 200, func(v map[string]any) bool { return v["name"] == "Acme 3" }},
-		{"POST", base + "/" + tok + "/chats", `{"name":"general"}`, created, func(v map[string]any) bool { return v["number"] == 1.0 && v["name"] == "general" }},
+		{"POST", base + "/" + tok + "/chats", `{"name":"general"}`, created,
+			func(v map[string]any) bool { return v["number"] == 1.0 && v["name"] == "general" }},
 		{"POST", base + "/" + tok + "/chats", "", created, func(v map[string]any) bool { return v["number"] == 2.0 }},
 		{"GET", base + "/" + tok + "/chats", "", 200, func(v map[string]any) bool { return len(v["data"].([]any)) == 2 }},
 		{"GET", base + "/" + tok + "/chats/1", "", 200, func(v map[string]any) bool { return v["name"] == "general" }},
 		{"PATCH", base + "/" + tok + "/chats/1", `{"name":"random"}`, 200, func(v map[string]any) bool { return v["name"] == "random" }},
 		{"PUT", base + "/" + tok + "/chats/1", `{"name":"lobby"}`, 200, func(v map[string]any) bool { return v["name"] == "lobby" }},
-		{"POST", base + "/" + tok + "/chats/1/messages", `{"body":"Supercalifragilistic day"}`, created, func(v map[string]any) bool { return v["number"] == 1.0 }},
+		{"POST", base + "/" + tok + "/chats/1/messages", `{"body":"Supercalifragilistic day"}`, created,
+			func(v map[string]any) bool { return v["number"] == 1.0 }},
 		{"POST", base + "/" + tok + "/chats/1/messages", `{"body":"hello there"}`, created, func(v map[string]any) bool { return v["number"] == 2.0 }},
-		{"GET", base + "/" + tok + "/chats/1/messages", "", 200, func(v map[string]any) bool { return len(v["data"].([]any)) == 2 && v["next_cursor"] == nil }},
+		{"GET", base + "/" + tok + "/chats/1/messages", "", 200,
+			func(v map[string]any) bool { return len(v["data"].([]any)) == 2 && v["next_cursor"] == nil }},
 		{"GET", base + "/" + tok + "/chats/1/messages/2", "", 200, func(v map[string]any) bool { return v["body"] == "hello there" }},
-		{"PATCH", base + "/" + tok + "/chats/1/messages/2", `{"body":"hello world"}`, 200, func(v map[string]any) bool { return v["body"] == "hello world" }},
-		{"PUT", base + "/" + tok + "/chats/1/messages/2", `{"body":"goodbye world"}`, 200, func(v map[string]any) bool { return v["body"] == "goodbye world" }},
+		{"PATCH", base + "/" + tok + "/chats/1/messages/2", `{"body":"hello world"}`, 200,
+			func(v map[string]any) bool { return v["body"] == "hello world" }},
+		{"PUT", base + "/" + tok + "/chats/1/messages/2", `{"body":"goodbye world"}`, 200,
+			func(v map[string]any) bool { return v["body"] == "goodbye world" }},
 		{"GET", base + "/" + tok + "/chats/1/messages/search?q=califrag", "", 200, func(v map[string]any) bool {
 			d := v["data"].([]any)
 			return len(d) == 1 && d[0].(map[string]any)["number"] == 1.0
@@ -515,7 +520,8 @@ func settled(t *testing.T, r *running, token string, answered []answers, within 
 // it, and the lowest and highest number answered by chat. Every create must
 // be answered 2xx, never with a number answered before: t fails otherwise,
 // and the caller stops it (so that it may run on a goroutine of its own).
-func createConcurrently(ctx context.Context, t *testing.T, r *running, token string, clients, each, chats int, tag string, answered []answers) (_ []answers, lowest, highest []int64) {
+func createConcurrently(ctx context.Context, t *testing.T, r *running, token string, clients, each, chats int,
+	tag string, answered []answers) (_ []answers, lowest, highest []int64) {
 	t.Helper()
 	if answered == nil {
 		answered = make([]answers, chats+1)

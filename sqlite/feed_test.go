@@ -83,7 +83,8 @@ func TestMigrationNumbersExistingRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := eventNames(page.Events), []string{"chat.created 1@1", "chat.created 2@2", "chat.created 4@3"}; !slices.Equal(got, want) || page.Revision != 3 {
+	if got, want := eventNames(page.Events), []string{"chat.created 1@1", "chat.created 2@2",
+		"chat.created 4@3"}; !slices.Equal(got, want) || page.Revision != 3 {
 		t.Errorf("application after the migration: %v at revision %d; want %v at 3", got, page.Revision, want)
 	}
 	if app, err := db.FindApplication(ctx, b); err != nil || app.Revision != 0 {
@@ -101,7 +102,8 @@ func TestMigrationNumbersExistingRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c, m1, m5 := creates[0].Chat, creates[1].Message, creates[2].Message; c.AppRevision != 4 || m1.Revision != 5 || m5.Revision != 2 {
-		t.Errorf("new writes after the migration: chat 5 at app revision %d (want 4), messages at %d and %d (want 5 and 2)", c.AppRevision, m1.Revision, m5.Revision)
+		t.Errorf("new writes after the migration: chat 5 at app revision %d (want 4), messages at %d and %d (want 5 and 2)",
+			c.AppRevision, m1.Revision, m5.Revision)
 	}
 	if m, err := db.UpdateMessage(ctx, a, 2, 1, "edited now", now); err != nil || m.Revision != 3 || m.CreatedRevision != 1 {
 		t.Errorf("an edit after the migration = %+v, %v; want revision 3, created at 1", m, err)
@@ -120,7 +122,8 @@ func TestChangesAreIndexScans(t *testing.T) {
 		want  []string
 	}{
 		{`SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND revision > ? ORDER BY revision LIMIT ?`,
-			[]any{"t", 1, 0, 100}, []string{"SEARCH messages USING INDEX messages_app_token_chat_number_revision (app_token=? AND chat_number=? AND revision>?)"}},
+			[]any{"t", 1, 0, 100}, []string{"SEARCH messages USING INDEX messages_app_token_chat_number_revision " +
+				"(app_token=? AND chat_number=? AND revision>?)"}},
 		{`SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND app_revision > ? ORDER BY app_revision LIMIT ?`,
 			[]any{"t", 0, 100}, []string{"SEARCH chats USING INDEX chats_app_token_app_revision (app_token=? AND app_revision>?)"}},
 		{`SELECT ` + chatRevisionExpr, []any{"t", 1}, []string{"SCAN CONSTANT ROW",
@@ -177,7 +180,8 @@ func TestResumeFromZeroOnALargeChat(t *testing.T) {
 	}
 	creates := []instachat.Create{{Chat: &instachat.Chat{Token: token, Number: 1, CreatedAt: now, UpdatedAt: now}}}
 	for n := int64(1); n <= messages; n++ {
-		creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: n, Body: "m", CreatedAt: now, UpdatedAt: now}})
+		creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: n,
+			Body: "m", CreatedAt: now, UpdatedAt: now}})
 		if len(creates) == batch || n == messages {
 			if err := db.ApplyCreates(ctx, creates); err != nil {
 				t.Fatal(err)
@@ -202,11 +206,13 @@ func TestResumeFromZeroOnALargeChat(t *testing.T) {
 			t.Fatalf("page %d: %v", pages, err)
 		}
 		if len(page.Events) > limit || page.More && len(page.Events) < limit || page.Revision != revision {
-			t.Fatalf("page %d: %d events, more %t, revision %d; want at most %d, revision %d", pages, len(page.Events), page.More, page.Revision, limit, revision)
+			t.Fatalf("page %d: %d events, more %t, revision %d; want at most %d, revision %d", pages, len(page.Events),
+				page.More, page.Revision, limit, revision)
 		}
 		for _, e := range page.Events {
 			if e.Revision <= last || seen[e.Message.Number] || e.Event != instachat.EventMessageCreated {
-				t.Fatalf("page %d: %s of %d at revision %d after revision %d (seen before: %t)", pages, e.Event, e.Message.Number, e.Revision, last, seen[e.Message.Number])
+				t.Fatalf("page %d: %s of %d at revision %d after revision %d (seen before: %t)", pages, e.Event,
+					e.Message.Number, e.Revision, last, seen[e.Message.Number])
 			}
 			if want := edited[e.Message.Number]; want != strings.HasPrefix(e.Message.Body, "edit") {
 				t.Fatalf("message %d listed as %q", e.Message.Number, e.Message.Body)
