@@ -464,9 +464,13 @@ func TestRequestLogShortensToken(t *testing.T) {
 	}
 }
 
+// TestHealthz checks that /healthz says only "ok" or "unavailable" of each
+// check: /healthz is open to anyone, and a check's error names addresses
+// and internals (dial tcp 10.0.0.7:9092: connect: connection refused),
+// which go to the log only.
 func TestHealthz(t *testing.T) {
 	ok := func(context.Context) error { return nil }
-	down := func(context.Context) error { return errors.New("connection refused") }
+	down := func(context.Context) error { return errors.New("dial tcp 10.0.0.7:9092: connection refused") }
 	tests := []struct {
 		checks map[string]func(context.Context) error
 		status int
@@ -474,13 +478,19 @@ func TestHealthz(t *testing.T) {
 	}{
 		{nil, 200, `{"checks":{},"status":"ok"}`},
 		{map[string]func(context.Context) error{"store": ok, "queue": ok}, 200, `{"checks":{"queue":"ok","store":"ok"},"status":"ok"}`},
-		{map[string]func(context.Context) error{"store": ok, "queue": down}, 503, `{"checks":{"queue":"connection refused","store":"ok"},"status":"unavailable"}`},
+		{map[string]func(context.Context) error{"store": ok, "queue": down}, 503, `{"checks":{"queue":"unavailable","store":"ok"},"status":"unavailable"}`},
 	}
 	for _, tt := range tests {
+		var logs testenv.Buffer
+		logger := slog.New(slog.NewTextHandler(&logs, nil))
 		w := httptest.NewRecorder()
-		(&Server{Checks: tt.checks}).Handler().ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
+		(&Server{Checks: tt.checks, Logger: logger}).Handler().ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
 		if w.Code != tt.status || strings.TrimSpace(w.Body.String()) != tt.body {
 			t.Errorf("answered %d %s, want %d %s", w.Code, w.Body, tt.status, tt.body)
+		}
+		if failed := tt.status != 200; failed != strings.Contains(logs.String(), "check=queue") ||
+			failed != strings.Contains(logs.String(), "10.0.0.7:9092: connection refused") {
+			t.Errorf("answered %d; log %q, want the failed check and its error logged, and nothing else", w.Code, logs.String())
 		}
 	}
 }
