@@ -18,11 +18,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/instachat/instachat"
 )
@@ -51,6 +54,18 @@ type Queue struct {
 	log      *slog.Logger
 	producer *kgo.Client // also carries the admin requests
 	admin    *kadm.Client
+	// listed is set once ensureTopics listed the topics: a topic smaller
+	// than configured is warned about then, not at every /healthz.
+	listed atomic.Bool
+
+	// ids are the topics' ids as Ping last saw them, by name; a new id
+	// means the topic was deleted and created again (by this process or
+	// another), which kgo refuses to follow until the topic is purged.
+	// incarnation counts those changes of the consumed topic, so that
+	// Consume purges it too.
+	mu          sync.Mutex
+	ids         map[string]kadm.TopicID
+	incarnation atomic.Int64
 }
 
 var _ instachat.Queue = (*Queue)(nil)
@@ -73,6 +88,8 @@ const (
 	// attempted even when Consume's ctx just ended: it spares the next owner
 	// of the partition from applying the batch again.
 	commitTimeout = 10 * time.Second
+	// pollTimeout bounds a poll that finds nothing, past the fetch wait.
+	pollTimeout = 2 * time.Second
 )
 
 // Open connects to the cluster and creates the topics if they are missing.
@@ -88,7 +105,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	cfg.Group = cmp.Or(cfg.Group, "instachat-workers")
 	cfg.MaxBatch = cmp.Or(cfg.MaxBatch, 1000)
 	cfg.PublishTimeout = cmp.Or(cfg.PublishTimeout, 5*time.Second)
-	q := &Queue{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default())}
+	q := &Queue{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), ids: map[string]kadm.TopicID{}}
 	var err error
 	q.producer, err = q.newClient(
 		kgo.RequiredAcks(kgo.AllISRAcks()), // the default, named because durability rests on it
@@ -108,7 +125,11 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	q.admin = kadm.NewClient(q.producer)
-	if err := q.ensureTopics(ctx); err != nil {
+	_, err = q.ensureTopics(ctx, false)
+	if err == nil {
+		err = q.followTopics(ctx)
+	}
+	if err != nil {
 		q.producer.Close()
 		return nil, fmt.Errorf("kafka: topics: %w", err)
 	}
@@ -122,33 +143,73 @@ func (q *Queue) newClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(q.cfg.Brokers...), kgo.WithLogger(kgoLogger{q.log})}, opts...)...)
 }
 
-// ensureTopics creates the topics that are missing. An existing topic is
-// kept as it is: an operator may have sized it on purpose.
-func (q *Queue) ensureTopics(ctx context.Context) error {
-	topics, err := q.admin.ListTopics(ctx, q.cfg.Topic, q.cfg.DeadLetterTopic)
+// ensureTopics creates the topics that are missing and returns their
+// names. An existing topic is kept as it is: an operator may have sized it
+// on purpose. fresh asks the broker rather than the client's metadata
+// cache, which may say for seconds (MetadataMinAge) that a topic deleted
+// since still exists.
+func (q *Queue) ensureTopics(ctx context.Context, fresh bool) (created []string, err error) {
+	topics, err := q.listTopics(ctx, fresh)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// acks=all waits only for the replicas in sync, which with the broker
 	// default may be the leader alone; requiring all but one keeps every
 	// acknowledged create on two brokers while one may be down.
 	minISR := strconv.Itoa(max(1, int(q.cfg.ReplicationFactor)-1))
+	first := !q.listed.Swap(true)
 	for _, name := range []string{q.cfg.Topic, q.cfg.DeadLetterTopic} {
 		switch t := topics[name]; {
 		case t.Err == nil && len(t.Partitions) > 0:
-			if n := len(t.Partitions); n < int(q.cfg.Partitions) {
+			if n := len(t.Partitions); n < int(q.cfg.Partitions) && first {
 				q.log.Warn("kafka: topic has fewer partitions than configured: fewer workers can share it", "topic", name, "partitions", n, "configured", q.cfg.Partitions)
 			}
 		case t.Err == nil || errors.Is(t.Err, kerr.UnknownTopicOrPartition):
+			// The cached listing of Open may be older than the topic:
+			// TopicAlreadyExists then says it is there, as it does when
+			// another process won the race.
 			_, err := q.admin.CreateTopic(ctx, q.cfg.Partitions, q.cfg.ReplicationFactor, map[string]*string{"min.insync.replicas": &minISR}, name)
-			if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) { // another process won the race
-				return err
+			switch {
+			case err == nil:
+				created = append(created, name)
+			case !errors.Is(err, kerr.TopicAlreadyExists):
+				return created, err
 			}
 		default:
-			return t.Err
+			return created, t.Err
 		}
 	}
-	return nil
+	return created, nil
+}
+
+// listTopics describes the topic and the dead-letter topic.
+func (q *Queue) listTopics(ctx context.Context, fresh bool) (kadm.TopicDetails, error) {
+	names := []string{q.cfg.Topic, q.cfg.DeadLetterTopic}
+	if !fresh {
+		return q.admin.ListTopics(ctx, names...)
+	}
+	req := kmsg.NewPtrMetadataRequest() // AllowAutoTopicCreation false: the broker's defaults would size them
+	for _, name := range names {
+		t := kmsg.NewMetadataRequestTopic()
+		t.Topic = kmsg.StringPtr(name)
+		req.Topics = append(req.Topics, t)
+	}
+	resp, err := req.RequestWith(ctx, q.producer)
+	if err != nil {
+		return nil, err
+	}
+	topics := kadm.TopicDetails{}
+	for _, t := range resp.Topics {
+		if t.Topic == nil {
+			continue
+		}
+		d := kadm.TopicDetail{Topic: *t.Topic, ID: t.TopicID, Err: kerr.ErrorForCode(t.ErrorCode), Partitions: kadm.PartitionDetails{}}
+		for _, p := range t.Partitions {
+			d.Partitions[p.Partition] = kadm.PartitionDetail{Topic: *t.Topic, Partition: p.Partition, Err: kerr.ErrorForCode(p.ErrorCode)}
+		}
+		topics[*t.Topic] = d
+	}
+	return topics, nil
 }
 
 // Enqueue hands the records to the producer, which keeps their order within
@@ -272,19 +333,35 @@ func (q *Queue) Consume(ctx context.Context, handle func(ctx context.Context, ba
 	// Leaving the group hands the partitions over at once; a batch in
 	// flight is uncommitted and goes to their next owner.
 	defer cl.CloseAllowingRebalance()
+	incarnation := q.incarnation.Load()
 	for {
-		fetches := cl.PollRecords(ctx, q.cfg.MaxBatch)
+		// A poll that finds nothing returns within a second or so, for
+		// the check of the topic's incarnation below: a client whose
+		// topic was lost waits for nothing else.
+		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		fetches := cl.PollRecords(pctx, q.cfg.MaxBatch)
+		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
 		// The client retries by itself; these errors only inform.
 		fetches.EachError(func(topic string, partition int32, err error) {
-			q.log.Warn("kafka: fetch failed", "topic", topic, "partition", partition, "err", err)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				q.log.Warn("kafka: fetch failed", "topic", topic, "partition", partition, "err", err)
+			}
 		})
 		if recs := fetches.Records(); len(recs) > 0 && !q.deliver(ctx, cl, recs, handle) {
 			return nil
 		}
 		cl.AllowRebalance()
+		// A topic Ping saw deleted and created again is consumed anew:
+		// kgo would stay on the lost one.
+		if n := q.incarnation.Load(); n != incarnation {
+			incarnation = n
+			q.log.Warn("kafka: the topic was deleted and created again; consuming it anew", "topic", q.cfg.Topic)
+			cl.PurgeTopicsFromConsuming(q.cfg.Topic)
+			cl.AddConsumeTopics(q.cfg.Topic)
+		}
 	}
 }
 
@@ -419,10 +496,56 @@ func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	l.log.Log(context.Background(), lvl, "kafka: "+msg, keyvals...)
 }
 
-// Ping reports whether a broker answers, for /healthz.
+// Ping reports, for /healthz, whether creates can be queued: a broker
+// answers and the topics exist. A broker that lost them (a fresh one on the
+// same address, a topic deleted) answers pings while every publish fails
+// with UNKNOWN_TOPIC_OR_PARTITION, so Ping creates them again as Open does.
+// A topic created again has a new id, which kgo refuses to follow (every
+// record fails with UNKNOWN_TOPIC_ID) until it is purged: Ping purges it
+// from the producer and has Consume purge it from the consumer, so this
+// process publishes and consumes again from its next health check.
 func (q *Queue) Ping(ctx context.Context) error {
 	if err := q.producer.Ping(ctx); err != nil {
 		return unavailable(err)
+	}
+	created, err := q.ensureTopics(ctx, true)
+	if err != nil {
+		return unavailable(fmt.Errorf("topics: %w", err))
+	}
+	if len(created) > 0 {
+		q.log.Warn("kafka: topics were missing; created them again as at startup (what they held is lost)", "topics", created)
+	}
+	if err := q.followTopics(ctx); err != nil {
+		return unavailable(fmt.Errorf("topics: %w", err))
+	}
+	return nil
+}
+
+// followTopics notes the topics' ids and purges from the producer, and has
+// Consume purge, a topic whose id changed since the last call.
+func (q *Queue) followTopics(ctx context.Context) error {
+	topics, err := q.listTopics(ctx, true)
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var changed []string
+	for name, t := range topics {
+		if t.Err != nil {
+			continue
+		}
+		if old, ok := q.ids[name]; ok && old != t.ID {
+			changed = append(changed, name)
+			if name == q.cfg.Topic {
+				q.incarnation.Add(1)
+			}
+		}
+		q.ids[name] = t.ID
+	}
+	if len(changed) > 0 {
+		q.log.Warn("kafka: topics were deleted and created again; publishing to them anew", "topics", changed)
+		q.producer.PurgeTopicsFromProducing(changed...)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/conformance"
+	"github.com/instachat/instachat/internal/testenv"
 )
 
 // newCluster starts a one-broker kfake cluster without topics: Open
@@ -501,5 +502,58 @@ func TestConsumeBoundsADeadMembersStay(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the worker never sent JoinGroup")
+	}
+}
+
+// TestPingRecreatesAMissingTopic: a broker that lost the topic (a fresh
+// one, or the topic deleted) answers pings while every publish fails with
+// UNKNOWN_TOPIC_OR_PARTITION. Ping, which /healthz runs, must see that and
+// create the topic again as Open does, so that publishing and consuming
+// work again; a broker that does not answer stays EUNAVAILABLE.
+func TestPingRecreatesAMissingTopic(t *testing.T) {
+	c := newCluster(t)
+	var logs testenv.Buffer
+	q := open(t, c, Config{Partitions: 3, PublishTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	adm := kadm.NewClient(rawClient(t, c))
+	seen := make(chan []instachat.Create, 10)
+	consume(t, q, nil, seen)
+	first := messages(1, instachat.NewToken())[0]
+	publish(t, q, []instachat.Create{first})
+	collect(t, seen, 1)
+	if err := q.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping with the topics there: %v", err)
+	}
+	if strings.Contains(logs.String(), "missing") {
+		t.Fatalf("Ping with the topics there logged %q", logs.String())
+	}
+	if _, err := adm.DeleteTopics(t.Context(), "instachat.creates"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping with the topic missing: %v, want it created again", err)
+	}
+	if !strings.Contains(logs.String(), "topics=[instachat.creates]") {
+		t.Errorf("log %q, want a warning that names the topic created again", logs.String())
+	}
+	topics, err := adm.ListTopics(t.Context(), "instachat.creates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(topics["instachat.creates"].Partitions); n != 3 {
+		t.Fatalf("after Ping the topic has %d partitions, want 3", n)
+	}
+	create := messages(1, instachat.NewToken())[0]
+	deadline := time.Now().Add(10 * time.Second)
+	for err := errors.New("not yet"); err != nil; {
+		if err = instachat.Publish(t.Context(), q, create); err != nil && time.Now().After(deadline) {
+			t.Fatalf("Publish after the topic was created again: %v", err)
+		}
+	}
+	if err := sameSet(collect(t, seen, 1), []instachat.Create{create}); err != nil {
+		t.Errorf("consumed after the topic was created again: %v", err)
+	}
+	c.Close()
+	if err := q.Ping(t.Context()); instachat.ErrorCode(err) != instachat.EUNAVAILABLE {
+		t.Errorf("Ping with the broker down: %v, want EUNAVAILABLE", err)
 	}
 }

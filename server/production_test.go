@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/instachat/instachat/internal/testenv"
 	"github.com/instachat/instachat/server"
@@ -151,6 +153,50 @@ func TestProductionHealthAndMetrics(t *testing.T) {
 	}
 	if strings.Contains(text, app.Token) {
 		t.Error("/metrics contains an application token")
+	}
+}
+
+// TestProductionHealthRecreatesALostTopic deletes the topic under a running
+// process, as a fresh broker on the same address would lack it: pings still
+// answer, and every create would get 503 (UNKNOWN_TOPIC_OR_PARTITION).
+// /healthz must not call that ok: it creates the topic again, as at
+// startup, and then creates are answered and stored again.
+func TestProductionHealthRecreatesALostTopic(t *testing.T) {
+	cfg := productionConfig(t)
+	var logs testenv.Buffer
+	r := startProduction(t, cfg, &logs)
+	ctx := t.Context()
+	app, err := r.client.CreateApplication(ctx, "topic lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.client.CreateChat(ctx, app.Token, ""); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(cfg.KafkaBrokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := kadm.NewClient(admin).DeleteTopics(ctx, cfg.KafkaTopic); err != nil {
+		t.Fatal(err)
+	}
+
+	st, v := r.do(t, "GET", "/healthz", "", "")
+	checks, _ := v["checks"].(map[string]any)
+	if st != http.StatusOK || checks["kafka"] != "ok" || !strings.Contains(logs.String(), "created them again") {
+		t.Fatalf("healthz with the topic lost: %d %v; log %q; want the topic created again, then ok", st, v, logs.String())
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		m, status, err := r.client.CreateMessage(ctx, app.Token, 1, "after the topic came back")
+		if err == nil {
+			r.readable(t, fmt.Sprintf("/api/v1/applications/%s/chats/1/messages/%d", app.Token, m.Number))
+			break
+		}
+		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("create after /healthz said kafka ok: %d %v", status, err)
+		}
 	}
 }
 
