@@ -113,10 +113,10 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		// Fails records that never reached a broker — a dead cluster —
 		// once Publish gave up on them; the producer's floor is a second.
 		kgo.RecordDeliveryTimeout(max(cfg.PublishTimeout, time.Second)+linger),
-		// kgo's retry backoff grows to 5 s, as long as a publish may wait:
-		// after a broker came back, the first creates still answered 503
-		// for up to ~6 s (measured by the outage test). A 1 s cap lets
-		// the producer notice the broker within a publish.
+		// kgo's retry backoff grows to 5 s, as long as a publish may wait,
+		// so creates went on failing for seconds after a broker came back
+		// (docs/RELIABILITY.md). A 1 s cap lets the producer notice the
+		// broker within a publish.
 		kgo.RetryBackoffFn(func(tries int) time.Duration {
 			return min(time.Duration(tries)*100*time.Millisecond, time.Second)
 		}),

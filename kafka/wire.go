@@ -32,9 +32,8 @@ import (
 // Times travel as instants and come back in UTC, as the dispatcher makes
 // them; text travels byte for byte.
 //
-// Version 2 replaced JSON because encoding and decoding JSON took 7–8% of
-// the CPU of a process playing every role under create load, and version 2
-// about a tenth of that (BenchmarkEncode, BenchmarkDecode). Upgrade workers
+// Version 2 replaced JSON, whose encoding and decoding was the largest cost
+// of Instachat's own code under create load (docs/BENCHMARKS.md). Upgrade workers
 // before dispatchers: a worker of an older release dead-letters version 2
 // records as undecodable.
 const (

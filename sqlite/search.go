@@ -75,9 +75,9 @@ func matchAll(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, er
 }
 
 // RankWindow is how many matches SearchMessageNumbers ranks together: the newest
-// RankWindow matches of the chat, then the next RankWindow, and so on. Ten
-// pages of 20; 500 cost twice as much per search (see
-// BenchmarkSearchScoped).
+// RankWindow matches of the chat, then the next RankWindow, and so on: ten
+// pages of 20. A search costs about its window, so a larger one costs
+// more (docs/BENCHMARKS.md, BenchmarkSearchScoped).
 const RankWindow = 200
 
 // SearchMessageNumbers implements instachat.SearchEngine. "Best match first" here
@@ -96,9 +96,8 @@ const RankWindow = 200
 // up to whole windows, however many the chat and the other chats hold.
 // FTS5's bm25, which ranked every match of the chat before, weighs each term
 // by its frequency in the whole index, which FTS5 counts by reading the
-// term's matches in every chat on every query: about 200 ms for a common
-// word among a million messages where a window of 200 takes about 2 ms
-// (BenchmarkSearchScoped).
+// term's matches in every chat on every query, a hundred times the cost of
+// a window on a large store (docs/BENCHMARKS.md).
 //
 // Terms of MinSubstringTerm characters or more become quoted FTS5 phrases,
 // which the case-sensitive trigram tokenizer matches as substrings of the

@@ -319,8 +319,8 @@ func (db *DB) prepare(ctx context.Context) error {
 				WHERE app_token = chats.app_token AND chat_number = chats.number), 0)
 			FROM chats`},
 	}
-	// Every search with a long term has one of these shapes; parsing and
-	// planning it anew took a quarter of such a search's time.
+	// Every search with a long term has one of these shapes: prepared
+	// once, a search is not parsed and planned anew (docs/BENCHMARKS.md).
 	for n := range db.searchIndex {
 		stmts = append(stmts, stmt{&db.searchIndex[n], r, indexSearch(n + 1)})
 	}
