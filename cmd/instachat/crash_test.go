@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -49,6 +50,17 @@ func TestCrashLosesNoAcknowledgedCreate(t *testing.T) {
 	for round := 1; round <= 3; round++ {
 		run := startLoad(p.client, l.token, round)
 		time.Sleep(time.Second + rand.N(time.Second))
+		// SIGSTOP first: the process never runs again, as if the SIGKILL
+		// landed now, but creates sent from now on are surely in flight at
+		// the kill, however loaded the machine. A bare SIGKILL once landed
+		// when every writer was between two creates ("11170 answered, 0 in
+		// flight"), and the round proved nothing about creates in flight.
+		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatalf("SIGSTOP: %v", err)
+		}
+		if err := run.waitInFlight(10 * time.Second); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
 		p.kill(t)
 		acked, cut := l.record(t, run.stop())
 		t.Logf("round %d: SIGKILL after %d creates answered 2xx, with %d in flight", round, acked, cut)
@@ -475,9 +487,21 @@ func (l *ledger) check(chat, count int64, rows []*instachat.Message) error {
 // load is a run of writers, each creating messages one after the other,
 // round-robin over the chats, with bodies unique across rounds.
 type load struct {
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	results []writerResult
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	results  []writerResult
+	inFlight atomic.Int64 // creates sent and not yet answered
+}
+
+// waitInFlight waits, at most within, until a create is sent and not
+// answered.
+func (l *load) waitInFlight(within time.Duration) error {
+	for start := time.Now(); l.inFlight.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Since(start) > within {
+			return fmt.Errorf("no create in flight %v into the load", within)
+		}
+	}
+	return nil
 }
 
 // writerResult is what one writer sent and was answered.
@@ -503,7 +527,9 @@ func startLoad(c *instachathttp.Client, token string, round int) *load {
 				chat := int64((w+seq)%chats + 1)
 				body := fmt.Sprintf("r%d-w%d-%d", round, w, seq)
 				r.sent = append(r.sent, sentCreate{chat, body})
+				l.inFlight.Add(1)
 				m, status, err := c.CreateMessage(ctx, token, chat, body)
+				l.inFlight.Add(-1)
 				switch {
 				case err == nil:
 					r.acked = append(r.acked, m)
