@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -686,4 +687,74 @@ func rawOptions(t *testing.T, url string) *http.Response {
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	return res
+}
+
+// TestConsoleRetriesALostSendWithItsKey loses the answer to a send after
+// the server stored it, as a dropped connection would: the console sends
+// again with the same Idempotency-Key, the server answers with the message
+// the key created, and the chat holds it once.
+func TestConsoleRetriesALostSendWithItsKey(t *testing.T) {
+	b := browser.Start(t)
+	r := start(t, t.TempDir())
+	ctx := t.Context()
+	app, err := r.client.CreateApplication(ctx, "retries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "general"); err != nil {
+		t.Fatal(err)
+	}
+	a := openConsole(t, b, "A", r.URL()+"/")
+	a.typeInto("[data-testid=app-token]", app.Token)
+	a.click("#open-app button[type=submit]")
+	a.click(`[data-testid=chat-item][data-number="1"] button`)
+	a.wait(`document.getElementById('chat-title').textContent === 'general'`, 10*time.Second)
+
+	// Sends are held at their answer; the first answer is dropped.
+	if _, err := chromedp.Call(a.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: "*/chats/1/messages", RequestStage: fetch.RequestStageResponse},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var keys []string
+	var statuses []int64
+	go func() {
+		for ev, err := range chromedp.Events(a.ctx, fetch.RequestPaused) {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			key, _ := ev.Request.Headers["Idempotency-Key"].(string)
+			keys = append(keys, key)
+			statuses = append(statuses, ev.ResponseStatusCode)
+			first := len(keys) == 1
+			mu.Unlock()
+			if first {
+				chromedp.Call(a.ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+			} else {
+				chromedp.Call(a.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+			}
+		}
+	}()
+	a.typeInto("[data-testid=composer]", "sent once, answered twice")
+	a.click("[data-testid=send]")
+	a.wait(`[...document.querySelectorAll('[data-testid=message-item]')].some(e => e.dataset.state === 'stored' && e.querySelector('.body').textContent === 'sent once, answered twice')`, 15*time.Second)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] {
+		t.Fatalf("the sends carried keys %q, want two sends with one key", keys)
+	}
+	if statuses[0] != http.StatusCreated || statuses[1] != http.StatusCreated {
+		t.Errorf("the server answered %v, want 201 to the lost send and 201 (replayed) to its retry", statuses)
+	}
+	msgs, err := r.client.AllMessages(ctx, app.Token, 1)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("the chat holds %v (%v), want the message once", msgs, err)
+	}
+	if got := a.bodies(); !slices.Equal(got, []string{"1:sent once, answered twice"}) {
+		t.Errorf("the page shows %v", got)
+	}
+	a.clean()
 }
