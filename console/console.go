@@ -9,11 +9,14 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/json"
 	"io/fs"
 	"net/http"
 	"path"
 	"strings"
 	"time"
+
+	"github.com/instachat/instachat"
 )
 
 //go:embed static
@@ -81,7 +84,12 @@ func Handler() http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		if !ok || name == "index.html" && r.URL.Path != "/" {
-			http.Error(w, "not found", http.StatusNotFound)
+			// The API's error shape, as every other answer of the server.
+			h.Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
+				"code": instachat.ENOTFOUND, "message": "no console file " + r.URL.Path,
+			}})
 			return
 		}
 		// The files change only with the binary: a browser keeps them and
