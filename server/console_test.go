@@ -758,3 +758,47 @@ func TestConsoleRetriesALostSendWithItsKey(t *testing.T) {
 	}
 	a.clean()
 }
+
+// TestConsoleScrollsBackThroughPagesCutShort scrolls back through a chat
+// of large bodies, where a page of the list ends by bytes before its limit:
+// the console must follow next_cursor through the range it loads, or it
+// would skip the messages the short page left out.
+func TestConsoleScrollsBackThroughPagesCutShort(t *testing.T) {
+	b := browser.Start(t)
+	r := start(t, t.TempDir())
+	ctx := t.Context()
+	app, err := r.client.CreateApplication(ctx, "large bodies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "big"); err != nil {
+		t.Fatal(err)
+	}
+	const n, size = 120, 60 << 10 // pages of about 16 under the 1 MiB bound
+	var want []string
+	for i := range n {
+		body := fmt.Sprintf("big %03d %s", i+1, strings.Repeat("x", size-8))
+		if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, body); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("%d:big %03d", i+1, i+1))
+	}
+	a := openConsole(t, b, "A", r.URL()+"/")
+	a.typeInto("[data-testid=app-token]", app.Token)
+	a.click("#open-app button[type=submit]")
+	a.click(`[data-testid=chat-item][data-number="1"] button`)
+	a.wait(`document.querySelectorAll('[data-testid=message-item]').length > 0`, 10*time.Second)
+	for range 40 {
+		if js[bool](a, `!document.getElementById('start').hidden`) {
+			break
+		}
+		js[bool](a, `(document.getElementById('scroller').scrollTop = 0, true)`)
+		time.Sleep(200 * time.Millisecond)
+	}
+	a.wait(`!document.getElementById('start').hidden`, 20*time.Second)
+	got := js[[]string](a, `[...document.querySelectorAll('[data-testid=message-item][data-number]')].map(e => e.dataset.number + ':' + e.querySelector('.body').textContent.slice(0, 7))`)
+	if !slices.Equal(got, want) {
+		t.Errorf("after scrolling back: %d messages, want %d in order; first ones %v", len(got), n, got[:min(20, len(got))])
+	}
+	a.clean()
+}

@@ -399,10 +399,11 @@ async function loadNewest(c, count) {
   scrollToEnd();
 }
 
-// loadOlder reads the PAGE numbers below c.below: a page after
-// max(0, below - PAGE) holds every message numbered up to below (there are at
-// most PAGE such numbers), and anything above below it returns is on the
-// page already. A range with no message left (all deleted) moves on.
+// loadOlder reads the PAGE numbers below c.below: pages after
+// max(0, below - PAGE), followed until they pass below (a page may end
+// early, by bytes), hold every message numbered up to below; anything above
+// below they return is on the page already. A range with no message left
+// (all deleted) moves on to the next.
 async function loadOlder(c) {
   if (c.loading || c.below === null || c.below === 0) return;
   c.loading = true;
@@ -410,17 +411,22 @@ async function loadOlder(c) {
     let found = 0;
     for (let tries = 0; found === 0 && c.below > 0 && tries < 20; tries++) {
       const lo = Math.max(0, c.below - PAGE);
-      const q = new URLSearchParams({ limit: String(PAGE) });
-      if (lo > 0) q.set('cursor', cursorAfter(lo));
-      const { data } = await request('GET', `${paths.messages(state.token, c.number)}?${q}`);
-      if (state.chat !== c) return;
-      const fromEnd = ui.scroller.scrollHeight - ui.scroller.scrollTop;
-      for (const m of data.data) {
-        if (m.number > lo && m.number <= c.below) {
-          upsertMessage(c, m, { page: true });
-          found++;
-        }
+      const hi = c.below;
+      let cursor = cursorAfter(lo);
+      const older = [];
+      for (;;) {
+        const q = new URLSearchParams({ limit: String(PAGE) });
+        if (cursor) q.set('cursor', cursor);
+        const { data } = await request('GET', `${paths.messages(state.token, c.number)}?${q}`);
+        if (state.chat !== c) return;
+        older.push(...data.data.filter((m) => m.number > lo && m.number <= hi));
+        const last = data.data[data.data.length - 1];
+        if (!data.next_cursor || !last || last.number >= hi) break;
+        cursor = data.next_cursor;
       }
+      const fromEnd = ui.scroller.scrollHeight - ui.scroller.scrollTop;
+      for (const m of older) upsertMessage(c, m, { page: true });
+      found += older.length;
       c.below = lo;
       ui.scroller.scrollTop = ui.scroller.scrollHeight - fromEnd; // keep what the reader sees in place
     }
