@@ -27,6 +27,8 @@ const (
 	eHeaderTooLarge   = "header_too_large"
 	eNotImplemented   = "not_implemented"
 	eHTTPVersion      = "http_version_not_supported"
+	// eMisdirected is a route of a role the process does not play.
+	eMisdirected = "misdirected"
 )
 
 // statusOf is the one table from error code to HTTP status. A code missing
@@ -36,6 +38,7 @@ var statusOf = map[string]int{
 	instachat.EUNAUTHORIZED: http.StatusUnauthorized,
 	instachat.ENOTFOUND:     http.StatusNotFound,
 	eMethodNotAllowed:       http.StatusMethodNotAllowed,
+	eMisdirected:            http.StatusMisdirectedRequest,
 	instachat.ECONFLICT:     http.StatusConflict,
 	instachat.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	instachat.EUNSUPPORTED:  http.StatusUnsupportedMediaType,

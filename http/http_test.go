@@ -210,10 +210,14 @@ func TestUnroutedIsJSON(t *testing.T) {
 		{true, true, "DELETE", "/api/v1/applications/" + token + "/chats/1/messages/search", 405, "GET, HEAD"},
 		{true, true, "POST", "/api/v1/applications/" + token + "/chats/1/messages/7", 405, "GET, HEAD, PUT, PATCH"},
 		{true, true, "DELETE", "/api/v1/applications/" + token + "/chats/1/messages", 405, "GET, HEAD, POST"},
-		{false, true, "GET", "/api/v1/applications/" + token + "/chats/1/messages/search", 404, ""},
-		{false, true, "GET", "/api/v1/applications/" + token + "/chats", 405, "POST"},
-		{false, true, "GET", "/api/v1/applications", 404, ""},
-		{true, false, "POST", "/api/v1/applications/" + token + "/chats", 405, "GET, HEAD"},
+		// A route of the role the process does not play: see
+		// TestSplitRolesNameTheRoleThatServes.
+		{false, true, "GET", "/api/v1/applications/" + token + "/chats/1/messages/search", 421, ""},
+		{false, true, "GET", "/api/v1/applications/" + token + "/chats", 421, ""},
+		{false, true, "GET", "/api/v1/applications", 421, ""},
+		{true, false, "POST", "/api/v1/applications/" + token + "/chats", 421, ""},
+		{false, true, "DELETE", "/api/v1/applications/" + token + "/chats", 405, "POST"},
+		{true, false, "DELETE", "/api/v1/applications/" + token + "/chats", 405, "GET, HEAD"},
 	}
 	for _, tt := range tests {
 		s := &Server{API: tt.api, Dispatch: tt.dispatch}
@@ -226,6 +230,45 @@ func TestUnroutedIsJSON(t *testing.T) {
 		if w.Code != tt.status || w.Header().Get("Allow") != tt.allow {
 			t.Errorf("%s %s (api %v, dispatch %v): %d Allow %q, want %d Allow %q",
 				tt.method, tt.path, tt.api, tt.dispatch, w.Code, w.Header().Get("Allow"), tt.status, tt.allow)
+		}
+	}
+}
+
+// TestSplitRolesNameTheRoleThatServes: a process that plays only some
+// roles (INSTACHAT_ROLES) answers a route of another role 421 with a JSON
+// error naming the role that serves it, where it used to answer 405 with
+// the Allow of its own routes (an api process: "POST …/chats: 405 Allow:
+// GET, HEAD"), which sent a newcomer looking for a method that does not
+// exist.
+func TestSplitRolesNameTheRoleThatServes(t *testing.T) {
+	token := instachat.NewToken()
+	chats := "/api/v1/applications/" + token + "/chats"
+	tests := []struct {
+		api, dispatch bool
+		method, path  string
+		role          string // the role the message must name
+	}{
+		{true, false, "POST", chats, "dispatcher"},
+		{true, false, "POST", chats + "/1/messages", "dispatcher"},
+		{false, true, "GET", chats, "api"},
+		{false, true, "GET", chats + "/1/messages/search", "api"},
+		{false, true, "PATCH", chats + "/1/messages/3", "api"},
+		{false, true, "POST", "/api/v1/applications", "api"},
+		{false, false, "POST", chats, "dispatcher"},
+		{false, false, "GET", chats, "api"},
+	}
+	for _, tt := range tests {
+		s := &Server{API: tt.api, Dispatch: tt.dispatch}
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, nil))
+		var body errorBody
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%s %s: body %q: %v", tt.method, tt.path, w.Body, err)
+		}
+		if w.Code != http.StatusMisdirectedRequest || body.Error.Code != eMisdirected ||
+			!strings.Contains(body.Error.Message, "INSTACHAT_ROLES="+tt.role) || w.Header().Get("Allow") != "" {
+			t.Errorf("%s %s (api %v, dispatch %v): %d %+v Allow %q, want 421 %s naming INSTACHAT_ROLES=%s, no Allow",
+				tt.method, tt.path, tt.api, tt.dispatch, w.Code, body.Error, w.Header().Get("Allow"), eMisdirected, tt.role)
 		}
 	}
 }

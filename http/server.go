@@ -154,7 +154,11 @@ func (s *Server) Handler() http.Handler {
 	}
 	// Every other request lands here, which keeps 404 and 405 in the JSON
 	// error shape while known routes are matched once, by the mux alone.
+	elsewhere := c.otherRoles()
 	mux.Handle("/", c.serve(func(w http.ResponseWriter, r *http.Request, _ resource) error {
+		if _, pattern := elsewhere.Handler(r); pattern != "" {
+			return misdirected(pattern)
+		}
 		return unrouted(mux, w, r)
 	}))
 	return c.logRequests(c.recoverPanics(CleanPaths(mux)))
@@ -245,6 +249,34 @@ func unrouted(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error 
 	methods := strings.Join(allow, ", ")
 	w.Header().Set("Allow", methods)
 	return instachat.Errorf(eMethodNotAllowed, "method %s is not allowed; allowed: %s", r.Method, methods)
+}
+
+// otherRoles matches the routes of the roles s does not play, so that
+// one of them is answered with the role that serves it rather than with
+// 404 or a 405 whose Allow lists this process's own methods.
+func (s *Server) otherRoles() *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, role := range []Server{{API: !s.API}, {Dispatch: !s.Dispatch}} {
+		for _, r := range role.routes() {
+			if strings.Contains(r.pattern, " /api/") { // not /healthz nor /openapi.json, always mounted
+				mux.Handle(r.pattern, http.NotFoundHandler())
+			}
+		}
+	}
+	return mux
+}
+
+// misdirected names the role that serves pattern, by its INSTACHAT_ROLES
+// name: creates of chats and messages are the dispatcher's, the rest the
+// api's.
+func misdirected(pattern string) error {
+	role := "api"
+	for _, r := range (&Server{Dispatch: true}).routes() {
+		if r.pattern == pattern {
+			role = "dispatcher"
+		}
+	}
+	return instachat.Errorf(eMisdirected, "%s is served by processes with INSTACHAT_ROLES=%s, which this one does not play; send it to one of those (in the compose file, the proxy routes it)", pattern, role)
 }
 
 // recoverPanics turns a panicking handler into a logged JSON 500 instead of
