@@ -21,7 +21,8 @@ import (
 // the contract says only "best match first", and each engine judges "best"
 // its own way, so each engine's ranking is stated by cases tagged for it
 // (search_ranking.go), which run on that engine only.
-func TestSearcher(t *testing.T, engine SearchEngine, open func(t *testing.T) (instachat.Searcher, func(ctx context.Context, msgs []*instachat.Message) error)) {
+func TestSearcher(t *testing.T, engine SearchEngine,
+	open func(t *testing.T) (instachat.Searcher, func(ctx context.Context, msgs []*instachat.Message) error)) {
 	if engine.Engine&EngineAll == 0 {
 		t.Fatalf("TestSearcher needs the engine under test, got %+v", engine)
 	}
@@ -50,9 +51,10 @@ func TestSearcher(t *testing.T, engine SearchEngine, open func(t *testing.T) (in
 		{"ranks more occurrences higher", EngineSQLite | EngineElasticsearch, testRankMoreOccurrencesFirst},
 		{"ranks a shorter body higher", EngineSQLite | EngineElasticsearch, testRankShorterFirst},
 		{"ranks equal scores newest first", EngineSQLite, testRankTiesNewestFirst},
-		{"ranks the newest window of matches before older ones", EngineSQLite, func(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
-			testRankNewestWindowFirst(t, s, put, engine.RankWindow)
-		}},
+		{"ranks the newest window of matches before older ones", EngineSQLite,
+			func(t *testing.T, s instachat.Searcher, put func(context.Context, []*instachat.Message) error) {
+				testRankNewestWindowFirst(t, s, put, engine.RankWindow)
+			}},
 		{"ranks equal scores in number order", EngineElasticsearch, testRankTiesInNumberOrder},
 		// The MySQL fallback computes no rank.
 		{"returns matches in number order, however well they match", EngineMySQL, testRankNumberOrder},

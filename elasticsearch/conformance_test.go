@@ -22,25 +22,26 @@ import (
 // package is checked against recorded answers only (elasticsearch_test.go).
 func TestSearcher(t *testing.T) {
 	url := testenv.Lookup(t, "INSTACHAT_TEST_ELASTICSEARCH_URL")
-	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineElasticsearch}, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
-		cfg := elasticsearch.Config{URL: url, Index: "instachat-test-" + strings.ToLower(rand.Text()), Refresh: "wait_for"}
-		x, err := elasticsearch.Open(t.Context(), cfg)
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() {
-			// t.Context() is already done when cleanups run.
-			if err := x.DeleteIndex(context.Background()); err != nil {
-				t.Errorf("deleting index %s: %v", cfg.Index, err)
+	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineElasticsearch},
+		func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
+			cfg := elasticsearch.Config{URL: url, Index: "instachat-test-" + strings.ToLower(rand.Text()), Refresh: "wait_for"}
+			x, err := elasticsearch.Open(t.Context(), cfg)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
 			}
+			t.Cleanup(func() {
+				// t.Context() is already done when cleanups run.
+				if err := x.DeleteIndex(context.Background()); err != nil {
+					t.Errorf("deleting index %s: %v", cfg.Index, err)
+				}
+			})
+			// The rows come from a store, as in production; sqlite is the
+			// one that needs no server.
+			store, err := sqlite.Open(filepath.Join(t.TempDir(), "instachat.db"), sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { store.Close() })
+			return search.New(store, x), conformance.PutThroughStore(store, x.IndexMessages)
 		})
-		// The rows come from a store, as in production; sqlite is the
-		// one that needs no server.
-		store, err := sqlite.Open(filepath.Join(t.TempDir(), "instachat.db"), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close() })
-		return search.New(store, x), conformance.PutThroughStore(store, x.IndexMessages)
-	})
 }

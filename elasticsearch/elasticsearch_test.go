@@ -44,9 +44,12 @@ func messages() []*instachat.Message {
 		return t
 	}
 	return []*instachat.Message{
-		{Token: token, Chat: 1, Number: 1, Body: "hello world", CreatedAt: at("2024-05-01T12:00:00.000001+02:00"), UpdatedAt: at("2024-05-01T12:00:00.000001+02:00")},
-		{Token: token, Chat: 1, Number: 2, Body: "Hi-five", CreatedAt: at("2024-05-01T12:00:01.000002+02:00"), UpdatedAt: at("2024-05-01T12:05:00.250003+02:00")},
-		{Token: token, Chat: 1, Number: 3, Body: "école", CreatedAt: at("2024-05-01T12:00:02.000003+02:00"), UpdatedAt: at("2024-05-01T12:00:02.000003+02:00")},
+		{Token: token, Chat: 1, Number: 1, Body: "hello world", CreatedAt: at("2024-05-01T12:00:00.000001+02:00"),
+			UpdatedAt: at("2024-05-01T12:00:00.000001+02:00")},
+		{Token: token, Chat: 1, Number: 2, Body: "Hi-five", CreatedAt: at("2024-05-01T12:00:01.000002+02:00"),
+			UpdatedAt: at("2024-05-01T12:05:00.250003+02:00")},
+		{Token: token, Chat: 1, Number: 3, Body: "école", CreatedAt: at("2024-05-01T12:00:02.000003+02:00"),
+			UpdatedAt: at("2024-05-01T12:00:02.000003+02:00")},
 	}
 }
 
@@ -274,7 +277,8 @@ func TestIndexMessages(t *testing.T) {
 	}
 	r := reqs[0]
 	if route := routes(reqs)[0]; route != "POST /instachat-messages/_bulk?refresh=wait_for" || r.ContentType != "application/x-ndjson" {
-		t.Errorf("bulk request %s with Content-Type %q, want POST /instachat-messages/_bulk?refresh=wait_for with application/x-ndjson", route, r.ContentType)
+		t.Errorf("bulk request %s with Content-Type %q, want POST /instachat-messages/_bulk?refresh=wait_for with application/x-ndjson",
+			route, r.ContentType)
 	}
 	if !bytes.HasSuffix(r.Body, []byte("\n")) {
 		t.Errorf("bulk body does not end with a newline, which Elasticsearch requires")
@@ -283,11 +287,14 @@ func TestIndexMessages(t *testing.T) {
 	// in microseconds, and the times are UTC.
 	want := []string{
 		`{"index": {"_id": "kQ3vT7mW2xYz8bN4pR6sLg/1/1", "version": 1714557600000001, "version_type": "external"}}`,
-		`{"token": "kQ3vT7mW2xYz8bN4pR6sLg", "chat": 1, "number": 1, "body": "hello world", "created_at": "2024-05-01T10:00:00.000001Z", "updated_at": "2024-05-01T10:00:00.000001Z"}`,
+		`{"token": "kQ3vT7mW2xYz8bN4pR6sLg", "chat": 1, "number": 1, "body": "hello world",` +
+			` "created_at": "2024-05-01T10:00:00.000001Z", "updated_at": "2024-05-01T10:00:00.000001Z"}`,
 		`{"index": {"_id": "kQ3vT7mW2xYz8bN4pR6sLg/1/2", "version": 1714557900250003, "version_type": "external"}}`,
-		`{"token": "kQ3vT7mW2xYz8bN4pR6sLg", "chat": 1, "number": 2, "body": "Hi-five", "created_at": "2024-05-01T10:00:01.000002Z", "updated_at": "2024-05-01T10:05:00.250003Z"}`,
+		`{"token": "kQ3vT7mW2xYz8bN4pR6sLg", "chat": 1, "number": 2, "body": "Hi-five",` +
+			` "created_at": "2024-05-01T10:00:01.000002Z", "updated_at": "2024-05-01T10:05:00.250003Z"}`,
 		`{"index": {"_id": "kQ3vT7mW2xYz8bN4pR6sLg/1/3", "version": 1714557602000003, "version_type": "external"}}`,
-		`{"token": "kQ3vT7mW2xYz8bN4pR6sLg", "chat": 1, "number": 3, "body": "école", "created_at": "2024-05-01T10:00:02.000003Z", "updated_at": "2024-05-01T10:00:02.000003Z"}`,
+		`{"token": "kQ3vT7mW2xYz8bN4pR6sLg", "chat": 1, "number": 3, "body": "école",` +
+			` "created_at": "2024-05-01T10:00:02.000003Z", "updated_at": "2024-05-01T10:00:02.000003Z"}`,
 	}
 	lines := strings.Split(strings.TrimSuffix(string(r.Body), "\n"), "\n")
 	if len(lines) != len(want) {
@@ -305,7 +312,8 @@ func TestIndexMessagesFailsOnRefusedItems(t *testing.T) {
 		want   []string // parts of the error
 	}{
 		{"bulk_failed.http", instachat.EINTERNAL, []string{"1 of 3 messages", instachat.RedactToken(token) + "/1/3", "document_parsing_exception"}},
-		{"bulk_rejected.http", instachat.EUNAVAILABLE, []string{"2 of 3 messages", instachat.RedactToken(token) + "/1/2", "es_rejected_execution_exception"}},
+		{"bulk_rejected.http", instachat.EUNAVAILABLE,
+			[]string{"2 of 3 messages", instachat.RedactToken(token) + "/1/2", "es_rejected_execution_exception"}},
 	} {
 		x, _ := open(t, map[string]string{"POST /instachat-messages/_bulk": tc.answer})
 		err := x.IndexMessages(t.Context(), messages())
@@ -411,7 +419,8 @@ func TestSearchMessagesStopsAtTheResultWindow(t *testing.T) {
 	x, c := open(t, map[string]string{"POST /instachat-messages/_search": "search.http"})
 	search := func(offset int) {
 		t.Helper()
-		if _, err := x.SearchMessageNumbers(t.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hi"}, Offset: offset, Limit: 5}); err != nil {
+		if _, err := x.SearchMessageNumbers(t.Context(),
+			instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hi"}, Offset: offset, Limit: 5}); err != nil {
 			t.Fatalf("SearchMessages at offset %d: %v", offset, err)
 		}
 	}

@@ -322,7 +322,8 @@ func FuzzSearchHandler(f *testing.F) {
 		strings.Repeat("x", 257), "naïve", "%_!", "İ", "ǅ"} {
 		f.Add(q, "")
 	}
-	for _, extra := range []string{"&limit=1", "&limit=0", "&limit=101", "&cursor=" + instachat.EncodeCursor(1), "&cursor=" + instachat.EncodeCursor(1<<40),
+	for _, extra := range []string{"&limit=1", "&limit=0", "&limit=101", "&cursor=" + instachat.EncodeCursor(1),
+		"&cursor=" + instachat.EncodeCursor(1<<40),
 		"&cursor=x", "&q=other", "&limit=1;", "&%zz", "&limit=1&limit=2"} {
 		f.Add("hello", extra)
 	}

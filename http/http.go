@@ -173,7 +173,8 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 		return instachat.Errorf(instachat.EINVALID, "request body must be valid UTF-8")
 	}
 	if at := loneSurrogate(raw); at >= 0 {
-		return instachat.Errorf(instachat.EINVALID, "request body must be valid Unicode: %s at byte %d is half of a UTF-16 surrogate pair", raw[at:at+6], at)
+		return instachat.Errorf(instachat.EINVALID,
+			"request body must be valid Unicode: %s at byte %d is half of a UTF-16 surrogate pair", raw[at:at+6], at)
 	}
 	if err := checkKeys(raw, jsonFields(v)); err != nil {
 		return err

@@ -162,7 +162,8 @@ func (q *Queue) ensureTopics(ctx context.Context, fresh bool) (created []string,
 		switch t := topics[name]; {
 		case t.Err == nil && len(t.Partitions) > 0:
 			if n := len(t.Partitions); n < int(q.cfg.Partitions) && first {
-				q.log.Warn("kafka: topic has fewer partitions than configured: fewer workers can share it", "topic", name, "partitions", n, "configured", q.cfg.Partitions)
+				q.log.Warn("kafka: topic has fewer partitions than configured: fewer workers can share it", "topic", name,
+					"partitions", n, "configured", q.cfg.Partitions)
 			}
 		case t.Err == nil || errors.Is(t.Err, kerr.UnknownTopicOrPartition):
 			// The cached listing of Open may be older than the topic:

@@ -101,7 +101,8 @@ func messages(n int, tokens ...string) []instachat.Create {
 	var creates []instachat.Create
 	for _, token := range tokens {
 		for i := range n {
-			creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: int64(i + 1), Body: fmt.Sprint("body ", i+1), CreatedAt: at, UpdatedAt: at}})
+			creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1,
+				Number: int64(i + 1), Body: fmt.Sprint("body ", i+1), CreatedAt: at, UpdatedAt: at}})
 		}
 	}
 	return creates
@@ -367,7 +368,8 @@ func TestUndecodableToDeadLetter(t *testing.T) {
 	c := newCluster(t)
 	q := open(t, c, Config{Partitions: 1})
 	good := messages(1, instachat.NewToken())
-	if err := rawClient(t, c).ProduceSync(t.Context(), &kgo.Record{Topic: "instachat.creates", Key: []byte("k"), Value: []byte("{garbage")}).FirstErr(); err != nil {
+	if err := rawClient(t, c).ProduceSync(t.Context(),
+		&kgo.Record{Topic: "instachat.creates", Key: []byte("k"), Value: []byte("{garbage")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, q, good)

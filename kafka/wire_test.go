@@ -131,20 +131,25 @@ func TestDecodesVersion1(t *testing.T) {
 		want   instachat.Create
 	}{
 		{
-			`{"v":1,"kind":"chat","token":"hGRcjXMsmOTMcRFWtaetUw","chat":7,"name":"général ✓","created_at":"2026-11-26T19:02:10.354525Z","updated_at":"2026-11-26T19:02:10.354525Z"}`,
+			`{"v":1,"kind":"chat","token":"hGRcjXMsmOTMcRFWtaetUw","chat":7,"name":"général ✓",` +
+				`"created_at":"2026-11-26T19:02:10.354525Z","updated_at":"2026-11-26T19:02:10.354525Z"}`,
 			instachat.Create{Chat: &instachat.Chat{Token: token, Number: 7, Name: "général ✓", CreatedAt: at, UpdatedAt: at}},
 		},
 		{
-			`{"v":1,"kind":"chat","token":"hGRcjXMsmOTMcRFWtaetUw","chat":8,"created_at":"2026-11-26T19:02:10.354525Z","updated_at":"2026-11-26T19:02:10.354526Z"}`,
+			`{"v":1,"kind":"chat","token":"hGRcjXMsmOTMcRFWtaetUw","chat":8,` +
+				`"created_at":"2026-11-26T19:02:10.354525Z","updated_at":"2026-11-26T19:02:10.354526Z"}`,
 			instachat.Create{Chat: &instachat.Chat{Token: token, Number: 8, CreatedAt: at, UpdatedAt: at.Add(time.Microsecond)}},
 		},
 		{
-			`{"v":1,"kind":"message","token":"hGRcjXMsmOTMcRFWtaetUw","chat":7,"message":9,"body":"line\n\"quoted\" \u003cb\u003e\u0026\u003c/b\u003e \u2028 ✓","created_at":"2026-11-26T19:02:10.354525Z","updated_at":"2026-11-26T19:02:10.354525Z"}`,
+			`{"v":1,"kind":"message","token":"hGRcjXMsmOTMcRFWtaetUw","chat":7,"message":9,` +
+				`"body":"line\n\"quoted\" \u003cb\u003e\u0026\u003c/b\u003e \u2028 ✓",` +
+				`"created_at":"2026-11-26T19:02:10.354525Z","updated_at":"2026-11-26T19:02:10.354525Z"}`,
 			instachat.Create{Message: &instachat.Message{Token: token, Chat: 7, Number: 9,
 				Body: "line\n\"quoted\" <b>&</b> \u2028 ✓", CreatedAt: at, UpdatedAt: at}},
 		},
 		{ // a field added by a later revision of version 1 is ignored
-			`{"v":1,"kind":"message","token":"t","chat":1,"message":2,"body":"b","created_at":"2026-11-26T19:02:10.354525Z","updated_at":"2026-11-26T19:02:10.354525Z","later":true}`,
+			`{"v":1,"kind":"message","token":"t","chat":1,"message":2,"body":"b",` +
+				`"created_at":"2026-11-26T19:02:10.354525Z","updated_at":"2026-11-26T19:02:10.354525Z","later":true}`,
 			instachat.Create{Message: &instachat.Message{Token: "t", Chat: 1, Number: 2, Body: "b", CreatedAt: at, UpdatedAt: at}},
 		},
 	} {

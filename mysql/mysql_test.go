@@ -59,10 +59,11 @@ func TestStoreConformanceShared(t *testing.T) {
 }
 
 func TestSearcherConformance(t *testing.T) {
-	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineMySQL}, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
-		db := openTest(t)
-		return search.New(db, db), conformance.PutThroughStore(db, nil)
-	})
+	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineMySQL},
+		func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
+			db := openTest(t)
+			return search.New(db, db), conformance.PutThroughStore(db, nil)
+		})
 }
 
 func TestMigrateConcurrently(t *testing.T) {

@@ -46,7 +46,8 @@ func open(t *testing.T) (*sqlite.DB, string) {
 	}
 	for _, n := range []string{"one", "two", "three", "four"} {
 		number := int64(len(creates) - 1)
-		creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: number, Body: n, CreatedAt: at, UpdatedAt: at}})
+		creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1,
+			Number: number, Body: n, CreatedAt: at, UpdatedAt: at}})
 	}
 	if err := db.ApplyCreates(t.Context(), creates); err != nil {
 		t.Fatal(err)

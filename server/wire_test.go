@@ -22,7 +22,8 @@ func wantJSONError(t *testing.T, what string, resp *http.Response, status int) (
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != status || resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Location") != "" ||
-		resp.Request != nil && resp.Request.Method != http.MethodHead && (json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" || eb.Error.Message == "") {
+		resp.Request != nil && resp.Request.Method != http.MethodHead &&
+			(json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" || eb.Error.Message == "") {
 		t.Errorf("%s: %s (Content-Type %q, Location %q) %q, want %d and a JSON error", what, resp.Status,
 			resp.Header.Get("Content-Type"), resp.Header.Get("Location"), raw, status)
 	}
@@ -111,7 +112,8 @@ func TestRefusalsByNetHTTPAnswerJSON(t *testing.T) {
 			431, "header_too_large", "must be at most 65536 bytes"},
 		{"no Host", "GET /healthz HTTP/1.1\r\n\r\n", 400, instachat.EBADREQUEST, "missing required Host header"},
 		{"malformed header", "GET /healthz HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n", 400, instachat.EBADREQUEST, "could not be parsed"},
-		{"unknown transfer coding", "POST /api/v1/applications HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: zstd\r\n\r\n", 501, "not_implemented", "Transfer-Encoding"},
+		{"unknown transfer coding", "POST /api/v1/applications HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " +
+			"zstd\r\n\r\n", 501, "not_implemented", "Transfer-Encoding"},
 		{"HTTP/2 without upgrade", "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported", "HTTP/1.1"},
 	}
 	for _, tt := range tests {

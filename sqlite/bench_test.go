@@ -55,7 +55,8 @@ func benchMessages(rng *rand.Rand, token string, from, n int) []instachat.Create
 	now := time.Now()
 	creates := make([]instachat.Create, n)
 	for i := range creates {
-		creates[i] = instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: int64(from + i), Body: benchBody(rng), CreatedAt: now, UpdatedAt: now}}
+		creates[i] = instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: int64(from + i),
+			Body: benchBody(rng), CreatedAt: now, UpdatedAt: now}}
 	}
 	return creates
 }
@@ -200,7 +201,8 @@ func buildScopedDB(b *testing.B, file string) {
 				if n%1000 == 0 {
 					body += scopedRare
 				}
-				batch = append(batch, instachat.Create{Message: &instachat.Message{Token: token, Chat: chat + 1, Number: int64(n), Body: body, CreatedAt: now, UpdatedAt: now}})
+				batch = append(batch, instachat.Create{Message: &instachat.Message{Token: token, Chat: chat + 1,
+					Number: int64(n), Body: body, CreatedAt: now, UpdatedAt: now}})
 			}
 		}
 		benchApply(b, db, batch)

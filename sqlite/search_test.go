@@ -51,7 +51,8 @@ func TestMigrationIndexesExistingMessages(t *testing.T) {
 	}
 	// Never issued, and beyond the index's 32 bits: it must be left out,
 	// not land in another chat's range.
-	exec(`INSERT INTO messages (app_token, chat_number, number, body, created_at, updated_at) VALUES (?, 1, ?, 'shared overflow', 0, 0)`, a, int64(1)<<32)
+	exec(`INSERT INTO messages (app_token, chat_number, number, body, created_at, updated_at) VALUES (?, 1, ?, 'shared overflow', 0, 0)`,
+		a, int64(1)<<32)
 	exec(`INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')`)
 	exec(`UPDATE messages SET body = 'shared, edited before the migration' WHERE app_token = ? AND chat_number = 1 AND number = 1`, b)
 	if err := old.Close(); err != nil {
@@ -216,7 +217,8 @@ func TestApplyCreatesRefusesNumbersBeyondTheIndex(t *testing.T) {
 			t.Errorf("ApplyCreates of message number %d: %v, want EINVALID", n, err)
 		}
 	}
-	if err := db.ApplyCreates(t.Context(), []instachat.Create{{Message: &instachat.Message{Token: token, Chat: 1, Number: maxMessageNumber, Body: "the last"}}}); err != nil {
+	if err := db.ApplyCreates(t.Context(), []instachat.Create{{Message: &instachat.Message{Token: token, Chat: 1,
+		Number: maxMessageNumber, Body: "the last"}}}); err != nil {
 		t.Fatal(err)
 	}
 	searchFinds(t, db, chatKey{token, 1}, "last", maxMessageNumber)
@@ -241,7 +243,8 @@ func TestPurgeRemovesIndexEntries(t *testing.T) {
 	searchFinds(t, db, chatKey{token, 1}, "kept", 6, 4, 3, 1)
 	searchFinds(t, db, chatKey{token, 1}, tag(5))
 	var entries int
-	if err := db.read.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM message_index WHERE message_index MATCH 'kept'`).Scan(&entries); err != nil || entries != 4 {
+	if err := db.read.QueryRowContext(t.Context(),
+		`SELECT COUNT(*) FROM message_index WHERE message_index MATCH 'kept'`).Scan(&entries); err != nil || entries != 4 {
 		t.Errorf("%d index entries for 4 messages, %v", entries, err)
 	}
 	integrityCheck(t, db)
@@ -273,7 +276,8 @@ func putBodies(t *testing.T, db *DB, c chatKey, bodies ...string) {
 	now := time.Now()
 	creates := make([]instachat.Create, len(bodies))
 	for i, b := range bodies {
-		creates[i] = instachat.Create{Message: &instachat.Message{Token: c.token, Chat: c.number, Number: int64(i + 1), Body: b, CreatedAt: now, UpdatedAt: now}}
+		creates[i] = instachat.Create{Message: &instachat.Message{Token: c.token, Chat: c.number,
+			Number: int64(i + 1), Body: b, CreatedAt: now, UpdatedAt: now}}
 	}
 	if err := db.ApplyCreates(t.Context(), creates); err != nil {
 		t.Fatal(err)

@@ -31,7 +31,8 @@ func TestStoreConformanceShared(t *testing.T) {
 }
 
 func TestSearcherConformance(t *testing.T) {
-	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineSQLite, RankWindow: RankWindow}, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
+	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineSQLite,
+		RankWindow: RankWindow}, func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
 		db := openTest(t)
 		return search.New(db, db), conformance.PutThroughStore(db, nil)
 	})
@@ -133,13 +134,15 @@ func TestTrigramFTS5(t *testing.T) {
 		t.Fatalf("SQLite is built without FTS5 (%d, %v)", n, err)
 	}
 	w := db.write
-	if _, err := w.ExecContext(t.Context(), `CREATE VIRTUAL TABLE temp.trigram_probe USING fts5 (body, tokenize = 'trigram case_sensitive 0')`); err != nil {
+	if _, err := w.ExecContext(t.Context(),
+		`CREATE VIRTUAL TABLE temp.trigram_probe USING fts5 (body, tokenize = 'trigram case_sensitive 0')`); err != nil {
 		t.Fatalf("no trigram tokenizer: %v", err)
 	}
 	if _, err := w.ExecContext(t.Context(), `INSERT INTO temp.trigram_probe (body) VALUES ('Une ÉCOLE')`); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM temp.trigram_probe WHERE trigram_probe MATCH '"cole" AND "écol"'`).Scan(&n); err != nil || n != 1 {
+	if err := w.QueryRowContext(t.Context(),
+		`SELECT COUNT(*) FROM temp.trigram_probe WHERE trigram_probe MATCH '"cole" AND "écol"'`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("trigram substring, case-folded: %d rows, %v; want 1", n, err)
 	}
 }

@@ -150,7 +150,8 @@ func TestMigrationRebuildsIndexInGoCase(t *testing.T) {
 	}
 	// The old index shows the defect this migration mends.
 	var oldFinds int
-	if err := old.QueryRowContext(ctx, `SELECT COUNT(*) FROM message_index WHERE message_index MATCH '"οδος"'`).Scan(&oldFinds); err != nil || oldFinds != 1 {
+	if err := old.QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM message_index WHERE message_index MATCH '"οδος"'`).Scan(&oldFinds); err != nil || oldFinds != 1 {
 		t.Fatalf("before 0005, the index finds %d messages for οδος, %v; want SQLite's folding to find ΟΔΟΣ", oldFinds, err)
 	}
 	if err := old.Close(); err != nil {
