@@ -51,11 +51,21 @@ type Options struct {
 	// ConnMaxLifetime recycles connections (default 5 minutes), so none is
 	// cut by the server's wait_timeout or a proxy while idle in the pool.
 	ConnMaxLifetime time.Duration
+	// SearchScanLimit bounds the messages of a chat one search examines
+	// (default 10,000), and SearchTimeout its time (default 2 s): past
+	// either, before its page is full, it answers EINVALID, asking for a
+	// narrower query, instead of holding a connection and a server thread
+	// for as long as the chat is big.
+	SearchScanLimit int
+	SearchTimeout   time.Duration
 }
 
 // DB is a MySQL database holding applications, chats and messages.
 type DB struct {
 	db *sql.DB
+
+	searchScanLimit int64
+	searchTimeout   time.Duration
 }
 
 var (
@@ -99,7 +109,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxLifetime(cmp.Or(opts.ConnMaxLifetime, 5*time.Minute))
-	return &DB{db: db}, nil
+	return &DB{db: db, searchScanLimit: int64(cmp.Or(opts.SearchScanLimit, 10_000)), searchTimeout: cmp.Or(opts.SearchTimeout, 2*time.Second)}, nil
 }
 
 // Close closes every connection.

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"unicode"
@@ -19,16 +20,37 @@ const searchPage = 200
 // chat_number, number) index, page by page; LIKE narrows the rows sent back
 // to those that may match, and instachat.MatchesTerm decides, so the rules
 // are exactly the contract's. Hits come in number order, as no rank is
-// computed (Score 0). Correct, but each search reads the whole chat up to its
-// last result: O(chat size).
+// computed (Score 0). Each search reads the chat up to its last result, so
+// it is bounded: it examines at most the chat's first SearchScanLimit
+// numbers (numbers are dense, so as many rows at most) and runs at most
+// SearchTimeout. A search that reaches either bound before its page is full
+// answers EINVALID (422) asking for a narrower query, rather than a partial
+// page that would pass for complete.
 func (db *DB) SearchMessageNumbers(ctx context.Context, q instachat.SearchQuery) ([]instachat.SearchHit, error) {
 	if q.Limit <= 0 {
 		return nil, nil
 	}
-	query := `SELECT number, body FROM messages WHERE app_token = ? AND chat_number = ? AND number > ?` +
+	scanCtx, cancel := context.WithTimeout(ctx, db.searchTimeout)
+	defer cancel()
+	hits, err := db.searchNumbers(scanCtx, q)
+	if err != nil && ctx.Err() == nil && errors.Is(scanCtx.Err(), context.DeadlineExceeded) {
+		return nil, instachat.Errorf(instachat.EINVALID,
+			"this search ran for %v without filling its page; narrow it with more or longer terms (without a search engine, a search scans the chat)", db.searchTimeout)
+	}
+	return hits, err
+}
+
+func (db *DB) searchNumbers(ctx context.Context, q instachat.SearchQuery) ([]instachat.SearchHit, error) {
+	var highest int64
+	err := db.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) FROM messages WHERE app_token = ? AND chat_number = ?`, q.Token, q.Chat).Scan(&highest)
+	if err != nil {
+		return nil, formatError(err, "")
+	}
+	end := min(highest, db.searchScanLimit) // the last number this search may examine
+	query := `SELECT number, body FROM messages WHERE app_token = ? AND chat_number = ? AND number > ? AND number <= ?` +
 		strings.Repeat(` AND body COLLATE utf8mb4_unicode_ci LIKE ? ESCAPE '!'`, len(q.Terms)) +
 		` ORDER BY number LIMIT ?`
-	args := []any{q.Token, q.Chat, int64(0)}
+	args := []any{q.Token, q.Chat, int64(0), end}
 	for _, t := range q.Terms {
 		args = append(args, likePattern(t))
 	}
@@ -62,10 +84,15 @@ func (db *DB) SearchMessageNumbers(ctx context.Context, q instachat.SearchQuery)
 				return found, nil
 			}
 		}
-		if len(page) < searchPage {
-			return found, nil
+		if len(page) == searchPage {
+			args[2] = page[len(page)-1].number
+			continue
 		}
-		args[2] = page[len(page)-1].number
+		if end < highest {
+			return nil, instachat.Errorf(instachat.EINVALID,
+				"this search examined the chat's first %d messages without filling its page; narrow it with more or longer terms (without a search engine, a search scans the chat)", end)
+		}
+		return found, nil
 	}
 }
 
