@@ -20,6 +20,7 @@ var slow = instachat.RateLimit{PerSecond: 0.01, Burst: 5}
 func TestRateLimiter(t *testing.T, open func(t *testing.T, limit instachat.RateLimit) (a, b instachat.RateLimiter)) {
 	t.Run("a burst is allowed, then requests are refused", func(t *testing.T) { testRateBurstThenRefused(t, open) })
 	t.Run("each key has its own budget", func(t *testing.T) { testRateKeysAreIndependent(t, open) })
+	t.Run("keys of any shape have their own budgets", func(t *testing.T) { testRateKeysOfAnyShape(t, open) })
 	t.Run("a request is allowed again after Retry-After, the burst after Reset", func(t *testing.T) { testRateAllowedAgainAfterRetryAfter(t, open) })
 	t.Run("concurrent requests get exactly the burst", func(t *testing.T) { testRateConcurrentRequestsGetExactlyTheBurst(t, open) })
 }
@@ -69,6 +70,25 @@ func testRateKeysAreIndependent(t *testing.T, open func(t *testing.T, limit inst
 	for i := range slow.Burst {
 		if d := allow(t, b, fresh); !d.Allowed || d.Remaining != slow.Burst-1-i {
 			t.Fatalf("another key, request %d: %+v; want allowed, remaining %d", i+1, d, slow.Burst-1-i)
+		}
+	}
+}
+
+// testRateKeysOfAnyShape: the API keys budgets other than the creates' by
+// a prefix and a client address ("search:" + token,
+// "applications:2001:db8::/64"); each such key is a budget of its own.
+func testRateKeysOfAnyShape(t *testing.T, open func(t *testing.T, limit instachat.RateLimit) (a, b instachat.RateLimiter)) {
+	a, b := open(t, slow)
+	token := instachat.NewToken()
+	keys := []string{token, "search:" + token, "applications:192.0.2.1", "applications:2001:db8:1:2::/64", "applications:" + token}
+	for i, key := range keys {
+		for j := range slow.Burst {
+			if d := allow(t, []instachat.RateLimiter{a, b}[(i+j)%2], key); !d.Allowed || d.Remaining != slow.Burst-1-j {
+				t.Fatalf("key %q, request %d, the keys before it spent: %+v; want allowed, remaining %d", key, j+1, d, slow.Burst-1-j)
+			}
+		}
+		if d := allow(t, b, key); d.Allowed {
+			t.Fatalf("key %q past its burst: %+v; want refused", key, d)
 		}
 	}
 }
