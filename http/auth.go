@@ -23,7 +23,7 @@ const AdminSetting = "INSTACHAT_ADMIN_TOKEN"
 // always when none is configured.
 func (s *Server) adminOnly(h handler) handler {
 	return func(w http.ResponseWriter, r *http.Request, res resource) error {
-		if err := checkAdmin(w, r, s.AdminToken); err != nil {
+		if err := checkAdmin(w.Header(), r, s.AdminToken); err != nil {
 			return err
 		}
 		return h(w, r, res)
@@ -37,7 +37,7 @@ func (s *Server) adminOnly(h handler) handler {
 // beside the API, such as /metrics.
 func RequireAdmin(token string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := checkAdmin(w, r, token); err != nil {
+		if err := checkAdmin(w.Header(), r, token); err != nil {
 			writeErrorTo(w, r, slog.Default(), err)
 			return
 		}
@@ -46,24 +46,24 @@ func RequireAdmin(token string, next http.Handler) http.Handler {
 }
 
 // checkAdmin returns EUNAUTHORIZED, with the WWW-Authenticate challenge
-// set (RFC 6750), unless r carries token as a Bearer credential; an empty
+// set in h (RFC 6750), unless r carries token as a Bearer credential; an empty
 // token matches nothing. Both sides are hashed before the constant-time
 // comparison, so neither the content nor the length of the token shows in
 // the time it takes.
-func checkAdmin(w http.ResponseWriter, r *http.Request, token string) error {
+func checkAdmin(h http.Header, r *http.Request, token string) error {
 	const challenge = `Bearer realm="instachat"`
 	if token == "" {
-		w.Header().Set("WWW-Authenticate", challenge)
+		h.Set("WWW-Authenticate", challenge)
 		return instachat.Errorf(instachat.EUNAUTHORIZED, "this endpoint requires the admin token, and none is configured: set %s on the server, then send Authorization: Bearer <token>", AdminSetting)
 	}
 	scheme, given, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		w.Header().Set("WWW-Authenticate", challenge)
+		h.Set("WWW-Authenticate", challenge)
 		return instachat.Errorf(instachat.EUNAUTHORIZED, "this endpoint requires the admin token (%s): Authorization: Bearer <token>", AdminSetting)
 	}
 	want, got := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(strings.TrimSpace(given)))
 	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
-		w.Header().Set("WWW-Authenticate", challenge+`, error="invalid_token"`)
+		h.Set("WWW-Authenticate", challenge+`, error="invalid_token"`)
 		return instachat.Errorf(instachat.EUNAUTHORIZED, "the admin token is not valid (%s)", AdminSetting)
 	}
 	return nil

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -252,5 +254,142 @@ func TestRateLimitWithTheEmbeddedLimiter(t *testing.T) {
 	}
 	if c, _, err := e.client.CreateChat(t.Context(), b.Token, ""); err != nil || c.Number != 1 {
 		t.Fatalf("another application's create: %v, %v; want chat 1", c, err)
+	}
+}
+
+// TestApplicationCreatesAreLimitedPerAddress: creating applications needs
+// no credential, so without a limit of its own each new token was a fresh
+// budget of creates. The client address has a budget; the admin token is
+// not limited.
+func TestApplicationCreatesAreLimitedPerAddress(t *testing.T) {
+	limit := instachat.RateLimit{PerSecond: 0.01, Burst: 3}
+	e := newTestEnv(t, func(s *Server) { s.ApplicationLimiter = inmem.NewRateLimiter(limit) })
+	post := func(h http.Header) (*http.Response, []byte) {
+		return sendWith(t, e, "POST", "/api/v1/applications", h, strings.NewReader(`{"name":"a"}`))
+	}
+	for i := range limit.Burst {
+		resp, raw := post(nil)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("application %d of a burst of %d: %d %s", i+1, limit.Burst, resp.StatusCode, raw)
+		}
+		wantHeaders(t, resp, map[string]string{"RateLimit-Limit": "3", "RateLimit-Remaining": fmt.Sprint(limit.Burst - 1 - i)})
+	}
+	resp, raw := post(nil)
+	if code, msg := errorOf(t, raw); resp.StatusCode != http.StatusTooManyRequests || code != instachat.ERATELIMITED || !strings.Contains(msg, "applications created from this address") {
+		t.Fatalf("application past the burst: %d %s, want 429 naming the address's budget", resp.StatusCode, raw)
+	}
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	// A forged X-Forwarded-For is not another address.
+	if resp, raw := post(http.Header{"X-Forwarded-For": {"203.0.113.7"}}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("past the burst with a forged X-Forwarded-For: %d %s, want 429", resp.StatusCode, raw)
+	}
+	// The admin provisions as many as it likes, unlimited.
+	for range 2 {
+		if resp, raw := post(http.Header{"Authorization": {"Bearer " + testAdminToken}}); resp.StatusCode != http.StatusCreated || resp.Header.Get("RateLimit-Limit") != "" {
+			t.Errorf("application created with the admin token past the burst: %d %s (RateLimit-Limit %q), want 201 unlimited", resp.StatusCode, raw, resp.Header.Get("RateLimit-Limit"))
+		}
+	}
+	// A wrong admin token is no way around the limit.
+	if resp, raw := post(http.Header{"Authorization": {"Bearer " + testAdminToken + "x"}}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("past the burst with a wrong admin token: %d %s, want 429", resp.StatusCode, raw)
+	}
+}
+
+func TestClientAddress(t *testing.T) {
+	for _, c := range []struct {
+		remote    string
+		forwarded []string
+		trust     bool
+		want      string
+	}{
+		{"192.0.2.1:5555", nil, false, "192.0.2.1"},
+		{"192.0.2.1:5555", []string{"203.0.113.7"}, false, "192.0.2.1"},
+		{"192.0.2.1:5555", []string{"203.0.113.7"}, true, "203.0.113.7"},
+		// The entries before the proxy's are the client's to forge.
+		{"192.0.2.1:5555", []string{"198.51.100.1, 203.0.113.7"}, true, "203.0.113.7"},
+		{"192.0.2.1:5555", []string{"198.51.100.1", "203.0.113.8"}, true, "203.0.113.8"},
+		{"192.0.2.1:5555", []string{""}, true, "192.0.2.1"},
+		// IPv6 counts by /64; a mapped IPv4 address is that address.
+		{"[2001:db8:1:2:aaaa::1]:5555", nil, false, "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:bbbb::9]:5555", nil, false, "2001:db8:1:2::/64"},
+		{"[::ffff:192.0.2.1]:5555", nil, false, "192.0.2.1"},
+		{"192.0.2.1:5555", []string{"2001:db8:1:2:cccc::3"}, true, "2001:db8:1:2::/64"},
+		{"@", nil, false, "@"},
+	} {
+		s := &Server{TrustForwardedFor: c.trust}
+		r := httptest.NewRequest("POST", "/api/v1/applications", nil)
+		r.RemoteAddr = c.remote
+		for _, v := range c.forwarded {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := s.clientAddress(r); got != c.want {
+			t.Errorf("RemoteAddr %s, X-Forwarded-For %q, trusted %v: %q, want %q", c.remote, c.forwarded, c.trust, got, c.want)
+		}
+	}
+}
+
+// TestRequireAdminForApplications: the setting makes creating an
+// application need the admin token; without one configured, no one can.
+func TestRequireAdminForApplications(t *testing.T) {
+	e := newTestEnv(t, func(s *Server) { s.RequireAdminForApplications = true })
+	post := func(authorization string) (*http.Response, []byte) {
+		h := http.Header{}
+		if authorization != "" {
+			h.Set("Authorization", authorization)
+		}
+		return sendWith(t, e, "POST", "/api/v1/applications", h, strings.NewReader(`{"name":"a"}`))
+	}
+	for _, a := range []string{"", "Bearer wrong-token-0123456789", "Basic " + testAdminToken} {
+		resp, raw := post(a)
+		if code, msg := errorOf(t, raw); resp.StatusCode != http.StatusUnauthorized || code != instachat.EUNAUTHORIZED || !strings.Contains(msg, "INSTACHAT_ADMIN_TOKEN") {
+			t.Errorf("create with Authorization %q: %d %s, want 401 naming INSTACHAT_ADMIN_TOKEN", a, resp.StatusCode, raw)
+		}
+		if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="instachat"`) {
+			t.Errorf("401 without the Bearer challenge: %q", resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if resp, raw := post("Bearer " + testAdminToken); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create with the admin token: %d %s", resp.StatusCode, raw)
+	}
+	// Only creation: the application's own routes stay open.
+	token := e.seed(t, "hello")
+	if resp, raw := sendWith(t, e, "GET", "/api/v1/applications/"+token, nil, nil); resp.StatusCode != 200 {
+		t.Errorf("read an application: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// TestSearchesAreLimitedPerToken: searches count against a budget of their
+// own per token, apart from creates, even in one limiter's store (as
+// Redis is shared).
+func TestSearchesAreLimitedPerToken(t *testing.T) {
+	shared := inmem.NewRateLimiter(instachat.RateLimit{PerSecond: 0.01, Burst: 2})
+	e := newTestEnv(t, func(s *Server) { s.RateLimiter, s.SearchLimiter = shared, shared })
+	a, b := e.seed(t, "hello there"), e.seed(t, "hello again") // each spends its 2 creates
+	search := func(token string) (*http.Response, []byte) {
+		return sendWith(t, e, "GET", "/api/v1/applications/"+token+"/chats/1/messages/search?q=hel", nil, nil)
+	}
+	for i := range 2 {
+		resp, raw := search(a)
+		if resp.StatusCode != 200 || !strings.Contains(string(raw), "hello there") {
+			t.Fatalf("search %d of a burst of 2, creates spent: %d %s", i+1, resp.StatusCode, raw)
+		}
+		wantHeaders(t, resp, map[string]string{"RateLimit-Limit": "2", "RateLimit-Remaining": fmt.Sprint(1 - i)})
+	}
+	resp, raw := search(a)
+	if code, msg := errorOf(t, raw); resp.StatusCode != http.StatusTooManyRequests || code != instachat.ERATELIMITED || !strings.Contains(msg, "searches") {
+		t.Fatalf("search past the burst: %d %s, want 429 naming searches", resp.StatusCode, raw)
+	}
+	// Refused before anything is read: an unknown chat is 429 too.
+	if resp, raw := sendWith(t, e, "GET", "/api/v1/applications/"+a+"/chats/9/messages/search?q=hel", nil, nil); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("search of an unknown chat past the burst: %d %s, want 429", resp.StatusCode, raw)
+	}
+	if resp, raw := search(b); resp.StatusCode != 200 {
+		t.Errorf("another application's search: %d %s", resp.StatusCode, raw)
+	}
+	// Reads other than search are not limited.
+	if resp, raw := sendWith(t, e, "GET", "/api/v1/applications/"+a+"/chats/1/messages", nil, nil); resp.StatusCode != 200 || resp.Header.Get("RateLimit-Limit") != "" {
+		t.Errorf("list past the search burst: %d %s", resp.StatusCode, raw)
 	}
 }

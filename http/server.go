@@ -56,10 +56,25 @@ type Server struct {
 	// budget is answered 429 before its body is read. If the limiter fails,
 	// the create goes through (fail open) and a warning is logged.
 	RateLimiter instachat.RateLimiter
-	// AdminToken, when set, must come as "Authorization: Bearer <token>"
-	// to list every application; otherwise that answers 401. /healthz,
-	// /openapi.json and each application's own routes stay open.
+	// SearchLimiter, when set, limits searches per application token, on
+	// a budget apart from the creates' one; ApplicationLimiter limits
+	// application creates per client address (see TrustForwardedFor). Both
+	// answer 429 and fail open as RateLimiter does.
+	SearchLimiter      instachat.RateLimiter
+	ApplicationLimiter instachat.RateLimiter
+	// TrustForwardedFor takes the client address of an application create
+	// from the last X-Forwarded-For entry, which the proxy in front
+	// appended, instead of the connection's peer. Set it only behind a
+	// proxy that appends it: otherwise any client can name any address.
+	TrustForwardedFor bool
+	// AdminToken must come as "Authorization: Bearer <token>" to list every
+	// application; otherwise, and always when it is empty, that answers
+	// 401. /healthz, /openapi.json and each application's own routes stay
+	// open.
 	AdminToken string
+	// RequireAdminForApplications makes creating an application need the
+	// admin token too (401 otherwise), for operators who hand out tokens.
+	RequireAdminForApplications bool
 
 	// Checks are run by /healthz, by name.
 	Checks map[string]func(context.Context) error
@@ -90,7 +105,7 @@ func (s *Server) routes() []route {
 	}
 	if s.API {
 		rs = append(rs,
-			route{"POST /api/v1/applications", s.createApplication},
+			route{"POST /api/v1/applications", s.applicationGuarded(s.createApplication)},
 			route{"GET /api/v1/applications", s.adminOnly(s.listApplications)},
 			route{"GET " + appPath, s.getApplication},
 			route{"PATCH " + appPath, s.updateApplication},
@@ -102,7 +117,7 @@ func (s *Server) routes() []route {
 			route{"PUT " + chatPath, s.updateChat},
 			route{"GET " + chatPath + "/changes", s.listChatChanges},
 			route{"GET " + chatPath + "/messages", s.listMessages},
-			route{"GET " + chatPath + "/messages/search", s.searchMessages},
+			route{"GET " + chatPath + "/messages/search", s.searchLimited(s.searchMessages)},
 			route{"GET " + messagePath, s.getMessage},
 			route{"PATCH " + messagePath, s.updateMessage},
 			route{"PUT " + messagePath, s.updateMessage},

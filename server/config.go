@@ -33,6 +33,15 @@ type Config struct {
 	RateLimit  float64
 	RateBurst  int
 	AdminToken string
+	// With RateLimit on: searches per second per token (0: RateLimit and
+	// its burst, counted apart from creates), application creates per
+	// second per client address (0: not limited), whether that address is
+	// the proxy's last X-Forwarded-For entry, and whether creating an
+	// application needs the admin token.
+	SearchRateLimit             float64
+	ApplicationRateLimit        float64
+	TrustForwardedFor           bool
+	RequireAdminForApplications bool
 
 	// IdempotencyTTL is how long an Idempotency-Key answers retries.
 	IdempotencyTTL time.Duration
@@ -176,6 +185,47 @@ func (c Config) RateLimitPolicy() (instachat.RateLimit, bool) {
 	return instachat.RateLimit{PerSecond: c.RateLimit, Burst: burst}, true
 }
 
+// SearchRateLimitPolicy is the per-token limit on searches that c asks for:
+// on with RateLimit, at SearchRateLimit (0: RateLimit, with its burst), on a
+// budget of its own.
+func (c Config) SearchRateLimitPolicy() (instachat.RateLimit, bool) {
+	limit, on := c.RateLimitPolicy()
+	if !on || c.SearchRateLimit == 0 {
+		return limit, on
+	}
+	return instachat.RateLimit{PerSecond: c.SearchRateLimit, Burst: max(int(math.Ceil(c.SearchRateLimit)), 1)}, true
+}
+
+// ApplicationRateLimitPolicy is the per-address limit on application
+// creates that c asks for: on with RateLimit unless ApplicationRateLimit is
+// 0, with a burst of one minute's worth (at least 1).
+func (c Config) ApplicationRateLimitPolicy() (instachat.RateLimit, bool) {
+	if _, on := c.RateLimitPolicy(); !on || c.ApplicationRateLimit <= 0 {
+		return instachat.RateLimit{}, false
+	}
+	return instachat.RateLimit{PerSecond: c.ApplicationRateLimit, Burst: max(int(math.Ceil(60*c.ApplicationRateLimit)), 1)}, true
+}
+
+// rate parses a rate setting: 0 or 0.001 to 1000000 per second.
+func rate(v string, into *float64) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f != 0 && !(f >= 0.001 && f <= 1e6) { // NaN fails both
+		return fmt.Errorf("must be 0 or a number from 0.001 to 1000000")
+	}
+	*into = f
+	return nil
+}
+
+// boolean parses an on/off setting.
+func boolean(v string, into *bool) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("must be true or false")
+	}
+	*into = b
+	return nil
+}
+
 // Option is one row of the configuration table: a setting's environment
 // variable, its flag, the kind of value the flag takes as -help names it,
 // its default and what it means.
@@ -290,6 +340,21 @@ var Options = []Option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(c.RateBurst) }},
+	{"INSTACHAT_SEARCH_RATE_LIMIT", "search-rate-limit", "float", "0",
+		"with INSTACHAT_RATE_LIMIT on: searches per second per application token, counted apart from creates, " +
+			"429 beyond (0: INSTACHAT_RATE_LIMIT and its burst)",
+		func(c *Config, v string) error { return rate(v, &c.SearchRateLimit) },
+		func(c *Config) string { return strconv.FormatFloat(c.SearchRateLimit, 'g', -1, 64) }},
+	{"INSTACHAT_APPLICATION_RATE_LIMIT", "application-rate-limit", "float", "0.1",
+		"with INSTACHAT_RATE_LIMIT on: application creates per second per client address, with a burst of " +
+			"one minute's worth, 429 beyond (0: not limited); the admin token is never limited",
+		func(c *Config, v string) error { return rate(v, &c.ApplicationRateLimit) },
+		func(c *Config) string { return strconv.FormatFloat(c.ApplicationRateLimit, 'g', -1, 64) }},
+	{"INSTACHAT_TRUST_FORWARDED_FOR", "trust-forwarded-for", "bool", "false",
+		"take the client address of application creates from the last X-Forwarded-For entry instead of the " +
+			"connection; only behind a proxy that appends it, as anyone can send the header",
+		func(c *Config, v string) error { return boolean(v, &c.TrustForwardedFor) },
+		func(c *Config) string { return strconv.FormatBool(c.TrustForwardedFor) }},
 	{envAdminToken, "admin-token", "token", "",
 		"secret of at least 16 characters required as Authorization: Bearer to list all applications and read " +
 			"/metrics (empty: the embedded default generates one into DATA_DIR/admin-token and logs it once; " +
@@ -302,6 +367,11 @@ var Options = []Option{
 			return nil
 		},
 		func(c *Config) string { return hidden(c.AdminToken) }},
+	{"INSTACHAT_REQUIRE_ADMIN_FOR_APPLICATIONS", "require-admin-for-applications", "bool", "false",
+		"creating an application needs the admin token too (401 otherwise), for deployments where the " +
+			"operator hands out application tokens",
+		func(c *Config, v string) error { return boolean(v, &c.RequireAdminForApplications) },
+		func(c *Config) string { return strconv.FormatBool(c.RequireAdminForApplications) }},
 	{"INSTACHAT_MYSQL_DSN", "mysql-dsn", "dsn", "", "production: go-sql-driver DSN of MySQL, e.g. user:pass@tcp(db:3306)/instachat",
 		func(c *Config, v string) error { c.MySQLDSN = v; return nil },
 		func(c *Config) string { return redact(c.MySQLDSN) }},

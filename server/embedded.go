@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/inmem"
 	"github.com/instachat/instachat/search"
 	"github.com/instachat/instachat/sqlite"
@@ -45,9 +46,8 @@ func openEmbedded(ctx context.Context, cfg Config, logger *slog.Logger) (*backen
 	}
 	q := inmem.NewQueue(inmem.QueueOptions{})
 	b.sequencer, b.queue = seq, q
-	if limit, ok := cfg.RateLimitPolicy(); ok {
-		b.rateLimiter = inmem.NewRateLimiter(limit) // one process serves every create
-	}
+	// One process serves every request: its limiters count in memory.
+	b.newLimiter = func(l instachat.RateLimit) instachat.RateLimiter { return inmem.NewRateLimiter(l) }
 	b.closeQueue = func() { q.Close() }
 	b.chores = append(b.chores, worker.PruneReceipts(store, cfg.IdempotencyTTL, logger))
 	return b, nil

@@ -67,11 +67,9 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 		}
 		b.sequencer = seq
 		b.checks["redis"] = seq.Ping
-		if limit, ok := cfg.RateLimitPolicy(); ok && roles.Dispatcher {
-			// One budget per token across every dispatcher, on the
-			// sequencer's connection.
-			b.rateLimiter = seq.RateLimiter(limit)
-		}
+		// Each budget is shared by every process, on the sequencer's
+		// connection.
+		b.newLimiter = func(l instachat.RateLimit) instachat.RateLimiter { return seq.RateLimiter(l) }
 	}
 
 	if cfg.ElasticsearchURL == "" {

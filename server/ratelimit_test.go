@@ -375,3 +375,145 @@ func TestRateLimitConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitCoversApplicationsAndSearch: with INSTACHAT_RATE_LIMIT=5 a
+// client created 20 applications, each a fresh budget, and searched
+// without any limit. With rate limiting on, application creates count per
+// client address and searches per token, each on its own budget.
+func TestRateLimitCoversApplicationsAndSearch(t *testing.T) {
+	cfg := server.DefaultConfig()
+	cfg.RateLimit, cfg.RateBurst = 0.01, 2 // searches: the same, counted apart
+	cfg.ApplicationRateLimit = 0.05        // a burst of 3 (one minute's worth)
+	r := startWith(t, cfg, io.Discard)
+	var tokens []string
+	for i := range 3 {
+		res := requestWith(t, r, "POST", "/api/v1/applications", "", `{"name":"a"}`)
+		if res.status != http.StatusCreated {
+			t.Fatalf("application %d of a burst of 3: %d %s", i+1, res.status, res.body)
+		}
+		var app struct{ Token string }
+		json.Unmarshal(res.body, &app)
+		tokens = append(tokens, app.Token)
+	}
+	wantLimited(t, requestWith(t, r, "POST", "/api/v1/applications", "", `{"name":"a"}`), 3, 20)
+	// The admin token is never limited.
+	if res := requestWith(t, r, "POST", "/api/v1/applications", "Bearer "+r.Config.AdminToken, `{"name":"a"}`); res.status != http.StatusCreated {
+		t.Errorf("application with the admin token past the burst: %d %s", res.status, res.body)
+	}
+
+	a := tokens[0]
+	chat := "/api/v1/applications/" + a + "/chats"
+	for range 2 { // spends the creates' burst of 2
+		if res := requestWith(t, r, "POST", chat, "", `{}`); res.status != http.StatusCreated {
+			t.Fatalf("create chat: %d %s", res.status, res.body)
+		}
+	}
+	search := chat + "/1/messages/search?q=abc"
+	for i := range 2 {
+		if res := requestWith(t, r, "GET", search, "", ""); res.status != http.StatusOK {
+			t.Fatalf("search %d of a burst of 2, creates spent: %d %s", i+1, res.status, res.body)
+		}
+	}
+	res := requestWith(t, r, "GET", search, "", "")
+	wantLimited(t, res, 2, 200)
+	if !strings.Contains(string(res.body), "searches") {
+		t.Errorf("429 of a search does not say so: %s", res.body)
+	}
+	if res := requestWith(t, r, "GET", "/api/v1/applications/"+tokens[1]+"/chats", "", ""); res.status != http.StatusOK {
+		t.Errorf("another application's read: %d", res.status)
+	}
+}
+
+// TestProductionApplicationAndSearchLimitsAreShared: on Redis, the budget
+// of a client address and of a token's searches hold across processes.
+func TestProductionApplicationAndSearchLimitsAreShared(t *testing.T) {
+	cfg := productionConfig(t)
+	cfg.RateLimit, cfg.RateBurst, cfg.ApplicationRateLimit = 0.01, 2, 0.05
+	p, q := startProduction(t, cfg), startProduction(t, cfg)
+	var token string
+	for i := range 3 {
+		res := requestWith(t, []*running{p, q}[i%2], "POST", "/api/v1/applications", "", `{"name":"a"}`)
+		if res.status != http.StatusCreated {
+			t.Fatalf("application %d of a burst of 3: %d %s", i+1, res.status, res.body)
+		}
+		var app struct{ Token string }
+		json.Unmarshal(res.body, &app)
+		token = app.Token
+	}
+	for _, r := range []*running{p, q} {
+		wantLimited(t, requestWith(t, r, "POST", "/api/v1/applications", "", `{"name":"a"}`), 3, 20)
+	}
+	if res := requestWith(t, q, "POST", "/api/v1/applications/"+token+"/chats", "", `{}`); res.status != http.StatusAccepted {
+		t.Fatalf("create chat: %d %s", res.status, res.body)
+	}
+	p.readable(t, "/api/v1/applications/"+token+"/chats/1")
+	search := "/api/v1/applications/" + token + "/chats/1/messages/search?q=abc"
+	for i := range 2 {
+		if res := requestWith(t, []*running{p, q}[i%2], "GET", search, "", ""); res.status != http.StatusOK {
+			t.Fatalf("search %d of a burst of 2: %d %s", i+1, res.status, res.body)
+		}
+	}
+	for _, r := range []*running{p, q} {
+		wantLimited(t, requestWith(t, r, "GET", search, "", ""), 2, 200)
+	}
+}
+
+func TestRequireAdminForApplicationsConfig(t *testing.T) {
+	get := func(env map[string]string) func(string) string { return func(k string) string { return env[k] } }
+	cfg, err := server.LoadConfig("instachat", nil, get(map[string]string{"INSTACHAT_REQUIRE_ADMIN_FOR_APPLICATIONS": "true"}), io.Discard)
+	if err != nil || !cfg.RequireAdminForApplications {
+		t.Fatalf("LoadConfig: %v, require %v", err, cfg.RequireAdminForApplications)
+	}
+	// Embedded: the generated token is the one to use.
+	r := startWith(t, cfg, io.Discard)
+	if res := requestWith(t, r, "POST", "/api/v1/applications", "", `{"name":"a"}`); res.status != http.StatusUnauthorized || !strings.Contains(string(res.body), "INSTACHAT_ADMIN_TOKEN") {
+		t.Errorf("create without the admin token: %d %s, want 401 naming INSTACHAT_ADMIN_TOKEN", res.status, res.body)
+	}
+	if res := requestWith(t, r, "POST", "/api/v1/applications", "Bearer "+r.Config.AdminToken, `{"name":"a"}`); res.status != http.StatusCreated {
+		t.Errorf("create with the admin token: %d %s", res.status, res.body)
+	}
+	if _, err := server.LoadConfig("instachat", nil, get(map[string]string{"INSTACHAT_REQUIRE_ADMIN_FOR_APPLICATIONS": "maybe"}), io.Discard); err == nil || !strings.Contains(err.Error(), "INSTACHAT_REQUIRE_ADMIN_FOR_APPLICATIONS") {
+		t.Errorf("a value that is not a boolean: %v, want an error naming the setting", err)
+	}
+	// Production without an admin token would let no one create one: it
+	// refuses to start, saying why.
+	pc := productionConfig(t)
+	pc.AdminToken, pc.RequireAdminForApplications = "", true
+	s := server.New(pc, nil)
+	if err := s.Open(t.Context()); err == nil || !strings.Contains(err.Error(), "INSTACHAT_ADMIN_TOKEN") {
+		s.Close(t.Context())
+		t.Errorf("production requiring an admin token it lacks: %v, want a refusal naming INSTACHAT_ADMIN_TOKEN", err)
+	}
+}
+
+func TestSearchAndApplicationRateLimitConfig(t *testing.T) {
+	for _, c := range []struct {
+		env                 map[string]string
+		search, application instachat.RateLimit
+		searchOn, appOn     bool
+	}{
+		{map[string]string{}, instachat.RateLimit{}, instachat.RateLimit{}, false, false},
+		{map[string]string{"INSTACHAT_RATE_LIMIT": "5", "INSTACHAT_RATE_BURST": "20"},
+			instachat.RateLimit{PerSecond: 5, Burst: 20}, instachat.RateLimit{PerSecond: 0.1, Burst: 6}, true, true},
+		{map[string]string{"INSTACHAT_RATE_LIMIT": "5", "INSTACHAT_SEARCH_RATE_LIMIT": "2.5", "INSTACHAT_APPLICATION_RATE_LIMIT": "0"},
+			instachat.RateLimit{PerSecond: 2.5, Burst: 3}, instachat.RateLimit{}, true, false},
+		{map[string]string{"INSTACHAT_SEARCH_RATE_LIMIT": "2", "INSTACHAT_APPLICATION_RATE_LIMIT": "1"}, // rate limiting off
+			instachat.RateLimit{}, instachat.RateLimit{}, false, false},
+	} {
+		cfg, err := server.LoadConfig("instachat", nil, func(k string) string { return c.env[k] }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, on := cfg.SearchRateLimitPolicy(); on != c.searchOn || on && got != c.search {
+			t.Errorf("%v: search %+v (on %v), want %+v (on %v)", c.env, got, on, c.search, c.searchOn)
+		}
+		if got, on := cfg.ApplicationRateLimitPolicy(); on != c.appOn || on && got != c.application {
+			t.Errorf("%v: applications %+v (on %v), want %+v (on %v)", c.env, got, on, c.application, c.appOn)
+		}
+	}
+	for _, env := range []string{"INSTACHAT_SEARCH_RATE_LIMIT", "INSTACHAT_APPLICATION_RATE_LIMIT", "INSTACHAT_TRUST_FORWARDED_FOR"} {
+		if _, err := server.LoadConfig("instachat", nil, func(k string) string { return map[string]string{env: "-1"}[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=-1: %v, want an error naming it", env, err)
+		}
+	}
+}

@@ -31,9 +31,9 @@ type backends struct {
 	indexer   instachat.Indexer // nil when the store indexes itself
 	sequencer instachat.Sequencer
 	queue     instachat.Queue
-	// rateLimiter limits creates per token; nil when INSTACHAT_RATE_LIMIT
-	// is 0 or the process does not dispatch.
-	rateLimiter instachat.RateLimiter
+	// newLimiter makes a rate limiter of the topology (in memory, or
+	// shared in Redis); nil where the process has none to offer.
+	newLimiter func(instachat.RateLimit) instachat.RateLimiter
 	// createdStatus is 201 where a create is readable when answered (the
 	// embedded queue answers after the commit), 202 where it will be soon.
 	createdStatus int
@@ -104,6 +104,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if s.Config.RequireAdminForApplications && s.Config.AdminToken == "" {
+		return errors.New("INSTACHAT_REQUIRE_ADMIN_FOR_APPLICATIONS needs INSTACHAT_ADMIN_TOKEN: without it no one could create an application")
+	}
 	b, roles := s.b, s.Config.Roles
 	m := metrics.New()
 	if b.lag != nil {
@@ -138,11 +141,11 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		CreatedStatus:   b.createdStatus,
 		API:             roles.API,
 		Dispatch:        roles.Dispatcher,
-		RateLimiter:     b.rateLimiter,
 		AdminToken:      s.Config.AdminToken,
 		Checks:          b.checks,
 		Logger:          s.Logger,
 	}
+	s.limit(api)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", instachathttp.RequireAdmin(s.Config.AdminToken, m.Handler()))
 	mux.Handle("/", api.Handler())
@@ -184,6 +187,27 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	s.Logger.Info("instachat serving", "addr", s.ln.Addr().String(), "topology", topology, "roles", roles.String())
 	return nil
+}
+
+// limit gives api the limiters the configuration asks for, each where its
+// role serves what it limits: creates per token on dispatchers, searches
+// per token and application creates per client address on api processes.
+func (s *Server) limit(api *instachathttp.Server) {
+	cfg, roles, newLimiter := s.Config, s.Config.Roles, s.b.newLimiter
+	api.TrustForwardedFor = cfg.TrustForwardedFor
+	api.RequireAdminForApplications = cfg.RequireAdminForApplications
+	if newLimiter == nil {
+		return
+	}
+	if l, on := cfg.RateLimitPolicy(); on && roles.Dispatcher {
+		api.RateLimiter = newLimiter(l)
+	}
+	if l, on := cfg.SearchRateLimitPolicy(); on && roles.API {
+		api.SearchLimiter = newLimiter(l)
+	}
+	if l, on := cfg.ApplicationRateLimitPolicy(); on && roles.API {
+		api.ApplicationLimiter = newLimiter(l)
+	}
 }
 
 // runAll runs every loop until ctx ends and returns their errors.
