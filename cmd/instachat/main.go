@@ -112,8 +112,12 @@ func help(ctx context.Context, name string, sys *system) error {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, "Usage: instachat [COMMAND] [flags]\n\nInstachat, a chat-messaging backend. Commands:\n")
+	width := 0
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun 'instachat help COMMAND' for the flags of a command. Every flag mirrors\n"+
 		"an INSTACHAT_* environment variable; a flag wins over its variable.\n")
