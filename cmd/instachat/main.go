@@ -38,6 +38,7 @@ func init() {
 		{"recount", "recompute chats_count and messages_count from the rows", recount},
 		{"reindex", "rebuild the Elasticsearch index from the store (embedded: nothing to do)", reindex},
 		{"config", "print the effective configuration (secrets hidden), then what is wrong with it", printConfig},
+		{"healthcheck", "GET /healthz of the server these settings start here; exit 1 unless it answers 200", healthcheck},
 	}
 }
 
