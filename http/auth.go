@@ -54,7 +54,8 @@ func checkAdmin(h http.Header, r *http.Request, token string) error {
 	const challenge = `Bearer realm="instachat"`
 	if token == "" {
 		h.Set("WWW-Authenticate", challenge)
-		return instachat.Errorf(instachat.EUNAUTHORIZED, "this endpoint requires the admin token, and none is configured: set %s on the server, then send Authorization: Bearer <token>", AdminSetting)
+		return instachat.Errorf(instachat.EUNAUTHORIZED,
+			"this endpoint requires the admin token, and none is configured: set %s on the server, then send Authorization: Bearer <token>", AdminSetting)
 	}
 	scheme, given, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {

@@ -275,7 +275,8 @@ func TestApplicationCreatesAreLimitedPerAddress(t *testing.T) {
 		wantHeaders(t, resp, map[string]string{"RateLimit-Limit": "3", "RateLimit-Remaining": fmt.Sprint(limit.Burst - 1 - i)})
 	}
 	resp, raw := post(nil)
-	if code, msg := errorOf(t, raw); resp.StatusCode != http.StatusTooManyRequests || code != instachat.ERATELIMITED || !strings.Contains(msg, "applications created from this address") {
+	if code, msg := errorOf(t, raw); resp.StatusCode != http.StatusTooManyRequests ||
+		code != instachat.ERATELIMITED || !strings.Contains(msg, "applications created from this address") {
 		t.Fatalf("application past the burst: %d %s, want 429 naming the address's budget", resp.StatusCode, raw)
 	}
 	if resp.Header.Get("Retry-After") == "" {
@@ -287,8 +288,10 @@ func TestApplicationCreatesAreLimitedPerAddress(t *testing.T) {
 	}
 	// The admin provisions as many as it likes, unlimited.
 	for range 2 {
-		if resp, raw := post(http.Header{"Authorization": {"Bearer " + testAdminToken}}); resp.StatusCode != http.StatusCreated || resp.Header.Get("RateLimit-Limit") != "" {
-			t.Errorf("application created with the admin token past the burst: %d %s (RateLimit-Limit %q), want 201 unlimited", resp.StatusCode, raw, resp.Header.Get("RateLimit-Limit"))
+		if resp, raw := post(http.Header{"Authorization": {"Bearer " + testAdminToken}}); resp.StatusCode != http.StatusCreated ||
+			resp.Header.Get("RateLimit-Limit") != "" {
+			t.Errorf("application created with the admin token past the burst: %d %s (RateLimit-Limit %q), want 201 unlimited",
+				resp.StatusCode, raw, resp.Header.Get("RateLimit-Limit"))
 		}
 	}
 	// A wrong admin token is no way around the limit.
@@ -343,7 +346,8 @@ func TestRequireAdminForApplications(t *testing.T) {
 	}
 	for _, a := range []string{"", "Bearer wrong-token-0123456789", "Basic " + testAdminToken} {
 		resp, raw := post(a)
-		if code, msg := errorOf(t, raw); resp.StatusCode != http.StatusUnauthorized || code != instachat.EUNAUTHORIZED || !strings.Contains(msg, "INSTACHAT_ADMIN_TOKEN") {
+		if code, msg := errorOf(t, raw); resp.StatusCode != http.StatusUnauthorized ||
+			code != instachat.EUNAUTHORIZED || !strings.Contains(msg, "INSTACHAT_ADMIN_TOKEN") {
 			t.Errorf("create with Authorization %q: %d %s, want 401 naming INSTACHAT_ADMIN_TOKEN", a, resp.StatusCode, raw)
 		}
 		if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="instachat"`) {
@@ -378,18 +382,21 @@ func TestSearchesAreLimitedPerToken(t *testing.T) {
 		wantHeaders(t, resp, map[string]string{"RateLimit-Limit": "2", "RateLimit-Remaining": fmt.Sprint(1 - i)})
 	}
 	resp, raw := search(a)
-	if code, msg := errorOf(t, raw); resp.StatusCode != http.StatusTooManyRequests || code != instachat.ERATELIMITED || !strings.Contains(msg, "searches") {
+	if code, msg := errorOf(t, raw); resp.StatusCode != http.StatusTooManyRequests ||
+		code != instachat.ERATELIMITED || !strings.Contains(msg, "searches") {
 		t.Fatalf("search past the burst: %d %s, want 429 naming searches", resp.StatusCode, raw)
 	}
 	// Refused before anything is read: an unknown chat is 429 too.
-	if resp, raw := sendWith(t, e, "GET", "/api/v1/applications/"+a+"/chats/9/messages/search?q=hel", nil, nil); resp.StatusCode != http.StatusTooManyRequests {
+	unknownChat := "/api/v1/applications/" + a + "/chats/9/messages/search?q=hel"
+	if resp, raw := sendWith(t, e, "GET", unknownChat, nil, nil); resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("search of an unknown chat past the burst: %d %s, want 429", resp.StatusCode, raw)
 	}
 	if resp, raw := search(b); resp.StatusCode != 200 {
 		t.Errorf("another application's search: %d %s", resp.StatusCode, raw)
 	}
 	// Reads other than search are not limited.
-	if resp, raw := sendWith(t, e, "GET", "/api/v1/applications/"+a+"/chats/1/messages", nil, nil); resp.StatusCode != 200 || resp.Header.Get("RateLimit-Limit") != "" {
+	list := "/api/v1/applications/" + a + "/chats/1/messages"
+	if resp, raw := sendWith(t, e, "GET", list, nil, nil); resp.StatusCode != 200 || resp.Header.Get("RateLimit-Limit") != "" {
 		t.Errorf("list past the search burst: %d %s", resp.StatusCode, raw)
 	}
 }

@@ -60,7 +60,8 @@ func TestSearchScanIsBounded(t *testing.T) {
 		limit int
 	}{{"needle", 5}, {"late", 1}, {"nothing", 1}} {
 		hits, err := search(1, c.term, c.limit)
-		if instachat.ErrorCode(err) != instachat.EINVALID || !strings.Contains(instachat.ErrorMessage(err), "narrow") || !strings.Contains(instachat.ErrorMessage(err), "50") {
+		if instachat.ErrorCode(err) != instachat.EINVALID ||
+			!strings.Contains(instachat.ErrorMessage(err), "narrow") || !strings.Contains(instachat.ErrorMessage(err), "50") {
 			t.Errorf("search %q past the bound: %v, %v; want %s asking to narrow it, naming the 50 examined", c.term, numbers(hits), err, instachat.EINVALID)
 		}
 	}
@@ -81,7 +82,9 @@ func TestSearchScanIsBounded(t *testing.T) {
 	db.searchTimeout = time.Minute
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := db.SearchMessageNumbers(ctx, instachat.SearchQuery{Token: app.Token, Chat: 2, Terms: []string{"needle"}, Limit: 5}); err == nil || instachat.ErrorCode(err) == instachat.EINVALID {
+	if _, err := db.SearchMessageNumbers(ctx,
+		instachat.SearchQuery{Token: app.Token, Chat: 2, Terms: []string{"needle"}, Limit: 5}); err == nil ||
+		instachat.ErrorCode(err) == instachat.EINVALID {
 		t.Errorf("search of a cancelled request: %v; want the cancellation, not %s", err, instachat.EINVALID)
 	}
 }

@@ -466,13 +466,16 @@ func TestRequireAdminForApplicationsConfig(t *testing.T) {
 	}
 	// Embedded: the generated token is the one to use.
 	r := startWith(t, cfg, io.Discard)
-	if res := requestWith(t, r, "POST", "/api/v1/applications", "", `{"name":"a"}`); res.status != http.StatusUnauthorized || !strings.Contains(string(res.body), "INSTACHAT_ADMIN_TOKEN") {
+	res := requestWith(t, r, "POST", "/api/v1/applications", "", `{"name":"a"}`)
+	if res.status != http.StatusUnauthorized || !strings.Contains(string(res.body), "INSTACHAT_ADMIN_TOKEN") {
 		t.Errorf("create without the admin token: %d %s, want 401 naming INSTACHAT_ADMIN_TOKEN", res.status, res.body)
 	}
 	if res := requestWith(t, r, "POST", "/api/v1/applications", "Bearer "+r.Config.AdminToken, `{"name":"a"}`); res.status != http.StatusCreated {
 		t.Errorf("create with the admin token: %d %s", res.status, res.body)
 	}
-	if _, err := server.LoadConfig("instachat", nil, get(map[string]string{"INSTACHAT_REQUIRE_ADMIN_FOR_APPLICATIONS": "maybe"}), io.Discard); err == nil || !strings.Contains(err.Error(), "INSTACHAT_REQUIRE_ADMIN_FOR_APPLICATIONS") {
+	if _, err := server.LoadConfig("instachat", nil,
+		get(map[string]string{"INSTACHAT_REQUIRE_ADMIN_FOR_APPLICATIONS": "maybe"}), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "INSTACHAT_REQUIRE_ADMIN_FOR_APPLICATIONS") {
 		t.Errorf("a value that is not a boolean: %v, want an error naming the setting", err)
 	}
 	// Production without an admin token would let no one create one: it
@@ -512,7 +515,8 @@ func TestSearchAndApplicationRateLimitConfig(t *testing.T) {
 		}
 	}
 	for _, env := range []string{"INSTACHAT_SEARCH_RATE_LIMIT", "INSTACHAT_APPLICATION_RATE_LIMIT", "INSTACHAT_TRUST_FORWARDED_FOR"} {
-		if _, err := server.LoadConfig("instachat", nil, func(k string) string { return map[string]string{env: "-1"}[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), env) {
+		if _, err := server.LoadConfig("instachat", nil,
+			func(k string) string { return map[string]string{env: "-1"}[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), env) {
 			t.Errorf("%s=-1: %v, want an error naming it", env, err)
 		}
 	}
