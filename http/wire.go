@@ -65,16 +65,19 @@ func (c *conn) CloseWrite() error {
 }
 
 // plainRefusal is what follows the status line of each answer net/http
-// writes itself. A handler's answer cannot look like it: net/http writes
-// a handler's header fields sorted (Connection before Content-Type) and
-// always with a Date.
+// writes itself. No other write can look like one: net/http writes a
+// handler's header fields sorted (Connection before Content-Type) and
+// always with a Date, and a write that starts inside a body cannot hold
+// these raw CRLFs, since the API writes JSON, where CR and LF are always
+// escaped. Each refusal is also one short write of its own, whose text has
+// no line break, which jsonRefusal requires too.
 const plainRefusal = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
 // jsonRefusal returns the JSON answer replacing p, when p is one of
 // net/http's own plain-text refusals of a request.
 func jsonRefusal(p []byte, maxHeaderBytes int) ([]byte, bool) {
 	const proto = "HTTP/1.1 "
-	if len(p) < len(proto)+3 || !bytes.HasPrefix(p, []byte(proto)) {
+	if len(p) < len(proto)+3 || len(p) > 512 || !bytes.HasPrefix(p, []byte(proto)) {
 		return nil, false
 	}
 	end := bytes.IndexByte(p[:min(len(p), 256)], '\r')
@@ -86,6 +89,9 @@ func jsonRefusal(p []byte, maxHeaderBytes int) ([]byte, bool) {
 		return nil, false
 	}
 	text := string(p[end+len(plainRefusal):])
+	if strings.ContainsAny(text, "\r\n") {
+		return nil, false
+	}
 	// text is the status again, then what went wrong, in words net/http
 	// writes for clients ("400 Bad Request: missing required Host header").
 	_, detail, _ := strings.Cut(text, ": ")
