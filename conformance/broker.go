@@ -361,7 +361,7 @@ func runStream(t *testing.T, s *feed.Streamer, topic instachat.Topic, after int6
 	}
 	events := make(streamWriter, 100)
 	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx, events) }()
+	go func() { done <- st.Run(ctx, events); st.Close() }()
 	return events, func(want error) {
 		t.Helper()
 		if errors.Is(want, context.Canceled) {

@@ -99,7 +99,7 @@ type Stream struct {
 // replay (resume) or the current revision. Errors come before anything is
 // written: ENOTFOUND for an unknown chat or application, EBADREQUEST for
 // an after above the current revision, EUNAVAILABLE over a limit or during
-// shutdown. The caller must Run or Close the stream.
+// shutdown. The caller must Close the stream, run or not.
 func (s *Streamer) Open(ctx context.Context, topic instachat.Topic, after int64, resume bool) (*Stream, error) {
 	if err := s.admit(topic.Token); err != nil {
 		return nil, err
@@ -215,10 +215,11 @@ func (st *Stream) Close() {
 // resume point, each page read after the last revision written — then synced at the revision S it
 // reached, then every later change as it arrives: S+1, S+2, …, filling
 // any revision the broker did not bring from the store. Without a resume
-// point it starts with synced at the current revision. Run closes the
-// stream.
+// point it starts with synced at the current revision. Run releases the
+// subscription when it returns; the caller then calls Close once the
+// transport is closed too, which is what Shutdown waits for.
 func (st *Stream) Run(ctx context.Context, w Writer) error {
-	defer st.Close()
+	defer st.sub.Close()
 	if st.resume {
 		if err := st.replay(ctx, w); err != nil {
 			return err

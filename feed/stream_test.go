@@ -78,7 +78,7 @@ func run(t *testing.T, s *feed.Streamer, topic instachat.Topic, after int64, res
 		t.Fatalf("open after %d: %v", after, err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx, r) }()
+	go func() { done <- st.Run(ctx, r); st.Close() }()
 	return func() error {
 		select {
 		case err := <-done:
@@ -442,6 +442,7 @@ func TestRandomDisconnectsConverge(t *testing.T) {
 					return
 				}
 				err = st.Run(ctx, r)
+				st.Close()
 				cancel()
 				if !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrResume) && !(errors.Is(err, context.DeadlineExceeded) && !finished) {
 					t.Errorf("client %d: stream ended with %v", c, err)

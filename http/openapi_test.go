@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/instachat/instachat/feed"
 	"github.com/instachat/instachat/http/openapitest"
 )
 
@@ -24,7 +25,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 	// server mounts /metrics beside the API, on every process; its tests
 	// check that it is served.
-	routes := append((&Server{API: true, Dispatch: true}).Routes(), "GET /metrics")
+	routes := append((&Server{API: true, Dispatch: true, Streams: &feed.Streamer{}}).Routes(), "GET /metrics")
 	for _, route := range routes {
 		method, path, _ := strings.Cut(route, " ")
 		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {

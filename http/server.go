@@ -19,6 +19,7 @@ import (
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/dispatch"
+	"github.com/instachat/instachat/feed"
 )
 
 // Server answers the REST API. Set the fields, then call Handler once.
@@ -76,6 +77,13 @@ type Server struct {
 	// admin token too (401 otherwise), for operators who hand out tokens.
 	RequireAdminForApplications bool
 
+	// Streams, when set, serves the change feeds' streams (events routes)
+	// on the API; ObserveStream, when set, is told each stream's transport
+	// ("sse", "websocket") as it starts, and returns what to tell at its
+	// end: why it ended (client, slow, shutdown, resume, unavailable, error).
+	Streams       *feed.Streamer
+	ObserveStream func(transport string) (ended func(reason string))
+
 	// Checks are run by /healthz, by name.
 	Checks map[string]func(context.Context) error
 	Logger *slog.Logger     // nil means slog.Default()
@@ -122,6 +130,9 @@ func (s *Server) routes() []route {
 			route{"PATCH " + messagePath, s.updateMessage},
 			route{"PUT " + messagePath, s.updateMessage},
 		)
+	}
+	if s.API && s.Streams != nil {
+		rs = append(rs, route{"GET " + appPath + "/events", s.events}, route{"GET " + chatPath + "/events", s.events})
 	}
 	if s.Dispatch {
 		rs = append(rs,

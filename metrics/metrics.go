@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/feed"
 )
 
 // Metrics is one process's registry and the instruments in it.
@@ -28,6 +29,7 @@ type Metrics struct {
 	batchTime  prometheus.Histogram
 	applied    prometheus.Counter
 	deadLetter prometheus.Counter
+	feeds      *feeds
 }
 
 // New registers the instruments, with the Go runtime and process collectors.
@@ -58,6 +60,7 @@ func New() *Metrics {
 	})
 	m.reg.MustRegister(m.requests, m.accepted, m.publish, m.batchSize, m.batchTime, m.applied, m.deadLetter,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.feeds = newFeeds(m.reg)
 	return m
 }
 
@@ -163,4 +166,83 @@ func (q *queue) observe(start time.Time, creates []instachat.Create, err error) 
 func (q *queue) DeadLetter(ctx context.Context, c instachat.Create, reason error) error {
 	q.m.deadLetter.Inc()
 	return q.Queue.DeadLetter(ctx, c, reason)
+}
+
+// Feeds are the instruments of the change feeds: events published, streams
+// open by transport, events delivered and how late, gap fills, and why
+// streams ended (reason "slow" counts those ended for falling behind).
+type feeds struct {
+	published   prometheus.Counter
+	subscribers *prometheus.GaugeVec
+	ended       *prometheus.CounterVec
+	delivered   prometheus.Counter
+	lag         prometheus.Histogram
+	gapFills    prometheus.Counter
+}
+
+func newFeeds(reg *prometheus.Registry) *feeds {
+	f := &feeds{
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "instachat_feed_events_published_total", Help: "Committed changes this process published to the event broker.",
+		}),
+		subscribers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "instachat_stream_subscribers", Help: "Event streams open, by transport (sse, websocket).",
+		}, []string{"transport"}),
+		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "instachat_streams_ended_total", Help: "Event streams ended, by transport and reason (client, slow, shutdown, resume, unavailable, error).",
+		}, []string{"transport", "reason"}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "instachat_stream_events_delivered_total", Help: "Live events written to streams (replays not counted).",
+		}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "instachat_stream_delivery_lag_seconds", Help: "From a change's timestamp (updated_at) to its live event written to a stream.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		gapFills: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "instachat_stream_gap_fills_total", Help: "Revision gaps streams filled from the store (a publish lost, late or out of order).",
+		}),
+	}
+	for _, t := range []string{"sse", "websocket"} {
+		f.subscribers.WithLabelValues(t)
+	}
+	reg.MustRegister(f.published, f.subscribers, f.ended, f.delivered, f.lag, f.gapFills)
+	return f
+}
+
+// Broker wraps b so the events this process publishes are counted.
+func (m *Metrics) Broker(b instachat.Broker) instachat.Broker { return &broker{Broker: b, m: m} }
+
+type broker struct {
+	instachat.Broker
+	m *Metrics
+}
+
+func (b *broker) Publish(ctx context.Context, topic instachat.Topic, events ...instachat.Event) error {
+	err := b.Broker.Publish(ctx, topic, events...)
+	if err == nil {
+		b.m.feeds.published.Add(float64(len(events)))
+	}
+	return err
+}
+
+// StreamObserver is the streams' hook for deliveries and gap fills.
+func (m *Metrics) StreamObserver() feed.Observer {
+	return feed.Observer{
+		Delivered: func(lag time.Duration) {
+			m.feeds.delivered.Inc()
+			m.feeds.lag.Observe(lag.Seconds())
+		},
+		GapFilled: m.feeds.gapFills.Inc,
+	}
+}
+
+// ObserveStream counts a stream open on transport until the returned
+// function is told why it ended.
+func (m *Metrics) ObserveStream(transport string) func(reason string) {
+	g := m.feeds.subscribers.WithLabelValues(transport)
+	g.Inc()
+	return func(reason string) {
+		g.Dec()
+		m.feeds.ended.WithLabelValues(transport, reason).Inc()
+	}
 }

@@ -46,6 +46,11 @@ type Config struct {
 	// IdempotencyTTL is how long an Idempotency-Key answers retries.
 	IdempotencyTTL time.Duration
 
+	// Event streams open at once in this process, in all and per
+	// application token; over them a stream is refused with 503.
+	MaxSubscribers         int
+	MaxSubscribersPerToken int
+
 	// The production topology: all of MySQL, Redis and Kafka, optionally
 	// Elasticsearch. None of them set means the embedded default.
 	MySQLDSN           string
@@ -372,6 +377,26 @@ var Options = []Option{
 			"operator hands out application tokens",
 		func(c *Config, v string) error { return boolean(v, &c.RequireAdminForApplications) },
 		func(c *Config) string { return strconv.FormatBool(c.RequireAdminForApplications) }},
+	{"INSTACHAT_MAX_SUBSCRIBERS", "max-subscribers", "int", "10000", "event streams (SSE and WebSocket) this process holds open at once; over it a new one is answered 503 with Retry-After",
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be a positive integer")
+			}
+			c.MaxSubscribers = n
+			return nil
+		},
+		func(c *Config) string { return strconv.Itoa(c.MaxSubscribers) }},
+	{"INSTACHAT_MAX_SUBSCRIBERS_PER_TOKEN", "max-subscribers-per-token", "int", "100", "event streams one application token may hold open at once in this process; over it 503 with Retry-After",
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be a positive integer")
+			}
+			c.MaxSubscribersPerToken = n
+			return nil
+		},
+		func(c *Config) string { return strconv.Itoa(c.MaxSubscribersPerToken) }},
 	{"INSTACHAT_MYSQL_DSN", "mysql-dsn", "dsn", "", "production: go-sql-driver DSN of MySQL, e.g. user:pass@tcp(db:3306)/instachat",
 		func(c *Config, v string) error { c.MySQLDSN = v; return nil },
 		func(c *Config) string { return redact(c.MySQLDSN) }},

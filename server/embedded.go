@@ -48,6 +48,9 @@ func openEmbedded(ctx context.Context, cfg Config, logger *slog.Logger) (*backen
 	b.sequencer, b.queue = seq, q
 	// One process serves every request: its limiters count in memory.
 	b.newLimiter = func(l instachat.RateLimit) instachat.RateLimiter { return inmem.NewRateLimiter(l) }
+	// The worker and the API share the process, so events fan out in it,
+	// published after the worker's group commit.
+	b.broker = inmem.NewBroker(inmem.BrokerOptions{})
 	b.closeQueue = func() { q.Close() }
 	b.chores = append(b.chores, worker.PruneReceipts(store, cfg.IdempotencyTTL, logger))
 	return b, nil

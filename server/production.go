@@ -72,6 +72,18 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 		b.newLimiter = func(l instachat.RateLimit) instachat.RateLimiter { return seq.RateLimiter(l) }
 	}
 
+	if roles.API || roles.Worker {
+		// Workers publish the creates they commit, api processes the
+		// edits, and api processes subscribe for their streams.
+		br, err := redis.OpenBroker(cfg.RedisURL, cfg.RedisPrefix, redis.BrokerOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("redis broker: %w", err)
+		}
+		br.Logger = logger
+		b.onClose(func() error { br.Close(); return nil })
+		b.broker = br
+	}
+
 	if cfg.ElasticsearchURL == "" {
 		if roles.API {
 			logger.Info("no INSTACHAT_ELASTICSEARCH_URL: search scans the chat in MySQL (correct, slower on large chats)")

@@ -19,6 +19,7 @@ import (
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/console"
 	"github.com/instachat/instachat/dispatch"
+	"github.com/instachat/instachat/feed"
 	instachathttp "github.com/instachat/instachat/http"
 	"github.com/instachat/instachat/metrics"
 	"github.com/instachat/instachat/worker"
@@ -38,7 +39,10 @@ type backends struct {
 	// embedded queue answers after the commit), 202 where it will be soon.
 	createdStatus int
 	checks        map[string]func(context.Context) error
-	lag           func(context.Context) (int64, error) // nil without a broker
+	// broker carries committed events from the roles that commit them to
+	// the streams of the api role; nil where the process does neither.
+	broker instachat.Broker
+	lag    func(context.Context) (int64, error) // nil without a broker
 	// indexLoop, when set, feeds indexer from the queue apart from the
 	// worker, so that the search engine being down holds up the index,
 	// never the store.
@@ -64,6 +68,7 @@ type Server struct {
 	http       *http.Server
 	debug      *http.Server
 	ln         net.Listener
+	streams    *feed.Streamer // nil unless the process serves the api
 	stopWorker context.CancelFunc
 	workerDone chan error
 }
@@ -113,9 +118,22 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		m.LagGauge(b.lag)
 	}
 	queue := m.Queue(b.queue)
+	// One place publishes each kind of change: the worker's store the
+	// creates it commits, the api's store the edits.
+	store := b.store
+	if b.broker != nil {
+		store = &feed.Publisher{Store: b.store, Broker: m.Broker(b.broker), Logger: s.Logger}
+	}
+	if roles.API && b.broker != nil {
+		s.streams = &feed.Streamer{
+			Feeds: b.store, Broker: b.broker,
+			MaxStreams: s.Config.MaxSubscribers, MaxStreamsPerToken: s.Config.MaxSubscribersPerToken,
+			Observer: m.StreamObserver(),
+		}
+	}
 
 	if roles.Worker {
-		w := &worker.Worker{Queue: queue, Store: b.store, Logger: s.Logger, Observe: m.ObserveBatch}
+		w := &worker.Worker{Queue: queue, Store: store, Logger: s.Logger, Observe: m.ObserveBatch}
 		loops := []func(context.Context) error{w.Run}
 		if b.indexLoop != nil {
 			loops = append(loops, b.indexLoop)
@@ -131,7 +149,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	d := dispatch.New(b.sequencer, queue)
 	d.Limits = limits
 	api := &instachathttp.Server{
-		Store:           b.store,
+		Store:           store,
+		Streams:         s.streams,
+		ObserveStream:   m.ObserveStream,
 		Sequencer:       b.sequencer,
 		Dispatcher:      d,
 		Searcher:        b.searcher,
@@ -237,6 +257,12 @@ func (s *Server) URL() string {
 // applying, then release the backends.
 func (s *Server) Close(ctx context.Context) error {
 	var errs []error
+	if s.streams != nil {
+		// Streams never go idle, so the HTTP shutdown would wait for them
+		// until ctx ends: end them first, each after the events it holds,
+		// and refuse new ones; their clients resume on another process.
+		errs = append(errs, s.streams.Shutdown(ctx))
+	}
 	if s.http != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
 	}
