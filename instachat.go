@@ -100,14 +100,15 @@ type Store interface {
 	// Recount recomputes every chats_count and messages_count from the rows.
 	Recount(ctx context.Context) error
 
-	// HighestNumber returns the highest chat number stored in the
-	// application (chat == 0) or the highest message number stored in the
-	// chat (chat > 0); 0 when there are none. It returns ENOTFOUND when the
-	// application is unknown. Sequencers use it to resume after losing state.
-	HighestNumber(ctx context.Context, token string, chat int64) (int64, error)
-	// Watermarks calls fn for every application (Chat == 0, Highest its
-	// highest chat number) and every chat (Highest its highest message
-	// number), so an in-memory sequencer can load what exists at start.
+	// HighestNumber returns the highest number stored in the scope: the
+	// highest chat number of the application, or the highest message
+	// number of the chat; 0 when there are none. It returns ENOTFOUND when
+	// the application is unknown. Sequencers use it to resume after losing
+	// state.
+	HighestNumber(ctx context.Context, s Scope) (int64, error)
+	// Watermarks calls fn for the chat numbers of every application and the
+	// message numbers of every chat, so an in-memory sequencer can load
+	// what exists at start.
 	Watermarks(ctx context.Context, fn func(Watermark) error) error
 
 	// Feeds lists the chats' and applications' changes. It is part of the
@@ -118,11 +119,27 @@ type Store interface {
 	Feeds
 }
 
-// Watermark is the highest number stored under an application (Chat == 0)
-// or under a chat.
+// Scope is one sequence of numbers the Sequencer issues: the chat numbers
+// of an application (ChatsOf) or the message numbers of one of its chats
+// (MessagesOf). Chat is 0 for the first; no chat has number 0.
+type Scope struct {
+	Token string
+	Chat  int64
+}
+
+// ChatsOf is the scope of the application's chat numbers.
+func ChatsOf(token string) Scope { return Scope{Token: token} }
+
+// MessagesOf is the scope of the chat's message numbers.
+func MessagesOf(token string, chat int64) Scope { return Scope{Token: token, Chat: chat} }
+
+// ChatNumbers reports whether the scope numbers the application's chats
+// rather than a chat's messages.
+func (s Scope) ChatNumbers() bool { return s.Chat == 0 }
+
+// Watermark is the highest number stored in a scope.
 type Watermark struct {
-	Token   string
-	Chat    int64
+	Scope
 	Highest int64
 }
 
@@ -139,14 +156,14 @@ type Sequencer interface {
 	// NextMessageNumber returns ENOTFOUND if the application or the chat is
 	// unknown.
 	NextMessageNumber(ctx context.Context, token string, chat int64) (int64, error)
-	// NextNumberOnce is NextChatNumber (chat == 0) or NextMessageNumber
+	// NextNumberOnce is NextChatNumber or NextMessageNumber, as s says,
 	// made safe to retry. The first call with (token, key) issues a number
 	// and keeps want, with Number set to it, as the key's receipt for the
 	// sequencer's retention (DefaultReceiptTTL unless configured); a later
 	// call with the key issues nothing and returns that receipt and true,
 	// whatever its want. Issuing and keeping are one atomic step, so
 	// concurrent calls with one key issue one number.
-	NextNumberOnce(ctx context.Context, token string, chat int64, key string, want Receipt) (r Receipt, replayed bool, err error)
+	NextNumberOnce(ctx context.Context, s Scope, key string, want Receipt) (r Receipt, replayed bool, err error)
 }
 
 // Queue carries creates from dispatchers to workers.

@@ -110,24 +110,24 @@ func testSeqConcurrentChats(t *testing.T, a, b instachat.Sequencer) {
 func testSeqReceiptAnswersRetry(t *testing.T, a, b instachat.Sequencer) {
 	token := seqAddApp(t, a)
 	at := time.Date(2026, 11, 26, 12, 0, 0, 123000, time.UTC)
-	first := seqOnce(t, a, token, 0, "chat-key", instachat.Receipt{Fingerprint: "f1", CreatedAt: at}, false)
+	first := seqOnce(t, a, instachat.ChatsOf(token), "chat-key", instachat.Receipt{Fingerprint: "f1", CreatedAt: at}, false)
 	if first.Number != 1 || first.Fingerprint != "f1" || !first.CreatedAt.Equal(at) {
 		t.Fatalf("first receipt = %+v; want number 1, f1, %v", first, at)
 	}
 	// A retry on the other handle, even one claiming another
 	// fingerprint, gets the first receipt and issues nothing.
-	again := seqOnce(t, b, token, 0, "chat-key", instachat.Receipt{Fingerprint: "f2", CreatedAt: at.Add(time.Second)}, true)
+	again := seqOnce(t, b, instachat.ChatsOf(token), "chat-key", instachat.Receipt{Fingerprint: "f2", CreatedAt: at.Add(time.Second)}, true)
 	if again != first && !(again.Number == first.Number && again.Fingerprint == first.Fingerprint && again.CreatedAt.Equal(first.CreatedAt)) {
 		t.Fatalf("retry receipt = %+v; want %+v", again, first)
 	}
 	seqWantChats(t, token, []instachat.Sequencer{b}, 2)
 	// Messages: same key space per application, a new key numbers on.
-	m1 := seqOnce(t, b, token, 1, "m-1", instachat.Receipt{Fingerprint: "m", CreatedAt: at}, false)
-	m2 := seqOnce(t, a, token, 1, "m-2", instachat.Receipt{Fingerprint: "m", CreatedAt: at}, false)
+	m1 := seqOnce(t, b, instachat.MessagesOf(token, 1), "m-1", instachat.Receipt{Fingerprint: "m", CreatedAt: at}, false)
+	m2 := seqOnce(t, a, instachat.MessagesOf(token, 1), "m-2", instachat.Receipt{Fingerprint: "m", CreatedAt: at}, false)
 	if m1.Number != 1 || m2.Number != 2 {
 		t.Fatalf("message receipts numbered %d, %d; want 1, 2", m1.Number, m2.Number)
 	}
-	if r := seqOnce(t, a, token, 1, "m-1", instachat.Receipt{Fingerprint: "m"}, true); r.Number != 1 {
+	if r := seqOnce(t, a, instachat.MessagesOf(token, 1), "m-1", instachat.Receipt{Fingerprint: "m"}, true); r.Number != 1 {
 		t.Fatalf("retried message receipt = %+v; want number 1", r)
 	}
 	if n, err := a.NextMessageNumber(t.Context(), token, 1); err != nil || n != 3 {
@@ -135,20 +135,20 @@ func testSeqReceiptAnswersRetry(t *testing.T, a, b instachat.Sequencer) {
 	}
 	// Keys belong to their application.
 	other := seqAddApp(t, b)
-	if r := seqOnce(t, a, other, 0, "chat-key", instachat.Receipt{Fingerprint: "o", CreatedAt: at}, false); r.Number != 1 || r.Fingerprint != "o" {
+	if r := seqOnce(t, a, instachat.ChatsOf(other), "chat-key", instachat.Receipt{Fingerprint: "o", CreatedAt: at}, false); r.Number != 1 || r.Fingerprint != "o" {
 		t.Fatalf("same key in another application = %+v; want its own chat 1", r)
 	}
 }
 
 func testSeqReceiptNotKeptOnFailure(t *testing.T, a, b instachat.Sequencer) {
 	token := seqAddApp(t, a)
-	_, _, err := a.NextNumberOnce(t.Context(), token, 1, "k", instachat.Receipt{Fingerprint: "x"})
+	_, _, err := a.NextNumberOnce(t.Context(), instachat.MessagesOf(token, 1), "k", instachat.Receipt{Fingerprint: "x"})
 	wantCode(t, err, instachat.ENOTFOUND, "NextNumberOnce in a chat not issued")
-	_, _, err = b.NextNumberOnce(t.Context(), instachat.NewToken(), 0, "k", instachat.Receipt{Fingerprint: "x"})
+	_, _, err = b.NextNumberOnce(t.Context(), instachat.ChatsOf(instachat.NewToken()), "k", instachat.Receipt{Fingerprint: "x"})
 	wantCode(t, err, instachat.ENOTFOUND, "NextNumberOnce in an unknown application")
 	seqWantChats(t, token, []instachat.Sequencer{a}, 1)
 	// The failed call kept nothing: the key now numbers a message.
-	if r := seqOnce(t, b, token, 1, "k", instachat.Receipt{Fingerprint: "y"}, false); r.Number != 1 || r.Fingerprint != "y" {
+	if r := seqOnce(t, b, instachat.MessagesOf(token, 1), "k", instachat.Receipt{Fingerprint: "y"}, false); r.Number != 1 || r.Fingerprint != "y" {
 		t.Fatalf("receipt after a failed call = %+v; want message 1, y", r)
 	}
 }
@@ -169,7 +169,7 @@ func testSeqConcurrentRetries(t *testing.T, a, b instachat.Sequencer) {
 		s := []instachat.Sequencer{a, b}[g%2]
 		key := fmt.Sprint("key-", g%keys)
 		wg.Go(func() {
-			r, again, err := s.NextNumberOnce(t.Context(), token, 1, key, instachat.Receipt{Fingerprint: key})
+			r, again, err := s.NextNumberOnce(t.Context(), instachat.MessagesOf(token, 1), key, instachat.Receipt{Fingerprint: key})
 			if err != nil {
 				t.Error(err)
 				return
@@ -202,11 +202,11 @@ func testSeqConcurrentRetries(t *testing.T, a, b instachat.Sequencer) {
 }
 
 // seqOnce calls NextNumberOnce and checks whether it replayed.
-func seqOnce(t *testing.T, s instachat.Sequencer, token string, chat int64, key string, want instachat.Receipt, replay bool) instachat.Receipt {
+func seqOnce(t *testing.T, s instachat.Sequencer, scope instachat.Scope, key string, want instachat.Receipt, replay bool) instachat.Receipt {
 	t.Helper()
-	r, replayed, err := s.NextNumberOnce(t.Context(), token, chat, key, want)
+	r, replayed, err := s.NextNumberOnce(t.Context(), scope, key, want)
 	if err != nil || replayed != replay {
-		t.Fatalf("NextNumberOnce(chat %d, %q) = %+v, replayed %v, %v; want replayed %v", chat, key, r, replayed, err, replay)
+		t.Fatalf("NextNumberOnce(chat %d, %q) = %+v, replayed %v, %v; want replayed %v", scope.Chat, key, r, replayed, err, replay)
 	}
 	return r
 }

@@ -302,20 +302,20 @@ func testStoreRecount(t *testing.T, s instachat.Store) {
 
 func testStoreHighestNumber(t *testing.T, s instachat.Store) {
 	unknown := instachat.NewToken()
-	for _, chat := range []int64{0, 1} {
-		_, err := s.HighestNumber(t.Context(), unknown, chat)
-		wantCode(t, err, instachat.ENOTFOUND, fmt.Sprintf("HighestNumber(unknown application, %d)", chat))
+	for _, scope := range []instachat.Scope{instachat.ChatsOf(unknown), instachat.MessagesOf(unknown, 1)} {
+		_, err := s.HighestNumber(t.Context(), scope)
+		wantCode(t, err, instachat.ENOTFOUND, fmt.Sprintf("HighestNumber(unknown application, chat %d)", scope.Chat))
 	}
 	app := storeNewApp(t, s, 0)
-	storeWantHighest(t, s, app.Token, 0, 0)
-	storeWantHighest(t, s, app.Token, 1, 0)
+	storeWantHighest(t, s, instachat.ChatsOf(app.Token), 0)
+	storeWantHighest(t, s, instachat.MessagesOf(app.Token, 1), 0)
 	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 3), storeChat(app.Token, 2),
 		storeMessage(app.Token, 3, 2), storeMessage(app.Token, 3, 1), storeMessage(app.Token, 3, 3), storeMessage(app.Token, 2, 1))
-	storeWantHighest(t, s, app.Token, 0, 3)
-	storeWantHighest(t, s, app.Token, 1, 0)
-	storeWantHighest(t, s, app.Token, 2, 1)
-	storeWantHighest(t, s, app.Token, 3, 3)
-	storeWantHighest(t, s, app.Token, 9, 0)
+	storeWantHighest(t, s, instachat.ChatsOf(app.Token), 3)
+	storeWantHighest(t, s, instachat.MessagesOf(app.Token, 1), 0)
+	storeWantHighest(t, s, instachat.MessagesOf(app.Token, 2), 1)
+	storeWantHighest(t, s, instachat.MessagesOf(app.Token, 3), 3)
+	storeWantHighest(t, s, instachat.MessagesOf(app.Token, 9), 0)
 }
 
 func testStoreWatermarks(t *testing.T, s instachat.Store) {
@@ -334,11 +334,11 @@ func testStoreWatermarks(t *testing.T, s instachat.Store) {
 		t.Fatalf("Watermarks: %v", err)
 	}
 	want := []instachat.Watermark{
-		{Token: a.Token, Chat: 0, Highest: 0},
-		{Token: b.Token, Chat: 0, Highest: 3},
-		{Token: b.Token, Chat: 1, Highest: 4},
-		{Token: b.Token, Chat: 2, Highest: 0},
-		{Token: b.Token, Chat: 3, Highest: 2},
+		{Scope: instachat.ChatsOf(a.Token), Highest: 0},
+		{Scope: instachat.ChatsOf(b.Token), Highest: 3},
+		{Scope: instachat.MessagesOf(b.Token, 1), Highest: 4},
+		{Scope: instachat.MessagesOf(b.Token, 2), Highest: 0},
+		{Scope: instachat.MessagesOf(b.Token, 3), Highest: 2},
 	}
 	order := func(x, y instachat.Watermark) int {
 		return cmp.Or(strings.Compare(x.Token, y.Token), cmp.Compare(x.Chat, y.Chat))
@@ -457,10 +457,10 @@ func storeWantCounts(t *testing.T, s instachat.Store, token string, chats map[in
 	}
 }
 
-func storeWantHighest(t *testing.T, s instachat.Store, token string, chat, want int64) {
+func storeWantHighest(t *testing.T, s instachat.Store, scope instachat.Scope, want int64) {
 	t.Helper()
-	if got, err := s.HighestNumber(t.Context(), token, chat); err != nil || got != want {
-		t.Errorf("HighestNumber(chat %d) = %d, %v; want %d", chat, got, err, want)
+	if got, err := s.HighestNumber(t.Context(), scope); err != nil || got != want {
+		t.Errorf("HighestNumber(chat %d) = %d, %v; want %d", scope.Chat, got, err, want)
 	}
 }
 

@@ -43,7 +43,7 @@ func (d *Dispatcher) CreateChat(ctx context.Context, token, name, key string) (c
 	if !instachat.ValidToken(token) {
 		return nil, false, instachat.ErrApplicationNotFound
 	}
-	replayed, err = d.publish(ctx, token, 0, key, func(n int64, at time.Time) instachat.Create {
+	replayed, err = d.publish(ctx, instachat.ChatsOf(token), key, func(n int64, at time.Time) instachat.Create {
 		c = &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: at, UpdatedAt: at}
 		return instachat.Create{Chat: c}
 	})
@@ -60,15 +60,16 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 	if !instachat.ValidToken(token) || chat < 1 {
 		return nil, false, instachat.ErrChatNotFound
 	}
-	replayed, err = d.publish(ctx, token, chat, key, func(n int64, at time.Time) instachat.Create {
+	replayed, err = d.publish(ctx, instachat.MessagesOf(token, chat), key, func(n int64, at time.Time) instachat.Create {
 		m = &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: at, UpdatedAt: at}
 		return instachat.Create{Message: m}
 	})
 	return m, replayed, err
 }
 
-// publish takes the chat's next message number (the application's next
-// chat number for chat 0) and enqueues the create that build makes of it, both under the chat's stripe, then waits until the
+// publish takes the next number of the scope — the application's next chat
+// number, or the chat's next message number — and enqueues the create that
+// build makes of it, both under the scope's stripe, then waits until the
 // create is durable. Because batches are applied in queue order, a crash
 // can then lose only numbers above every acknowledged one — never leave a
 // gap below an acknowledged number.
@@ -77,7 +78,7 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 // replay enqueues the original create again, with its number and time:
 // stored already, it is skipped by the store; lost, it is stored now. Either
 // way the number answered exists once the wait returns.
-func (d *Dispatcher) publish(ctx context.Context, token string, chat int64, key string,
+func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key string,
 	build func(n int64, at time.Time) instachat.Create) (replayed bool, err error) {
 	var want instachat.Receipt
 	if key != "" {
@@ -89,16 +90,16 @@ func (d *Dispatcher) publish(ctx context.Context, token string, chat int64, key 
 		// alone, not on the number.
 		want.Fingerprint = instachat.Fingerprint(build(0, time.Time{}))
 	}
-	mu := &d.stripes[stripe(token, chat)]
+	mu := &d.stripes[stripe(scope.Token, scope.Chat)]
 	mu.Lock()
 	var c instachat.Create
 	at := d.now()
 	if key == "" {
 		var n int64
-		if chat == 0 {
-			n, err = d.Sequencer.NextChatNumber(ctx, token)
+		if scope.ChatNumbers() {
+			n, err = d.Sequencer.NextChatNumber(ctx, scope.Token)
 		} else {
-			n, err = d.Sequencer.NextMessageNumber(ctx, token, chat)
+			n, err = d.Sequencer.NextMessageNumber(ctx, scope.Token, scope.Chat)
 		}
 		if err == nil {
 			c = build(n, at)
@@ -106,7 +107,7 @@ func (d *Dispatcher) publish(ctx context.Context, token string, chat int64, key 
 	} else {
 		want.CreatedAt = at
 		var r instachat.Receipt
-		r, replayed, err = d.Sequencer.NextNumberOnce(ctx, token, chat, key, want)
+		r, replayed, err = d.Sequencer.NextNumberOnce(ctx, scope, key, want)
 		if err == nil && r.Fingerprint != want.Fingerprint {
 			err = instachat.ErrKeyReused
 		}

@@ -44,13 +44,13 @@ func TestLoadSequencerContinuesAboveTheStore(t *testing.T) {
 	ctx := t.Context()
 	a, b, c, d := instachat.NewToken(), instachat.NewToken(), instachat.NewToken(), instachat.NewToken()
 	s, err := LoadSequencer(ctx, watermarks{
-		{Token: a, Chat: 2, Highest: 7}, // before its application: order is free
-		{Token: a, Highest: 5},
-		{Token: a, Chat: 7, Highest: 3}, // messages stored before their chat row
-		{Token: a, Chat: 2, Highest: 4}, // a lower mark never lowers
-		{Token: b},
-		{Token: c, Chat: 3, Highest: 1}, // no application mark: the chat says it all
-		{Token: d, Highest: 2},          // chats with no message yet
+		{Scope: instachat.MessagesOf(a, 2), Highest: 7}, // before its application: order is free
+		{Scope: instachat.ChatsOf(a), Highest: 5},
+		{Scope: instachat.MessagesOf(a, 7), Highest: 3}, // messages stored before their chat row
+		{Scope: instachat.MessagesOf(a, 2), Highest: 4}, // a lower mark never lowers
+		{Scope: instachat.ChatsOf(b)},
+		{Scope: instachat.MessagesOf(c, 3), Highest: 1}, // no application mark: the chat says it all
+		{Scope: instachat.ChatsOf(d), Highest: 2},       // chats with no message yet
 	}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestLoadSequencerContinuesAboveTheStore(t *testing.T) {
 	}
 
 	broken := errors.New("store down")
-	_, err = LoadSequencer(ctx, watermarks{{Token: a, Chat: -1}}, nil, 0)
+	_, err = LoadSequencer(ctx, watermarks{{Scope: instachat.MessagesOf(a, -1)}}, nil, 0)
 	if err == nil {
 		t.Error("a negative chat number loaded")
 	}

@@ -29,7 +29,7 @@ func (s receiptStore) PruneReceipts(context.Context, time.Time) (int64, error) {
 func TestLoadSequencerReceipts(t *testing.T) {
 	token := instachat.NewToken()
 	now := time.Now().UTC()
-	store := watermarks{{Token: token, Highest: 2}, {Token: token, Chat: 1, Highest: 5}}
+	store := watermarks{{Scope: instachat.ChatsOf(token), Highest: 2}, {Scope: instachat.MessagesOf(token, 1), Highest: 5}}
 	receipts := receiptStore{
 		{token, "fresh"}: {Number: 5, Fingerprint: "f", CreatedAt: now.Add(-time.Hour)},
 		{token, "stale"}: {Number: 4, Fingerprint: "s", CreatedAt: now.Add(-3 * time.Hour)},
@@ -38,11 +38,11 @@ func TestLoadSequencerReceipts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, replayed, err := s.NextNumberOnce(t.Context(), token, 1, "fresh", instachat.Receipt{Fingerprint: "f"})
+	r, replayed, err := s.NextNumberOnce(t.Context(), instachat.MessagesOf(token, 1), "fresh", instachat.Receipt{Fingerprint: "f"})
 	if err != nil || !replayed || r.Number != 5 || !r.CreatedAt.Equal(now.Add(-time.Hour)) {
 		t.Fatalf("retry after restart = %+v, %v, %v; want the kept receipt of message 5", r, replayed, err)
 	}
-	r, replayed, err = s.NextNumberOnce(t.Context(), token, 1, "stale", instachat.Receipt{Fingerprint: "s2"})
+	r, replayed, err = s.NextNumberOnce(t.Context(), instachat.MessagesOf(token, 1), "stale", instachat.Receipt{Fingerprint: "s2"})
 	if err != nil || replayed || r.Number != 6 {
 		t.Fatalf("key past the TTL = %+v, %v, %v; want a new message 6", r, replayed, err)
 	}
@@ -58,17 +58,17 @@ func TestReceiptsExpireAndAreSwept(t *testing.T) {
 	token := instachat.NewToken()
 	s.AddApplication(t.Context(), token)
 	for i, key := range []string{"a", "b", "c"} {
-		r, replayed, err := s.NextNumberOnce(t.Context(), token, 0, key, instachat.Receipt{Fingerprint: key})
+		r, replayed, err := s.NextNumberOnce(t.Context(), instachat.ChatsOf(token), key, instachat.Receipt{Fingerprint: key})
 		if err != nil || replayed || r.Number != int64(i+1) {
 			t.Fatalf("%s = %+v, %v, %v", key, r, replayed, err)
 		}
 	}
 	now = now.Add(59 * time.Minute)
-	if _, replayed, _ := s.NextNumberOnce(t.Context(), token, 0, "a", instachat.Receipt{Fingerprint: "a"}); !replayed {
+	if _, replayed, _ := s.NextNumberOnce(t.Context(), instachat.ChatsOf(token), "a", instachat.Receipt{Fingerprint: "a"}); !replayed {
 		t.Fatal("a receipt within its TTL did not replay")
 	}
 	now = now.Add(2 * time.Minute)
-	r, replayed, err := s.NextNumberOnce(t.Context(), token, 0, "a", instachat.Receipt{Fingerprint: "a"})
+	r, replayed, err := s.NextNumberOnce(t.Context(), instachat.ChatsOf(token), "a", instachat.Receipt{Fingerprint: "a"})
 	if err != nil || replayed || r.Number != 4 {
 		t.Fatalf("after the TTL = %+v, %v, %v; want a new chat 4", r, replayed, err)
 	}

@@ -75,7 +75,7 @@ func LoadSequencer(ctx context.Context, store WatermarkStore, receipts instachat
 		a := s.add(w.Token)
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if w.Chat == 0 {
+		if w.ChatNumbers() {
 			a.extend(w.Highest)
 			return nil
 		}
@@ -169,21 +169,21 @@ func (a *app) extend(n int64) []*atomic.Int64 {
 // issue one number; only keyed creates take it. Each call first drops the
 // receipts that have expired, oldest first, so the map holds about one
 // retention's worth of keyed creates.
-func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64, key string,
+func (s *Sequencer) NextNumberOnce(ctx context.Context, scope instachat.Scope, key string,
 	want instachat.Receipt) (instachat.Receipt, bool, error) {
 	s.receiptsMu.Lock()
 	defer s.receiptsMu.Unlock()
 	now := s.now()
 	s.expire(now)
-	k := receiptKey{token, key}
+	k := receiptKey{scope.Token, key}
 	if r, ok := s.receipts[k]; ok && now.Before(r.expires) {
 		return r.Receipt, true, nil
 	}
 	var err error
-	if chat == 0 {
-		want.Number, err = s.NextChatNumber(ctx, token)
+	if scope.ChatNumbers() {
+		want.Number, err = s.NextChatNumber(ctx, scope.Token)
 	} else {
-		want.Number, err = s.NextMessageNumber(ctx, token, chat)
+		want.Number, err = s.NextMessageNumber(ctx, scope.Token, scope.Chat)
 	}
 	if err != nil {
 		return instachat.Receipt{}, false, err

@@ -247,16 +247,16 @@ func lockApps(ctx context.Context, tx *sql.Tx, after int64) (ids, tokens []any, 
 
 // HighestNumber implements instachat.Store. ORDER BY … DESC LIMIT 1 over a
 // unique index prefix is one seek, however many rows.
-func (db *DB) HighestNumber(ctx context.Context, token string, chat int64) (int64, error) {
+func (db *DB) HighestNumber(ctx context.Context, s instachat.Scope) (int64, error) {
 	var n int64
 	var err error
-	if chat == 0 {
+	if s.ChatNumbers() {
 		err = db.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT number FROM chats WHERE app_token = ? ORDER BY number DESC LIMIT 1), 0)
-			FROM applications WHERE token = ?`, token, token).Scan(&n)
+			FROM applications WHERE token = ?`, s.Token, s.Token).Scan(&n)
 	} else {
 		err = db.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT number FROM messages WHERE app_token = ? AND chat_number = ?
 			ORDER BY number DESC LIMIT 1), 0)
-			FROM applications WHERE token = ?`, token, chat, token).Scan(&n)
+			FROM applications WHERE token = ?`, s.Token, s.Chat, s.Token).Scan(&n)
 	}
 	return n, formatError(err, "application")
 }

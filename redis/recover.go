@@ -12,12 +12,11 @@ import (
 	"github.com/instachat/instachat"
 )
 
-// recover installs in key the highest number issued in the application
-// (chat == 0) or the chat, as Recover reports it, so that the script can run
-// again above it.
-func (s *Sequencer) recover(ctx context.Context, token string, chat int64, key string) error {
-	if s.Recover == nil || s.knownUnknown(token) {
-		return notFound(chat)
+// recover installs in key the highest number issued in the scope, as
+// Recover reports it, so that the script can run again above it.
+func (s *Sequencer) recover(ctx context.Context, scope instachat.Scope, key string) error {
+	if s.Recover == nil || s.knownUnknown(scope.Token) {
+		return notFound(scope)
 	}
 	return s.shared(ctx, key, func(ctx context.Context) error {
 		// A recovery that ended since the script ran, in this process or
@@ -25,7 +24,7 @@ func (s *Sequencer) recover(ctx context.Context, token string, chat int64, key s
 		if n, err := s.client.Do(ctx, s.client.B().Exists().Key(key).Build()).AsInt64(); err != nil || n == 1 {
 			return unavailable(err)
 		}
-		n, err := s.Recover(ctx, token, chat)
+		n, err := s.Recover(ctx, scope)
 		if err == nil && s.RecoverGrace > 0 {
 			// An unknown token has had its answer without waiting. For a
 			// known one, let the publishes in flight at the loss land or
@@ -35,11 +34,11 @@ func (s *Sequencer) recover(ctx context.Context, token string, chat int64, key s
 			case <-ctx.Done():
 				return unavailable(ctx.Err())
 			}
-			n, err = s.Recover(ctx, token, chat)
+			n, err = s.Recover(ctx, scope)
 		}
 		if instachat.ErrorCode(err) == instachat.ENOTFOUND {
-			s.rememberUnknown(token)
-			return notFound(0)
+			s.rememberUnknown(scope.Token)
+			return instachat.ErrApplicationNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("redis: recover numbering: %w", err)
@@ -48,8 +47,10 @@ func (s *Sequencer) recover(ctx context.Context, token string, chat int64, key s
 	})
 }
 
-func notFound(chat int64) error {
-	if chat == 0 {
+// notFound is the error of a scope whose numbers cannot be issued: the
+// application's, or the chat's, which is not there.
+func notFound(s instachat.Scope) error {
+	if s.ChatNumbers() {
 		return instachat.ErrApplicationNotFound
 	}
 	return instachat.ErrChatNotFound

@@ -87,13 +87,13 @@ import (
 // Sequencer implements instachat.Sequencer on Redis. Set its fields before
 // first use.
 type Sequencer struct {
-	// Recover returns the highest number already issued in the application
-	// (chat == 0) or in the chat, waiting first until the queue has no
+	// Recover returns the highest number already issued in the scope (the
+	// application's chats or a chat's messages), waiting first until the queue has no
 	// unconsumed create so that the store holds every issued number. It
 	// returns ENOTFOUND for an unknown application, and should do so before
 	// waiting on the queue: applications are stored before they are
 	// numbered, so the store alone can tell.
-	Recover func(ctx context.Context, token string, chat int64) (int64, error)
+	Recover func(ctx context.Context, s instachat.Scope) (int64, error)
 	// RecoverGrace is how long a recovery waits for publishes that were in
 	// flight at the loss; set it to the queue's publish timeout.
 	RecoverGrace time.Duration
@@ -188,25 +188,26 @@ func (s *Sequencer) AddApplication(ctx context.Context, token string) error {
 
 // NextChatNumber returns ENOTFOUND if the application is unknown.
 func (s *Sequencer) NextChatNumber(ctx context.Context, token string) (int64, error) {
-	return s.next(ctx, chatScript, token, 0, []string{s.appKey(token)}, s.chatKey(token, ""))
+	return s.next(ctx, chatScript, instachat.ChatsOf(token), []string{s.appKey(token)}, s.chatKey(token, ""))
 }
 
 // NextMessageNumber returns ENOTFOUND if the application or the chat is
 // unknown.
 func (s *Sequencer) NextMessageNumber(ctx context.Context, token string, chat int64) (int64, error) {
 	if chat < 1 {
-		return 0, notFound(chat)
+		return 0, notFound(instachat.MessagesOf(token, chat))
 	}
 	n := strconv.FormatInt(chat, 10)
-	return s.next(ctx, messageScript, token, chat, []string{s.appKey(token), s.chatKey(token, n)}, n)
+	return s.next(ctx, messageScript, instachat.MessagesOf(token, chat), []string{s.appKey(token), s.chatKey(token, n)}, n)
 }
 
 // NextNumberOnce implements instachat.Sequencer. The receipt is a key of
 // the application's slot, P{T}:k:KEY, holding "number:fingerprint:micros"
 // and expiring after ReceiptTTL; one script reads it or issues the number
 // and writes it, so racing retries on any process issue one number.
-func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64, key string,
+func (s *Sequencer) NextNumberOnce(ctx context.Context, scope instachat.Scope, key string,
 	want instachat.Receipt) (instachat.Receipt, bool, error) {
+	token := scope.Token
 	ttl := instachat.ReceiptRetention(s.ReceiptTTL)
 	tail := want.Fingerprint + ":" + strconv.FormatInt(want.CreatedAt.UnixMicro(), 10)
 	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
@@ -216,13 +217,13 @@ func (s *Sequencer) NextNumberOnce(ctx context.Context, token string, chat int64
 		receipt string
 		err     error
 	)
-	if chat == 0 {
-		n, receipt, err = s.run(ctx, chatOnceScript, token, 0, []string{s.appKey(token), receiptKey}, s.chatKey(token, ""), tail, ms)
-	} else if chat < 1 {
-		return instachat.Receipt{}, false, notFound(chat)
+	if scope.ChatNumbers() {
+		n, receipt, err = s.run(ctx, chatOnceScript, scope, []string{s.appKey(token), receiptKey}, s.chatKey(token, ""), tail, ms)
+	} else if scope.Chat < 1 {
+		return instachat.Receipt{}, false, notFound(scope)
 	} else {
-		c := strconv.FormatInt(chat, 10)
-		n, receipt, err = s.run(ctx, messageOnceScript, token, chat, []string{s.appKey(token), s.chatKey(token, c), receiptKey}, c, tail, ms)
+		c := strconv.FormatInt(scope.Chat, 10)
+		n, receipt, err = s.run(ctx, messageOnceScript, scope, []string{s.appKey(token), s.chatKey(token, c), receiptKey}, c, tail, ms)
 	}
 	if err != nil {
 		return instachat.Receipt{}, false, err
@@ -281,14 +282,14 @@ const maxRuns = 4
 
 // next runs script on keys (the application's, then the chat's if any) until
 // it issues a number, recovering what it reports lost.
-func (s *Sequencer) next(ctx context.Context, script *rueidis.Lua, token string, chat int64, keys []string, arg string) (int64, error) {
-	n, _, err := s.run(ctx, script, token, chat, keys, arg)
+func (s *Sequencer) next(ctx context.Context, script *rueidis.Lua, scope instachat.Scope, keys []string, arg string) (int64, error) {
+	n, _, err := s.run(ctx, script, scope, keys, arg)
 	return n, err
 }
 
 // run is next for every script: one that keeps receipts answers a receipt
 // it finds as a string, returned instead of a number.
-func (s *Sequencer) run(ctx context.Context, script *rueidis.Lua, token string, chat int64, keys []string, args ...string) (int64, string, error) {
+func (s *Sequencer) run(ctx context.Context, script *rueidis.Lua, scope instachat.Scope, keys []string, args ...string) (int64, string, error) {
 	for range maxRuns {
 		reply, err := script.Exec(ctx, s.client, keys, args).ToMessage()
 		if err != nil {
@@ -304,11 +305,11 @@ func (s *Sequencer) run(ctx context.Context, script *rueidis.Lua, token string, 
 		}
 		switch n {
 		case lostApp:
-			err = s.recover(ctx, token, 0, keys[0])
+			err = s.recover(ctx, instachat.ChatsOf(scope.Token), keys[0])
 		case lostChat:
-			err = s.recover(ctx, token, chat, keys[1])
+			err = s.recover(ctx, scope, keys[1])
 		case noChat:
-			return 0, "", notFound(chat)
+			return 0, "", notFound(scope)
 		default:
 			return n, "", nil
 		}

@@ -94,14 +94,14 @@ func (l *ledger) issued(chat, n int64) {
 	l.highest[chat] = max(l.highest[chat], n)
 }
 
-func (l *ledger) Recover(_ context.Context, token string, chat int64) (int64, error) {
+func (l *ledger) Recover(_ context.Context, s instachat.Scope) (int64, error) {
 	l.calls.Add(1)
-	if token != l.token {
+	if s.Token != l.token {
 		return 0, instachat.Errorf(instachat.ENOTFOUND, "application not found")
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.highest[chat], nil
+	return l.highest[s.Chat], nil
 }
 
 // twoWithLedger opens two Sequencers on one prefix, as two processes would,
@@ -206,7 +206,7 @@ func TestConcurrentRecoveriesInstallOneValue(t *testing.T) {
 	var calls [2]atomic.Int64
 	seqs := []*Sequencer{open(t, prefix), open(t, prefix)}
 	for i, s := range seqs {
-		s.Recover = func(context.Context, string, int64) (int64, error) {
+		s.Recover = func(context.Context, instachat.Scope) (int64, error) {
 			calls[i].Add(1)
 			arrived.Done()
 			arrived.Wait() // both processes are recovering at once

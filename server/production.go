@@ -140,15 +140,15 @@ const publishTimeout = 5 * time.Second
 // (applications are stored before they are numbered); for a known one, wait
 // until the workers consumed everything published so far, so the store
 // holds every number issued, then read the highest.
-func recoverNumbering(store instachat.Store, q *kafka.Queue) func(context.Context, string, int64) (int64, error) {
-	return func(ctx context.Context, token string, chat int64) (int64, error) {
-		if _, err := store.FindApplication(ctx, token); err != nil {
+func recoverNumbering(store instachat.Store, q *kafka.Queue) func(context.Context, instachat.Scope) (int64, error) {
+	return func(ctx context.Context, s instachat.Scope) (int64, error) {
+		if _, err := store.FindApplication(ctx, s.Token); err != nil {
 			return 0, err
 		}
 		if err := q.WaitConsumed(ctx); err != nil {
 			return 0, err
 		}
-		return store.HighestNumber(ctx, token, chat)
+		return store.HighestNumber(ctx, s)
 	}
 }
 

@@ -349,13 +349,13 @@ func (db *DB) Recount(ctx context.Context) error {
 }
 
 // HighestNumber implements instachat.Store.
-func (db *DB) HighestNumber(ctx context.Context, token string, chat int64) (int64, error) {
+func (db *DB) HighestNumber(ctx context.Context, s instachat.Scope) (int64, error) {
 	var n int64
 	var err error
-	if chat == 0 {
-		err = db.highestChat.QueryRowContext(ctx, token).Scan(&n)
+	if s.ChatNumbers() {
+		err = db.highestChat.QueryRowContext(ctx, s.Token).Scan(&n)
 	} else {
-		err = db.highestMessage.QueryRowContext(ctx, token, chat).Scan(&n)
+		err = db.highestMessage.QueryRowContext(ctx, s.Token, s.Chat).Scan(&n)
 	}
 	return n, formatError(err, "application")
 }
