@@ -135,7 +135,8 @@ func testSeqReceiptAnswersRetry(t *testing.T, a, b instachat.Sequencer) {
 	}
 	// Keys belong to their application.
 	other := seqAddApp(t, b)
-	if r := seqOnce(t, a, instachat.ChatsOf(other), "chat-key", instachat.Receipt{Fingerprint: "o", CreatedAt: at}, false); r.Number != 1 || r.Fingerprint != "o" {
+	r := seqOnce(t, a, instachat.ChatsOf(other), "chat-key", instachat.Receipt{Fingerprint: "o", CreatedAt: at}, false)
+	if r.Number != 1 || r.Fingerprint != "o" {
 		t.Fatalf("same key in another application = %+v; want its own chat 1", r)
 	}
 }

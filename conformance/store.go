@@ -387,13 +387,15 @@ func storeNewApp(t *testing.T, s instachat.Store, i int) *instachat.Application 
 
 func storeChat(token string, n int64) instachat.Create {
 	i := int(n)
-	return instachat.Create{Chat: &instachat.Chat{Token: token, Number: n, Name: storeText[i%len(storeText)], CreatedAt: storeTime(i), UpdatedAt: storeTime(i + 1)}}
+	return instachat.Create{Chat: &instachat.Chat{Token: token, Number: n, Name: storeText[i%len(storeText)],
+		CreatedAt: storeTime(i), UpdatedAt: storeTime(i + 1)}}
 }
 
 func storeMessage(token string, chat, n int64) instachat.Create {
 	i := int(chat*10 + n)
 	body := fmt.Sprintf("%s #%d.%d", storeText[i%len(storeText)], chat, n)
-	return instachat.Create{Message: &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: storeTime(i), UpdatedAt: storeTime(i + 1)}}
+	return instachat.Create{Message: &instachat.Message{Token: token, Chat: chat, Number: n, Body: body,
+		CreatedAt: storeTime(i), UpdatedAt: storeTime(i + 1)}}
 }
 
 func storeApply(t *testing.T, s instachat.Store, creates ...instachat.Create) {
@@ -405,7 +407,8 @@ func storeApply(t *testing.T, s instachat.Store, creates ...instachat.Create) {
 
 // storeWalk pages through a list with limit and checks that it returns want,
 // in order, each page but the last full.
-func storeWalk[T any](t *testing.T, what string, limit int, want []*T, list func(after int64, limit int) ([]*T, error), key func(*T) int64, same func(got, want *T) bool) {
+func storeWalk[T any](t *testing.T, what string, limit int, want []*T,
+	list func(after int64, limit int) ([]*T, error), key func(*T) int64, same func(got, want *T) bool) {
 	t.Helper()
 	var got []*T
 	for after := int64(0); ; {
