@@ -98,7 +98,8 @@ func TestConsoleFilesHoldNoInlineCodeOrHTMLSinks(t *testing.T) {
 	}
 	inline := regexp.MustCompile(`(?i)<style|\sstyle=|\son[a-z]+=|javascript:`)
 	script := regexp.MustCompile(`(?is)<script([^>]*)>(.*?)</script>`)
-	sinks := regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setAttribute\(\s*'style'|\.src\s*=|DOMParser|createContextualFragment`)
+	sinks := regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|` +
+		`setAttribute\(\s*'style'|\.src\s*=|DOMParser|createContextualFragment`)
 	for _, e := range entries {
 		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
@@ -264,7 +265,8 @@ func (tb *tab) describe() string {
 		notice: document.getElementById('notice').hidden ? '' : document.getElementById('notice-text').textContent,
 		state: document.querySelector('[data-testid=connection-state]').dataset.state,
 		title: document.getElementById('chat-title').textContent,
-		items: [...document.querySelectorAll('[data-testid=message-item]')].slice(-5).map(e => e.dataset.number + ':' + e.dataset.state + ':' + (e.querySelector('.body')||{}).textContent),
+		items: [...document.querySelectorAll('[data-testid=message-item]')].slice(-5)
+			.map(e => e.dataset.number + ':' + e.dataset.state + ':' + (e.querySelector('.body')||{}).textContent),
 		count: document.querySelectorAll('[data-testid=message-item]').length})`))
 	return s
 }
@@ -284,7 +286,8 @@ func (tb *tab) click(sel string) {
 
 // bodies lists the open chat's messages as shown, "number:body", in order.
 func (tb *tab) bodies() []string {
-	return js[[]string](tb, `[...document.querySelectorAll('[data-testid=message-list] [data-testid=message-item][data-number]')].map(e => e.dataset.number + ':' + e.querySelector('.body').textContent)`)
+	return js[[]string](tb, `[...document.querySelectorAll('[data-testid=message-list] [data-testid=message-item][data-number]')]
+		.map(e => e.dataset.number + ':' + e.querySelector('.body').textContent)`)
 }
 
 func (tb *tab) setOffline(offline bool) {
@@ -379,7 +382,8 @@ func consoleFlow(t *testing.T, b context.Context, r *running, full bool) {
 	// Create a chat in the page; it opens.
 	a.typeInto("#new-chat-name", "general")
 	a.click("#create-chat button[type=submit]")
-	a.wait(`document.querySelectorAll('[data-testid=chat-item]').length === 1 && document.getElementById('chat-title').textContent === 'general'`, 10*time.Second)
+	a.wait(`document.querySelectorAll('[data-testid=chat-item]').length === 1 &&
+		document.getElementById('chat-title').textContent === 'general'`, 10*time.Second)
 	if _, err := r.client.Chat(ctx, token, 1); err != nil && r.created == http.StatusCreated {
 		t.Fatalf("the chat made in the page: %v", err)
 	}
@@ -412,9 +416,12 @@ func consoleFlow(t *testing.T, b context.Context, r *running, full bool) {
 	if !live && r.created == http.StatusAccepted {
 		done = `['accepted']`
 	}
-	a.wait(`[...document.querySelectorAll('[data-testid=message-item]')].some(e => `+done+`.includes(e.dataset.state) && e.querySelector('.body').textContent === 'hello from A')`, 15*time.Second)
+	a.wait(`[...document.querySelectorAll('[data-testid=message-item]')]
+		.some(e => `+done+`.includes(e.dataset.state) &&
+		e.querySelector('.body').textContent === 'hello from A')`, 15*time.Second)
 	if live {
-		if !bt.until(`[...document.querySelectorAll('[data-testid=message-item]')].some(e => e.querySelector('.body').textContent === 'hello from A')`, time.Second) {
+		if !bt.until(`[...document.querySelectorAll('[data-testid=message-item]')]
+			.some(e => e.querySelector('.body').textContent === 'hello from A')`, time.Second) {
 			t.Errorf("B did not show A's message within 1 s of its being stored: %s", bt.describe())
 		}
 	}
@@ -470,7 +477,8 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 		t.Fatalf("B received messages while offline, so the test did not cut its stream: %v", got)
 	}
 	bt.setOffline(false)
-	bt.wait(`document.querySelector('[data-testid=connection-state]').dataset.state === 'live' && document.querySelectorAll('[data-testid=message-item][data-number]').length >= 23`, 20*time.Second)
+	bt.wait(`document.querySelector('[data-testid=connection-state]').dataset.state === 'live' &&
+		document.querySelectorAll('[data-testid=message-item][data-number]').length >= 23`, 20*time.Second)
 	all, err := r.client.AllMessages(ctx, token, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -490,7 +498,8 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 	a.wait(fmt.Sprintf(`document.querySelector('[data-testid=chat-item][data-number="1"] .count')?.textContent === '%d'`, len(all)), 10*time.Second)
 
 	// B answers with the keyboard alone: Enter in the composer sends.
-	bt.run(chromedp.Focus(chromedp.CSS("[data-testid=composer]")), chromedp.SendKeys(chromedp.CSS("[data-testid=composer]"), "typed in B"), chromedp.KeyEvent("\r"))
+	bt.run(chromedp.Focus(chromedp.CSS("[data-testid=composer]")),
+		chromedp.SendKeys(chromedp.CSS("[data-testid=composer]"), "typed in B"), chromedp.KeyEvent("\r"))
 	a.wait(`[...document.querySelectorAll('[data-testid=message-item] .body')].some(e => e.textContent === 'typed in B')`, 10*time.Second)
 
 	// A chat made by another client appears in both lists (the
@@ -536,7 +545,8 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 		{"ΣΑΣ", "σας"}, {"emoji 😀x", "x"}, {"😀abc", "abc"}, {"abc", "abcd"}, {"word_under", "under"},
 	}
 	raw, _ := json.Marshal(cases)
-	got := js[[]bool](a, fmt.Sprintf(`import('/console/highlight.js').then(h => %s.map(c => h.matchRanges(c.body, h.parseTerms(c.term)).length > 0))`, raw))
+	got := js[[]bool](a, fmt.Sprintf(`import('/console/highlight.js').then(h =>
+		%s.map(c => h.matchRanges(c.body, h.parseTerms(c.term)).length > 0))`, raw))
 	for i, c := range cases {
 		want := instachat.MatchesTerm(c.Body, strings.ToLower(c.Term))
 		if got[i] != want {
@@ -567,7 +577,8 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	}
 	a.wait(fmt.Sprintf(`!!document.querySelector('[data-testid=chat-item][data-number="%d"]')`, c.Number), 10*time.Second)
 	a.click(fmt.Sprintf(`[data-testid=chat-item][data-number="%d"] button`, c.Number))
-	a.wait(`document.getElementById('chat-title').textContent === 'history' && document.querySelectorAll('[data-testid=message-item]').length > 0`, 10*time.Second)
+	a.wait(`document.getElementById('chat-title').textContent === 'history' &&
+		document.querySelectorAll('[data-testid=message-item]').length > 0`, 10*time.Second)
 	first := a.bodies()
 	if len(first) >= 130 || first[len(first)-1] != "130:history 130" {
 		t.Fatalf("the chat opened showing %d messages ending %q, want its newest page", len(first), first[len(first)-1])
@@ -590,7 +601,9 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 
 	// A reload keeps the application and the open chat.
 	a.run(chromedp.Reload())
-	a.wait(fmt.Sprintf(`document.querySelector('[data-testid=app-token]').value === %q && document.querySelectorAll('[data-testid=chat-item]').length === %d && document.getElementById('chat-title').textContent === 'history'`, token, c.Number), 10*time.Second)
+	a.wait(fmt.Sprintf(`document.querySelector('[data-testid=app-token]').value === %q &&
+		document.querySelectorAll('[data-testid=chat-item]').length === %d &&
+		document.getElementById('chat-title').textContent === 'history'`, token, c.Number), 10*time.Second)
 
 	// An error is shown in the API's words.
 	a.typeInto("[data-testid=app-token]", "AAAAAAAAAAAAAAAAAAAAAA")
@@ -635,7 +648,9 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 		t.Errorf("the message list holds %d img elements", n)
 	}
 	// Every control has a name a screen reader can say.
-	if unnamed := js[[]string](a, `[...document.querySelectorAll('input, textarea, button')].filter(e => !(e.labels?.length || e.getAttribute('aria-label') || (e.tagName === 'BUTTON' && e.textContent.trim()))).map(e => e.outerHTML)`); len(unnamed) > 0 {
+	if unnamed := js[[]string](a, `[...document.querySelectorAll('input, textarea, button')]
+		.filter(e => !(e.labels?.length || e.getAttribute('aria-label') || (e.tagName === 'BUTTON' &&
+		e.textContent.trim()))).map(e => e.outerHTML)`); len(unnamed) > 0 {
 		t.Errorf("controls without a label: %v", unnamed)
 	}
 
@@ -662,7 +677,8 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	a.run(chromedp.Reload())
 	a.wait(fmt.Sprintf(`!!document.querySelector('[data-testid=chat-item][data-number="%d"]')`, demo.Number), 10*time.Second)
 	a.click(fmt.Sprintf(`[data-testid=chat-item][data-number="%d"] button`, demo.Number))
-	a.wait(`document.getElementById('chat-title').textContent === 'launch-day' && document.querySelectorAll('[data-testid=message-item]').length === 6`, 10*time.Second)
+	a.wait(`document.getElementById('chat-title').textContent === 'launch-day' &&
+		document.querySelectorAll('[data-testid=message-item]').length === 6`, 10*time.Second)
 	if live {
 		a.wait(`document.querySelector('[data-testid=connection-state]').dataset.state === 'live'`, 10*time.Second)
 	}
@@ -739,7 +755,9 @@ func TestConsoleRetriesALostSendWithItsKey(t *testing.T) {
 	}()
 	a.typeInto("[data-testid=composer]", "sent once, answered twice")
 	a.click("[data-testid=send]")
-	a.wait(`[...document.querySelectorAll('[data-testid=message-item]')].some(e => e.dataset.state === 'stored' && e.querySelector('.body').textContent === 'sent once, answered twice')`, 15*time.Second)
+	a.wait(`[...document.querySelectorAll('[data-testid=message-item]')]
+		.some(e => e.dataset.state === 'stored' &&
+		e.querySelector('.body').textContent === 'sent once, answered twice')`, 15*time.Second)
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -796,7 +814,8 @@ func TestConsoleScrollsBackThroughPagesCutShort(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	a.wait(`!document.getElementById('start').hidden`, 20*time.Second)
-	got := js[[]string](a, `[...document.querySelectorAll('[data-testid=message-item][data-number]')].map(e => e.dataset.number + ':' + e.querySelector('.body').textContent.slice(0, 7))`)
+	got := js[[]string](a, `[...document.querySelectorAll('[data-testid=message-item][data-number]')]
+		.map(e => e.dataset.number + ':' + e.querySelector('.body').textContent.slice(0, 7))`)
 	if !slices.Equal(got, want) {
 		t.Errorf("after scrolling back: %d messages, want %d in order; first ones %v", len(got), n, got[:min(20, len(got))])
 	}
