@@ -415,13 +415,24 @@ func TestSearchServesTheStoredRows(t *testing.T) {
 	}
 }
 
+// TestSearchRefusesAHitWithoutItsSortValues: the number comes from the
+// hit's sort values, so an answer without them (not one to the sort this
+// package sends) is an error, not a hit numbered 0.
+func TestSearchRefusesAHitWithoutItsSortValues(t *testing.T) {
+	x, _ := open(t, map[string]string{"POST /instachat-messages/_search": "search_no_sort.http"})
+	hits, err := x.SearchMessageNumbers(t.Context(), instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hi"}, Limit: 5})
+	if err == nil || instachat.ErrorCode(err) != instachat.EINTERNAL || strings.Contains(err.Error(), token) {
+		t.Errorf("search answered without sort values = %v, %v; want an internal error that does not quote the token", hits, err)
+	}
+}
+
 func TestSearchMessagesStopsAtTheResultWindow(t *testing.T) {
 	x, c := open(t, map[string]string{"POST /instachat-messages/_search": "search.http"})
 	search := func(offset int) {
 		t.Helper()
 		if _, err := x.SearchMessageNumbers(t.Context(),
 			instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"hi"}, Offset: offset, Limit: 5}); err != nil {
-			t.Fatalf("SearchMessages at offset %d: %v", offset, err)
+			t.Fatalf("SearchMessageNumbers at offset %d: %v", offset, err)
 		}
 	}
 	search(9998)
