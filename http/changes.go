@@ -7,7 +7,8 @@ import (
 )
 
 // changesPage is the JSON of a page of a feed's changes: a list page, and
-// the revision the feed was at when the page was read.
+// the revision the feed was at when the page was read. listChanges streams
+// it with writeItems; clients and tests decode it.
 type changesPage struct {
 	Data       []instachat.Event `json:"data"`
 	NextCursor *string           `json:"next_cursor"`
@@ -39,15 +40,11 @@ func (s *Server) listChanges(w http.ResponseWriter, r *http.Request, topic insta
 	if err != nil {
 		return err
 	}
-	p := changesPage{Data: page.Events, Revision: page.Revision}
-	if page.More && len(page.Events) > 0 {
-		next := instachat.EncodeCursor(page.Events[len(page.Events)-1].Revision)
-		p.NextCursor = &next
-	}
-	if p.Data == nil {
-		p.Data = []instachat.Event{} // [] rather than null
-	}
-	writeJSON(w, http.StatusOK, p)
+	// Streamed and bounded by bytes like every list: events carry whole
+	// messages.
+	writeItems(w, page.Events, page.More, s.MaxPageBytes,
+		func(_ int, last instachat.Event) string { return instachat.EncodeCursor(last.Revision) },
+		pageField{"revision", page.Revision})
 	return nil
 }
 

@@ -405,47 +405,68 @@ type page[T any] struct {
 // Server.MaxPageBytes).
 const defaultMaxPageBytes = 1 << 20
 
-// writePage answers a page of items, fetched with limit+1 so that an extra
-// item tells that a next page exists. It streams the page item by item,
-// so an answer costs the memory of its largest item, not of the page; and
-// it ends the page early, before the item that would take the encoded items
-// past maxBytes, so that a page of large bodies stays about maxBytes long.
-// A page holds at least one item, however large. cursor encodes where the
-// next page starts, given n, the items this page holds, and the last of
-// them.
+// writePage answers a page of items fetched with limit+1, so that an extra
+// item tells that a next page exists (see writeItems).
 func writePage[T any](w http.ResponseWriter, items []T, limit, maxBytes int, cursor func(n int, last T) string) {
+	writeItems(w, items[:min(len(items), limit)], len(items) > limit, maxBytes, cursor)
+}
+
+// pageField is a field of a list page beside data and next_cursor.
+type pageField struct {
+	name  string
+	value any
+}
+
+// writeItems answers a page of items, more telling that a next page
+// follows them, with the extra fields after data and next_cursor. It
+// streams the page item by item, so an answer costs the memory of its
+// largest item, not of the page; and it ends the page early, before the
+// item that would take the encoded items past maxBytes, so that a page of
+// large bodies stays about maxBytes long. A page holds at least one item,
+// however large. cursor encodes where the next page starts, given n, the
+// items this page holds, and the last of them.
+func writeItems[T any](w http.ResponseWriter, items []T, more bool, maxBytes int, cursor func(n int, last T) string, extra ...pageField) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	var buf bytes.Buffer
 	enc := newEncoder(&buf)
+	encode := func(v any) { // into buf, without Encode's newline
+		enc.Encode(v)
+		buf.Truncate(buf.Len() - 1)
+	}
 	// As in writeJSON, encoding cannot fail, and a failed write means the
 	// client left: the rest is not worth encoding.
 	if _, err := io.WriteString(w, `{"data":[`); err != nil {
 		return
 	}
 	n, size := 0, 0
-	for ; n < len(items) && n < limit; n++ {
+	for ; n < len(items); n++ {
 		buf.Reset()
 		if n > 0 {
 			buf.WriteByte(',')
 		}
-		enc.Encode(items[n])
-		item := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-		if n > 0 && size+len(item) > maxBytes {
+		encode(items[n])
+		if n > 0 && size+buf.Len() > maxBytes {
+			more = true
 			break
 		}
-		if _, err := w.Write(item); err != nil {
+		if _, err := w.Write(buf.Bytes()); err != nil {
 			return
 		}
-		size += len(item)
+		size += buf.Len()
 	}
 	buf.Reset()
 	buf.WriteString(`],"next_cursor":`)
-	if n < len(items) {
-		enc.Encode(cursor(n, items[n-1]))
-		buf.Truncate(buf.Len() - 1) // Encode's newline
+	if more && n > 0 {
+		encode(cursor(n, items[n-1]))
 	} else {
 		buf.WriteString("null")
+	}
+	for _, f := range extra {
+		buf.WriteString(",")
+		encode(f.name)
+		buf.WriteString(":")
+		encode(f.value)
 	}
 	buf.WriteString("}\n")
 	w.Write(buf.Bytes())

@@ -197,3 +197,58 @@ func TestListMemoryIsBoundedPerRequest(t *testing.T) {
 		t.Errorf("each list allocated %d bytes, want at most 8 MiB", perRequest)
 	}
 }
+
+// feedStore answers a chat's feed from a fixed list of events, in
+// revision order, as ChangesQuery describes.
+type feedStore struct {
+	*memStore
+	events []instachat.Event
+}
+
+func (f feedStore) ListChanges(_ context.Context, q instachat.ChangesQuery) (*instachat.ChangesPage, error) {
+	var out []instachat.Event
+	for _, e := range f.events {
+		if e.Revision > max(q.After, q.Cursor) {
+			out = append(out, e)
+		}
+	}
+	return &instachat.ChangesPage{Events: out[:min(len(out), q.Limit)], Revision: int64(len(f.events)), More: len(out) > q.Limit}, nil
+}
+
+// TestChangesPagesAreBoundedByBytes: a feed's events carry whole messages,
+// so its pages are streamed and bounded by bytes like every list, and
+// keep the feed's revision.
+func TestChangesPagesAreBoundedByBytes(t *testing.T) {
+	const maxPage, n = 8 << 10, 40
+	e, s := newDoubles()
+	store := feedStore{memStore: e.store}
+	for i := range n {
+		store.events = append(store.events, instachat.Event{Event: "created", Revision: int64(i + 1),
+			Message: &instachat.Message{Number: int64(i + 1), Body: strings.Repeat("<", 2<<10)}})
+	}
+	s.Store, s.MaxPageBytes = store, maxPage
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	var revisions []int64
+	pages := walk(t, srv.URL, "/api/v1/applications/"+instachat.NewToken()+"/chats/1/changes")
+	for i, raw := range pages {
+		var p changesPage
+		if err := json.Unmarshal(raw, &p); err != nil || bytes.Contains(raw, []byte(`\u003c`)) || p.Revision != n {
+			t.Fatalf("page %d: %.200s (%v), want revision %d and no \\u003c", i, raw, err, n)
+		}
+		if len(raw) > maxPage+4<<10 || len(p.Data) == 0 {
+			t.Errorf("page %d: %d bytes, %d events", i, len(raw), len(p.Data))
+		}
+		for _, ev := range p.Data {
+			revisions = append(revisions, ev.Revision)
+		}
+	}
+	if len(pages) < 10 || len(revisions) != n {
+		t.Fatalf("%d pages, %d events, want 40 events in pages of about 3", len(pages), len(revisions))
+	}
+	for i, r := range revisions {
+		if r != int64(i+1) {
+			t.Fatalf("walked revisions %v, want 1…%d", revisions, n)
+		}
+	}
+}
