@@ -146,7 +146,8 @@ func TestReplayThenSyncedThenLive(t *testing.T) {
 		t.Fatalf("Run ended with %v, want context.Canceled", err)
 	}
 	live := r.events[len(want.Events)+1:]
-	if len(live) != 3 || live[0].Event != instachat.EventMessageCreated || live[1].Event != instachat.EventMessageUpdated || live[1].Message.Body != "m11 edited" {
+	if len(live) != 3 || live[0].Event != instachat.EventMessageCreated ||
+		live[1].Event != instachat.EventMessageUpdated || live[1].Message.Body != "m11 edited" {
 		t.Fatalf("live events %+v, want created, updated of 11, created of 12", live)
 	}
 	if chat.Reads != reads {

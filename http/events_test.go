@@ -221,7 +221,8 @@ func TestStreamsPerTokenLimit(t *testing.T) {
 	var body errorBody
 	json.NewDecoder(resp.Body).Decode(&body)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || body.Error.Code != instachat.EUNAVAILABLE {
-		t.Errorf("a fourth stream: %d %q, Retry-After %q; want 503 unavailable with Retry-After", resp.StatusCode, body.Error.Code, resp.Header.Get("Retry-After"))
+		t.Errorf("a fourth stream: %d %q, Retry-After %q; want 503 unavailable with Retry-After", resp.StatusCode,
+			body.Error.Code, resp.Header.Get("Retry-After"))
 	}
 }
 
@@ -242,7 +243,8 @@ func TestWebSocketStream(t *testing.T) {
 		}
 		frames = append(frames, string(data))
 	}
-	if !strings.HasPrefix(frames[0], `{"event":"message.created","revision":1,"message":{"number":1,"body":"hello"`) || frames[2] != `{"event":"synced","revision":2}` {
+	if !strings.HasPrefix(frames[0],
+		`{"event":"message.created","revision":1,"message":{"number":1,"body":"hello"`) || frames[2] != `{"event":"synced","revision":2}` {
 		t.Fatalf("frames %q", frames)
 	}
 	time.Sleep(300 * time.Millisecond) // past the server's timeouts, pinged meanwhile

@@ -24,7 +24,8 @@ func TestJSONRefusal(t *testing.T) {
 		{"HTTP/1.1 400 Bad Request" + plain + "400 Bad Request", 400, "bad_request"},
 		{"HTTP/1.1 400 Bad Request: missing required Host header" + plain + "400 Bad Request: missing required Host header", 400, "bad_request"},
 		{"HTTP/1.1 501 Not Implemented" + plain + "Unsupported transfer encoding", 501, eNotImplemented},
-		{"HTTP/1.1 505 HTTP Version Not Supported: unsupported protocol version" + plain + "505 HTTP Version Not Supported: unsupported protocol version", 505, eHTTPVersion},
+		{"HTTP/1.1 505 HTTP Version Not Supported: unsupported protocol version" + plain + "505 HTTP Version Not Supported: unsupported protocol version",
+			505, eHTTPVersion},
 	}
 	for _, tt := range rewritten {
 		answer, ok := jsonRefusal([]byte(tt.write), 1024)

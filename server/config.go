@@ -377,7 +377,8 @@ var Options = []Option{
 			"operator hands out application tokens",
 		func(c *Config, v string) error { return boolean(v, &c.RequireAdminForApplications) },
 		func(c *Config) string { return strconv.FormatBool(c.RequireAdminForApplications) }},
-	{"INSTACHAT_MAX_SUBSCRIBERS", "max-subscribers", "int", "10000", "event streams (SSE and WebSocket) this process holds open at once; over it a new one is answered 503 with Retry-After",
+	{"INSTACHAT_MAX_SUBSCRIBERS", "max-subscribers", "int", "10000",
+		"event streams (SSE and WebSocket) this process holds open at once; over it a new one is answered 503 with Retry-After",
 		func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -387,7 +388,8 @@ var Options = []Option{
 			return nil
 		},
 		func(c *Config) string { return strconv.Itoa(c.MaxSubscribers) }},
-	{"INSTACHAT_MAX_SUBSCRIBERS_PER_TOKEN", "max-subscribers-per-token", "int", "100", "event streams one application token may hold open at once in this process; over it 503 with Retry-After",
+	{"INSTACHAT_MAX_SUBSCRIBERS_PER_TOKEN", "max-subscribers-per-token", "int", "100",
+		"event streams one application token may hold open at once in this process; over it 503 with Retry-After",
 		func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
