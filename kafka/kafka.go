@@ -317,15 +317,17 @@ func (q *Queue) Consume(ctx context.Context, handle func(ctx context.Context, ba
 		// (heartbeats every second) bounds it; brokers allow 6 s and up.
 		kgo.SessionTimeout(10*time.Second),
 		kgo.HeartbeatInterval(time.Second),
-		// A rebalance waits this long for every member to rejoin. A
-		// member that died with its JoinGroup pending is dropped only
-		// then on a broker that does not re-arm its session timer
-		// (kfake; Kafka re-arms it): kgo's default of 60 s stalled the
-		// whole group after both workers were killed. 15 s bounds that
-		// and still lets a batch in flight finish and commit before its
-		// worker rejoins (BlockRebalanceOnPoll); one stuck longer, say on
-		// a store outage, has its member dropped and the batch delivered
-		// again, which changes nothing.
+		// A rebalance waits this long for every member to rejoin, and a
+		// member's own JoinGroup waits as long (plus kgo's 10 s request
+		// overhead). A member that died with its JoinGroup pending held
+		// the group until then on kfake, which drops it at its session
+		// timeout but does not complete the rebalance without it (Kafka
+		// does): 70 s with kgo's default of 60 s, 25 s with 15 s (see
+		// TestDeadMemberWithPendingJoin). 15 s still lets a batch in
+		// flight finish and commit before its worker rejoins
+		// (BlockRebalanceOnPoll); one stuck longer, say on a store
+		// outage, has its member dropped and the batch delivered again,
+		// which changes nothing.
 		kgo.RebalanceTimeout(15*time.Second),
 	)
 	if err != nil {

@@ -477,12 +477,11 @@ func TestOpenKeepsExistingTopic(t *testing.T) {
 
 // TestConsumeBoundsADeadMembersStay checks the timeouts a worker joins
 // its group with, as the broker receives them. A worker SIGKILLed keeps its
-// partitions until the broker drops it: at its session timeout once its
-// heartbeats stop, and, if it died with a JoinGroup pending, at the
-// rebalance timeout, since kfake does not re-arm the session timer of a
-// member whose JoinGroup it could not answer (real Kafka does). kgo's
-// default rebalance timeout of 60 s stalled consumption that long after
-// both workers were killed; cmd/instachat's TestTopology kills both.
+// partitions until the broker drops it, at its session timeout once its
+// heartbeats stop; one that died with a JoinGroup pending held the group on
+// kfake until the survivors' JoinGroups timed out, after the rebalance
+// timeout (TestDeadMemberWithPendingJoin): kgo's default of 60 s stalled
+// consumption that long. cmd/instachat's TestTopology kills both workers.
 func TestConsumeBoundsADeadMembersStay(t *testing.T) {
 	c := newCluster(t)
 	q := open(t, c, Config{})
