@@ -33,6 +33,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, res resource) er
 		return err
 	}
 	st, err := s.Streams.Open(r.Context(), instachat.Topic{Token: res.token, Chat: res.chat}, after, resume)
+	if err != nil && r.Context().Err() != nil {
+		return nil // the client left before its stream started
+	}
 	if err != nil {
 		if instachat.ErrorCode(err) == instachat.EINVALID { // after above the current revision
 			return instachat.Errorf(instachat.EBADREQUEST, "%s", instachat.ErrorMessage(err))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -91,9 +92,11 @@ func OpenBroker(rawURL, prefix string, opts BrokerOptions) (*Broker, error) {
 	// behind our back (see the package comment on losing the connection).
 	opt.PipelineMultiplex = -1
 	opt.DisableRetry = true
+	// Named, so an operator (or a test) can find it in CLIENT LIST.
+	opt.ClientName = ConnectionName(prefix)
 	client, err := rueidis.NewClient(opt)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, feedUnavailable(err)
 	}
 	b := &Broker{client: client, prefix: prefix, channels: map[instachat.Topic]*channel{}}
 	b.local = inmem.NewBroker(inmem.BrokerOptions{Buffer: opts.Buffer, OnIdle: b.idle})
@@ -116,10 +119,28 @@ func (b *Broker) Close() {
 	b.client.Close()
 }
 
+// errFeedUnavailable is what a stream sees of a failure to reach Redis.
+var errFeedUnavailable = instachat.Errorf(instachat.EUNAVAILABLE, "event feed unavailable")
+
+// feedUnavailable is unavailable for the broker: EUNAVAILABLE, the cause
+// kept in the chain.
+func feedUnavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("redis: %w: %w", errFeedUnavailable, err)
+}
+
 var (
 	errBrokerClosed = instachat.Errorf(instachat.EUNAVAILABLE, "the event broker is closed; resume from the last revision received")
 	errFeedLost     = instachat.Errorf(instachat.EUNAVAILABLE, "the event feed lost its connection; resume from the last revision received")
 )
+
+// ConnectionName is the CLIENT SETNAME of the connection a broker under
+// prefix keeps: "instachat-feed:" and the prefix, spaces made dashes.
+func ConnectionName(prefix string) string {
+	return "instachat-feed:" + strings.ReplaceAll(prefix, " ", "-")
+}
 
 // channelName is the topic's channel: P{T}:feed:N or P{T}:feed.
 func (b *Broker) channelName(topic instachat.Topic) string {
@@ -141,7 +162,7 @@ func (b *Broker) Publish(ctx context.Context, topic instachat.Topic, events ...i
 		return err
 	}
 	cmd := b.client.B().Spublish().Channel(b.channelName(topic)).Message(rueidis.BinaryString(payload)).Build()
-	return unavailable(b.client.Do(ctx, cmd).Error())
+	return feedUnavailable(b.client.Do(ctx, cmd).Error())
 }
 
 // Subscribe returns once Redis confirmed the topic's channel, so nothing
@@ -162,7 +183,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic instachat.Topic) (instacha
 			case <-c.done:
 				continue
 			case <-ctx.Done():
-				return nil, unavailable(ctx.Err())
+				return nil, feedUnavailable(ctx.Err())
 			}
 		}
 		if c == nil {
@@ -178,7 +199,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic instachat.Topic) (instacha
 		case <-c.done:
 			err = c.err
 		case <-ctx.Done():
-			err = unavailable(ctx.Err())
+			err = feedUnavailable(ctx.Err())
 		}
 
 		b.mu.Lock()
@@ -231,7 +252,7 @@ func (b *Broker) start(topic instachat.Topic) *channel {
 			// Nil means the server ended the subscription itself.
 			c.err = errFeedLost
 			if err != nil {
-				c.err = unavailable(err)
+				c.err = feedUnavailable(err)
 			}
 			// Under the lock, so a subscriber of the next channel for
 			// this topic is never ended for this one's loss.
@@ -282,5 +303,5 @@ func (b *Broker) deliver(topic instachat.Topic, payload string) {
 
 // Ping reports whether Redis answers, for /healthz.
 func (b *Broker) Ping(ctx context.Context) error {
-	return unavailable(b.client.Do(ctx, b.client.B().Ping().Build()).Error())
+	return feedUnavailable(b.client.Do(ctx, b.client.B().Ping().Build()).Error())
 }

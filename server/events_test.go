@@ -17,9 +17,12 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/redis/rueidis"
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/internal/feedtest"
+	"github.com/instachat/instachat/redis"
+	"github.com/instachat/instachat/server"
 )
 
 // The change feeds end to end: writers create and edit messages in several
@@ -340,4 +343,69 @@ func followWebSocket(ctx context.Context, base, token string, chat int64, client
 			return nil
 		}
 	}
+}
+
+// TestProductionStreamsConverge is the scenario on the production topology
+// in one process: two api,dispatcher fronts and two workers on one MySQL,
+// Redis and Kafka. Creates are published to Redis by the workers, edits by
+// the fronts, and halfway through every pub/sub connection of the test's
+// brokers is killed (CLIENT KILL, as TYPE pubsub would, but sparing other
+// tests on the same Redis): the streams they fed end, their clients resume,
+// and all still converge.
+func TestProductionStreamsConverge(t *testing.T) {
+	cfg := productionConfig(t)
+	var fronts []*running
+	for _, roles := range []server.Roles{{API: true, Dispatcher: true}, {API: true, Dispatcher: true}, {Worker: true}, {Worker: true}} {
+		c := cfg
+		c.Roles = roles
+		r := startProduction(t, c)
+		if roles.API {
+			fronts = append(fronts, r)
+		}
+	}
+	streamsConverge(t, fronts, func() { killPubSub(t, cfg.RedisURL, redis.ConnectionName(cfg.RedisPrefix)) })
+}
+
+// killPubSub kills every Redis connection named name that holds a sharded
+// subscription.
+func killPubSub(t *testing.T, url, name string) {
+	opt, err := rueidis.ParseURL(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	opt.DisableCache = true
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+	list, err := c.Do(ctx, c.B().ClientList().TypePubsub().Build()).ToString()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		fields := map[string]string{}
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			fields[k[strings.LastIndex(k, ":")+1:]] = v // RESP3 may start the text with "txt:"
+		}
+		if fields["name"] != name || fields["ssub"] == "0" {
+			continue
+		}
+		id, _ := strconv.ParseInt(fields["id"], 10, 64)
+		if err := c.Do(ctx, c.B().ClientKill().Id(id).Build()).Error(); err != nil {
+			t.Error(err)
+			return
+		}
+		killed++
+	}
+	if killed == 0 {
+		t.Errorf("no pub/sub connection named %s to kill in:\n%s", name, list)
+	}
+	t.Logf("killed %d pub/sub connections", killed)
 }
