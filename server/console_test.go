@@ -458,7 +458,8 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 		}
 	}
 	for _, tb := range []*tab{a, bt} {
-		tb.wait(fmt.Sprintf(`[...document.querySelectorAll('[data-testid=message-item] .body')].some(e => e.textContent === %q)`, xssBody), 10*time.Second)
+		tb.wait(fmt.Sprintf(`[...document.querySelectorAll('[data-testid=message-item] .body')]
+			.some(e => e.textContent === %q)`, xssBody), 10*time.Second)
 		if n := js[int](tb, `document.querySelectorAll('[data-testid=message-list] img').length`); n != 0 {
 			t.Errorf("%s: the message list holds %d img elements", tb.name, n)
 		}
@@ -496,7 +497,8 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 	}
 
 	// The counts in the chat list follow (re-read every 5 s).
-	a.wait(fmt.Sprintf(`document.querySelector('[data-testid=chat-item][data-number="1"] .count')?.textContent === '%d'`, len(all)), 10*time.Second)
+	a.wait(fmt.Sprintf(`document.querySelector('[data-testid=chat-item][data-number="1"] .count')
+		?.textContent === '%d'`, len(all)), 10*time.Second)
 
 	// B answers with the keyboard alone: Enter in the composer sends.
 	bt.run(chromedp.Focus(chromedp.CSS("[data-testid=composer]")),
@@ -509,7 +511,8 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 		t.Fatal(err)
 	}
 	for _, tb := range []*tab{a, bt} {
-		if !tb.until(`[...document.querySelectorAll('[data-testid=chat-item] .chat-name')].some(e => e.textContent === 'from elsewhere')`, 4*time.Second) {
+		if !tb.until(`[...document.querySelectorAll('[data-testid=chat-item] .chat-name')]
+			.some(e => e.textContent === 'from elsewhere')`, 4*time.Second) {
 			t.Errorf("%s: a chat created by the API did not appear within 4 s", tb.name)
 		}
 	}
@@ -518,7 +521,8 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 	a.run(chromedp.Click(chromedp.CSS(`[data-testid=message-item][data-number="1"] [data-action=edit]`)))
 	a.typeInto(`[data-testid=message-item][data-number="1"] textarea`, "hello from A, edited")
 	a.click(`[data-testid=message-item][data-number="1"] button[type=submit]`)
-	bt.wait(`document.querySelector('[data-testid=message-item][data-number="1"] .body')?.textContent === 'hello from A, edited'`, 10*time.Second)
+	bt.wait(`document.querySelector('[data-testid=message-item][data-number="1"] .body')
+		?.textContent === 'hello from A, edited'`, 10*time.Second)
 
 	// Search highlights what matched, by the server's rule.
 	a.typeInto("[data-testid=search]", "CALIfrag mo")
@@ -609,11 +613,14 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	// An error is shown in the API's words.
 	a.typeInto("[data-testid=app-token]", "AAAAAAAAAAAAAAAAAAAAAA")
 	a.click("#open-app button[type=submit]")
-	a.wait(`!document.getElementById('notice').hidden && document.getElementById('notice-text').textContent === 'application not found'`, 10*time.Second)
+	a.wait(`!document.getElementById('notice').hidden &&
+		document.getElementById('notice-text').textContent === 'application not found'`, 10*time.Second)
 	// (Set rather than typed: typing 64 KiB takes minutes.)
-	js[bool](a, fmt.Sprintf(`(document.querySelector('[data-testid=composer]').value = 'x'.repeat(%d), true)`, instachat.DefaultLimits.MaxBodyBytes+1))
+	js[bool](a, fmt.Sprintf(`(document.querySelector('[data-testid=composer]').value = 'x'.repeat(%d), true)`,
+		instachat.DefaultLimits.MaxBodyBytes+1))
 	a.click("[data-testid=send]")
-	a.wait(`document.querySelector('[data-testid=message-item][data-state=failed] .inline-error')?.textContent.includes('body')`, 15*time.Second)
+	a.wait(`document.querySelector('[data-testid=message-item][data-state=failed] .inline-error')
+		?.textContent.includes('body')`, 15*time.Second)
 
 	// Delete is offered when the server has the route, and works.
 	canDelete := js[bool](a, `document.body.classList.contains('can-delete')`)
@@ -644,7 +651,8 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 		t.Fatal(err)
 	}
 	a.run(chromedp.Reload())
-	a.wait(fmt.Sprintf(`[...document.querySelectorAll('[data-testid=message-item] .body')].some(e => e.textContent === %q)`, xssBody), 10*time.Second)
+	a.wait(fmt.Sprintf(`[...document.querySelectorAll('[data-testid=message-item] .body')]
+			.some(e => e.textContent === %q)`, xssBody), 10*time.Second)
 	if n := js[int](a, `document.querySelectorAll('[data-testid=message-list] img').length`); n != 0 {
 		t.Errorf("the message list holds %d img elements", n)
 	}
@@ -748,7 +756,8 @@ func TestConsoleRetriesALostSendWithItsKey(t *testing.T) {
 			first := len(keys) == 1
 			mu.Unlock()
 			if first {
-				chromedp.Call(a.ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+				chromedp.Call(a.ctx, fetch.FailRequest,
+					fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
 			} else {
 				chromedp.Call(a.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
 			}
