@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/feed"
 	instachathttp "github.com/instachat/instachat/http"
 )
 
@@ -99,8 +100,11 @@ func TestDockerfileDataDir(t *testing.T) {
 	if m == nil || data == nil {
 		t.Fatalf("Dockerfile: want a nonroot runtime image and INSTACHAT_DATA_DIR")
 	}
-	if !regexp.MustCompile(`(?m)^COPY --from=build --chown=nonroot:nonroot \S+ ` + regexp.QuoteMeta(data[1]) + `$`).MatchString(df) {
-		t.Errorf("Dockerfile: %s is not copied into the image owned by nonroot", data[1])
+	// The directory is made in the build stage under a tree copied onto
+	// the root, so that COPY --chown applies to the directory itself.
+	tree := regexp.MustCompile(`(?m)^RUN mkdir -p (\S+)` + regexp.QuoteMeta(data[1]) + `$`).FindStringSubmatch(df)
+	if tree == nil || !regexp.MustCompile(`(?m)^COPY --from=build --chown=nonroot:nonroot `+regexp.QuoteMeta(tree[1])+`/ /$`).MatchString(df) {
+		t.Errorf("Dockerfile: %s is not made in the build stage and copied into the image owned by nonroot", data[1])
 	}
 	if !strings.Contains(df, `HEALTHCHECK`) || !strings.Contains(df, `["/instachat", "healthcheck"]`) {
 		t.Error("Dockerfile: no HEALTHCHECK running instachat healthcheck")
@@ -172,7 +176,8 @@ func (r nginxRoute) role(method, path string) string {
 func TestProxyRoutesEveryOperation(t *testing.T) {
 	route := readNginx(t)
 	fronts := map[string]*http.ServeMux{}
-	for role, s := range map[string]*instachathttp.Server{"api": {API: true}, "dispatcher": {Dispatch: true}} {
+	// The api role streams events where the deployment has a broker.
+	for role, s := range map[string]*instachathttp.Server{"api": {API: true, Streams: &feed.Streamer{}}, "dispatcher": {Dispatch: true}} {
 		mux := http.NewServeMux()
 		for _, pattern := range append(s.Routes(), "GET /metrics") { // /metrics: mounted beside the API by every process
 			mux.Handle(pattern, http.NotFoundHandler())

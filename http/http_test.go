@@ -254,6 +254,7 @@ func TestSplitRolesNameTheRoleThatServes(t *testing.T) {
 		{false, true, "GET", chats + "/1/messages/search", "api"},
 		{false, true, "PATCH", chats + "/1/messages/3", "api"},
 		{false, true, "POST", "/api/v1/applications", "api"},
+		{false, true, "GET", chats + "/1/events", "api"},
 		{false, false, "POST", chats, "dispatcher"},
 		{false, false, "GET", chats, "api"},
 	}

@@ -282,7 +282,9 @@ func unrouted(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error 
 // 404 or a 405 whose Allow lists this process's own methods.
 func (s *Server) otherRoles() *http.ServeMux {
 	mux := http.NewServeMux()
-	for _, role := range []Server{{API: !s.API}, {Dispatch: !s.Dispatch}} {
+	// Streams: the api role's streams are routes of the deployment even
+	// where this process has none to serve.
+	for _, role := range []Server{{API: !s.API, Streams: &feed.Streamer{}}, {Dispatch: !s.Dispatch}} {
 		for _, r := range role.routes() {
 			if strings.Contains(r.pattern, " /api/") { // not /healthz nor /openapi.json, always mounted
 				mux.Handle(r.pattern, http.NotFoundHandler())
