@@ -220,3 +220,39 @@ func TestProxyRoutesEveryOperation(t *testing.T) {
 	}
 	t.Logf("operations by role: %v", used)
 }
+
+// TestProxyAnswersInTheAPIShape: what nginx answers itself, a body over
+// its limit (413) and a role with no process up (502, 503, 504, answered
+// 503), has the API's JSON error shape, with Retry-After for 503.
+func TestProxyAnswersInTheAPIShape(t *testing.T) {
+	raw, err := os.ReadFile("nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(raw)
+	for _, c := range []struct{ pages, location, status, code string }{
+		{"413", "@too_large", "413", instachat.ETOOLARGE},
+		{"502 503 504", "@unavailable", "503", instachat.EUNAVAILABLE},
+	} {
+		if !strings.Contains(conf, "error_page "+c.pages+" = "+c.location+";") {
+			t.Errorf("nginx.conf: no error_page %s to %s", c.pages, c.location)
+			continue
+		}
+		block := regexp.MustCompile(`(?s)location ` + c.location + ` \{(.*?)\n        \}`).FindStringSubmatch(conf)
+		if block == nil {
+			t.Errorf("nginx.conf: no location %s", c.location)
+			continue
+		}
+		m := regexp.MustCompile(`return (\d+) '(.*)\\n';`).FindStringSubmatch(block[1])
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		if m == nil || m[1] != c.status || json.Unmarshal([]byte(m[2]), &body) != nil || body.Error.Code != c.code || body.Error.Message == "" ||
+			!strings.Contains(block[1], "default_type application/json;") {
+			t.Errorf("nginx.conf: location %s answers %q, want %s with a JSON error %s", c.location, block[1], c.status, c.code)
+		}
+		if c.status == "503" && !strings.Contains(block[1], "add_header Retry-After 1 always;") {
+			t.Errorf("nginx.conf: location %s sets no Retry-After", c.location)
+		}
+	}
+}
