@@ -12,6 +12,7 @@ import (
 const (
 	DefaultPageSize           = 500
 	DefaultHeartbeat          = 10 * time.Second // the issue asks for at most 15 s
+	DefaultIdleCheck          = 30 * time.Second
 	DefaultMaxStreams         = 10000
 	DefaultMaxStreamsPerToken = 100
 )
@@ -52,6 +53,13 @@ type Streamer struct {
 	// Heartbeat is how long a stream may stay silent before it writes a
 	// heartbeat. Zero means DefaultHeartbeat.
 	Heartbeat time.Duration
+	// IdleCheck is how long a stream may go without an event before it
+	// asks the store whether it missed one: a publish lost with no change
+	// after it (a worker killed between its commit and its publish, whose
+	// batch the next worker finds stored) would otherwise wait for the
+	// next change. The check is one indexed read of at most a page. Zero
+	// means DefaultIdleCheck.
+	IdleCheck time.Duration
 	// MaxStreams and MaxStreamsPerToken bound the streams open at once in
 	// this process, in all and per application. Zero means the default.
 	MaxStreams, MaxStreamsPerToken int
@@ -233,6 +241,8 @@ func (st *Stream) Run(ctx context.Context, w Writer) error {
 	}
 	beat := time.NewTimer(st.heartbeat())
 	defer beat.Stop()
+	idle := time.NewTimer(st.idleCheck())
+	defer idle.Stop()
 	for {
 		select {
 		case e, ok := <-st.sub.Events():
@@ -243,17 +253,34 @@ func (st *Stream) Run(ctx context.Context, w Writer) error {
 				return err
 			}
 			beat.Reset(st.heartbeat())
+			idle.Reset(st.idleCheck())
 		case <-beat.C:
 			if err := w.Heartbeat(); err != nil {
 				return err
 			}
 			beat.Reset(st.heartbeat())
+		case <-idle.C:
+			before := st.last
+			if err := st.fill(ctx, w); err != nil {
+				return err
+			}
+			if st.last != before && st.s.Observer.GapFilled != nil {
+				st.s.Observer.GapFilled()
+			}
+			idle.Reset(st.idleCheck())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-st.s.stopping:
 			return st.drain(ctx, w)
 		}
 	}
+}
+
+func (st *Stream) idleCheck() time.Duration {
+	if st.s.IdleCheck > 0 {
+		return st.s.IdleCheck
+	}
+	return DefaultIdleCheck
 }
 
 func (st *Stream) heartbeat() time.Duration {

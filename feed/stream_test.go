@@ -228,6 +228,25 @@ func TestGapFilledFromStore(t *testing.T) {
 	}
 }
 
+// TestIdleStreamFindsALostLastPublish loses the publish of the last change:
+// no later event shows the gap, and the idle check finds it in the store.
+func TestIdleStreamFindsALostLastPublish(t *testing.T) {
+	chat, _, s := setup(t, 2)
+	s.IdleCheck = 20 * time.Millisecond
+	r := newRecorder()
+	r.stopAt = 4
+	wait := run(t, s, chat.Topic, 0, false, r)
+	waitSynced(t, r)
+	chat.Create(3, "m3") // committed, never published
+	chat.Edit(1, "m1 edited")
+	if err := wait(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run ended with %v; the stream never found revisions 3 and 4", err)
+	}
+	if got := r.events[1:]; len(got) != 2 || got[0].Revision != 3 || got[1].Event != instachat.EventMessageUpdated {
+		t.Fatalf("events after synced %+v, want created@3 and updated@4", got)
+	}
+}
+
 func TestSupersededGapEndsStreamAndResumeConverges(t *testing.T) {
 	chat, b, s := setup(t, 3)
 	r := newRecorder()
