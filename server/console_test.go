@@ -353,18 +353,31 @@ const (
 func TestConsoleInABrowser(t *testing.T) {
 	b := browser.Start(t)
 	r := start(t, t.TempDir())
-	consoleFlow(t, b, r, true)
+	consoleFlow(t, b, r, r, true)
 }
 
 // TestProductionConsoleInABrowser runs the two-window flow against the
-// production topology, where creates answer 202 and arrive by the worker.
+// production topology: two api,dispatcher fronts and a worker sharing
+// MySQL, Redis and a kfake cluster, window A on one front and B on the
+// other, so what B sees of A crossed processes (the worker's commit, Redis
+// fan-out); creates answer 202 and are stored by the worker.
 func TestProductionConsoleInABrowser(t *testing.T) {
 	b := browser.Start(t)
-	r := startProduction(t, productionConfig(t))
-	consoleFlow(t, b, r, false)
+	cfg := productionConfig(t)
+	var fronts []*running
+	for _, roles := range []server.Roles{{API: true, Dispatcher: true}, {API: true, Dispatcher: true}, {Worker: true}} {
+		c := cfg
+		c.Roles = roles
+		if r := startProduction(t, c); roles.API {
+			fronts = append(fronts, r)
+		}
+	}
+	consoleFlow(t, b, fronts[0], fronts[1], false)
 }
 
-func consoleFlow(t *testing.T, b context.Context, r *running, full bool) {
+// consoleFlow opens window A on r and window B on rb (the same server, or
+// another front of it).
+func consoleFlow(t *testing.T, b context.Context, r, rb *running, full bool) {
 	ctx := t.Context()
 	a := openConsole(t, b, "A", r.URL()+"/")
 
@@ -397,7 +410,7 @@ func consoleFlow(t *testing.T, b context.Context, r *running, full bool) {
 	}
 
 	// A second browser context opens the application by its token.
-	bt := openConsole(t, b, "B", r.URL()+"/")
+	bt := openConsole(t, b, "B", rb.URL()+"/")
 	bt.typeInto("[data-testid=app-token]", token)
 	bt.click("#open-app button[type=submit]")
 	bt.wait(`document.querySelectorAll('[data-testid=chat-item]').length === 1`, 10*time.Second)
