@@ -635,6 +635,15 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	a.wait(`document.querySelector('[data-testid=message-item][data-state=failed] .inline-error')
 		?.textContent.includes('body')`, 15*time.Second)
 
+	// A chat that does not exist says so, and its feed stops.
+	a.run(chromedp.Click(chromedp.CSS(`#notice-close`)))
+	js[bool](a, `(location.hash = '#chat-99', true)`)
+	a.wait(`document.getElementById('notice-text').textContent === 'chat not found' &&
+		document.querySelector('[data-testid=connection-state]').dataset.state === 'stopped'`, 10*time.Second)
+	a.click(fmt.Sprintf(`[data-testid=chat-item][data-number="%d"] button`, c.Number))
+	a.wait(`document.getElementById('chat-title').textContent === 'history' &&
+		document.querySelectorAll('[data-testid=message-item][data-number]').length > 0`, 10*time.Second)
+
 	// Delete is offered when the server has the route, and works.
 	canDelete := js[bool](a, `document.body.classList.contains('can-delete')`)
 	res := rawOptions(t, fmt.Sprintf("%s/api/v1/applications/%s/chats/1/messages/1", r.URL(), token))

@@ -62,6 +62,9 @@ function setFeedState(node, s, detail) {
   node.dataset.state = s;
   node.textContent = s;
   node.title = detail || '';
+  // A feed stops for good only when the API refused it (e.g. the chat or
+  // the application is gone): say why, in its words.
+  if (s === 'stopped' && detail) notify(new Error(detail));
 }
 
 // ---- the application -------------------------------------------------------
@@ -354,8 +357,7 @@ async function openChat(number, { created = false } = {}) {
     });
     await fillScreen(c);
   } catch (err) {
-    if (state.chat === c) setFeedState(ui.chatState, 'stopped', err.message);
-    notify(err);
+    if (state.chat === c) setFeedState(ui.chatState, 'stopped', err.message); // which shows the error
   }
 }
 
