@@ -752,9 +752,12 @@ func TestConsoleRetriesALostSendWithItsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := openConsole(t, b, "A", r.URL()+"/")
+	// With the keyboard alone: Enter in the token field opens, Enter on a
+	// chat opens it.
 	a.typeInto("[data-testid=app-token]", app.Token)
-	a.click("#open-app button[type=submit]")
-	a.click(`[data-testid=chat-item][data-number="1"] button`)
+	a.run(chromedp.KeyEvent("\r"))
+	a.wait(`!!document.querySelector('[data-testid=chat-item][data-number="1"] button')`, 10*time.Second)
+	a.run(chromedp.Focus(chromedp.CSS(`[data-testid=chat-item][data-number="1"] button`)), chromedp.KeyEvent("\r"))
 	a.wait(`document.getElementById('chat-title').textContent === 'general'`, 10*time.Second)
 
 	// Sends are held at their answer; the first answer is dropped.
