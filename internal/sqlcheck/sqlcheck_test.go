@@ -59,18 +59,18 @@ type site struct{ file, fn, operand string }
 
 // module is this module's configuration: every entry must be needed.
 var module = config{
-	helpers: []string{"mysql/placeholders", "mysql/tuples", "sqlite/chatScan", "sqlite/indexSearch", "sqlite/matchShort"},
+	helpers: []string{"mysql/placeholders", "mysql/tuples", "sqlite/chatScan", "sqlite/indexSearch", "sqlite/matchTerms"},
 	constParams: map[string][]string{
-		// ApplyCreates' statements name their table and key columns, and
-		// insert takes the INSERT … VALUES before its rows: applyCreates
-		// passes literals and messageCols, missing passes its own on.
-		"mysql/lock":    {"table", "cols"},
-		"mysql/missing": {"table", "cols"},
-		"mysql/insert":  {"head"},
-		"mysql/add":     {"table", "column", "cols"},
-		// The search queries filter short terms on the body column they
+		// ApplyCreates' statements name their table, key columns and the
+		// counter they advance, and insert takes the INSERT … VALUES
+		// before its rows: apply passes literals and messageCols.
+		"mysql/lock":      {"table", "cols"},
+		"mysql/lockFeeds": {"table", "cols"},
+		"mysql/insert":    {"head"},
+		"mysql/advance":   {"table", "column", "cols"},
+		// The search queries filter every term on the body column they
 		// name: chatScan and indexSearch pass literals.
-		"sqlite/matchShort": {"body"},
+		"sqlite/matchTerms": {"body"},
 	},
 	sites: map[site]string{
 		{"internal/testenv/services.go", "MySQLDatabase", "cfg.DBName"}: "CREATE and DROP DATABASE take no placeholders; " +
