@@ -209,6 +209,31 @@ func (tb *tab) record(s string) {
 	tb.bad = append(tb.bad, s)
 }
 
+// forget drops the n recorded problems that start with prefix, which the
+// test provoked on purpose, once they were reported (the browser's log
+// entries arrive on their own).
+func (tb *tab) forget(prefix string, n int) {
+	tb.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		tb.mu.Lock()
+		seen := 0
+		for _, s := range tb.bad {
+			if strings.HasPrefix(s, prefix) {
+				seen++
+			}
+		}
+		if seen >= n || time.Now().After(deadline) {
+			tb.bad = slices.DeleteFunc(tb.bad, func(s string) bool { return strings.HasPrefix(s, prefix) })
+			tb.mu.Unlock()
+			if seen < n {
+				tb.t.Errorf("%s: %d problems %q reported, want %d", tb.name, seen, prefix, n)
+			}
+			return
+		}
+		tb.mu.Unlock()
+	}
+}
+
 // clean fails the test if anything that must never happen happened.
 func (tb *tab) clean() {
 	tb.t.Helper()
@@ -634,6 +659,25 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	a.click("[data-testid=send]")
 	a.wait(`document.querySelector('[data-testid=message-item][data-state=failed] .inline-error')
 		?.textContent.includes('body')`, 15*time.Second)
+
+	// The policy holds in the browser: no connection to another origin (a
+	// closed loopback port; the browser refuses before connecting), no
+	// inline script even when one is put in the page.
+	violations := js[[]string](a, `new Promise(done => {
+		const seen = [];
+		document.addEventListener('securitypolicyviolation', e => {
+			seen.push(e.effectiveDirective);
+			if (seen.length === 2) done(seen.sort());
+		});
+		fetch('http://127.0.0.1:9/elsewhere').catch(() => {});
+		const s = document.createElement('script');
+		s.textContent = 'window.injected = true';
+		document.body.append(s);
+	})`)
+	if !slices.Equal(violations, []string{"connect-src", "script-src-elem"}) || js[bool](a, `window.injected === true`) {
+		t.Errorf("policy violations %v, injected script ran: %v", violations, js[bool](a, `window.injected === true`))
+	}
+	a.forget("policy:", 2) // those two were provoked
 
 	// A chat that does not exist says so, and its feed stops.
 	a.run(chromedp.Click(chromedp.CSS(`#notice-close`)))
