@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -107,6 +108,10 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 				return nil, err
 			}
 			b.indexLoop = func(ctx context.Context) error { return iq.Consume(ctx, worker.Index(es)) }
+			// Each queue follows a topic deleted and created again at its
+			// own Ping (kafka.Queue.Ping): /healthz pings both.
+			ping := b.checks["kafka"]
+			b.checks["kafka"] = func(ctx context.Context) error { return errors.Join(ping(ctx), iq.Ping(ctx)) }
 		}
 	}
 	return b, nil

@@ -160,9 +160,11 @@ func TestProductionHealthAndMetrics(t *testing.T) {
 // process, as a fresh broker on the same address would lack it: pings still
 // answer, and every create would get 503 (UNKNOWN_TOPIC_OR_PARTITION).
 // /healthz must not call that ok: it creates the topic again, as at
-// startup, and then creates are answered and stored again.
+// startup, and then creates are answered, stored and indexed again.
 func TestProductionHealthRecreatesALostTopic(t *testing.T) {
 	cfg := productionConfig(t)
+	es := replayElasticsearch(t) // the index reads the topic in a group of its own
+	cfg.ElasticsearchURL = es.url
 	var logs testenv.Buffer
 	r := startProduction(t, cfg, &logs)
 	ctx := t.Context()
@@ -192,6 +194,7 @@ func TestProductionHealthRecreatesALostTopic(t *testing.T) {
 		m, status, err := r.client.CreateMessage(ctx, app.Token, 1, "after the topic came back")
 		if err == nil {
 			r.readable(t, fmt.Sprintf("/api/v1/applications/%s/chats/1/messages/%d", app.Token, m.Number))
+			eventually(t, 10*time.Second, func() error { return es.holds(app.Token, []answers{nil, {m.Number: m.Body}}) })
 			break
 		}
 		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
