@@ -166,6 +166,25 @@ type Sequencer interface {
 	NextNumberOnce(ctx context.Context, s Scope, key string, want Receipt) (r Receipt, replayed bool, err error)
 }
 
+// Creator makes applications, chats and messages: the creates the API
+// serves, each one call. Package dispatch implements it over the Store, the
+// Sequencer and the Queue; the HTTP client implements it over the API.
+type Creator interface {
+	// CreateApplication stores an application under a fresh token and
+	// registers it for numbering, so it takes chats at once. Returns
+	// EINVALID for a bad name.
+	CreateApplication(ctx context.Context, name string) (*Application, error)
+	// CreateChat numbers a new chat of the application. Returns ENOTFOUND
+	// if the application is unknown, EINVALID for a bad name. With an
+	// idempotency key (see Receipt), a retry answers the chat its key
+	// created first, and replayed is true.
+	CreateChat(ctx context.Context, token, name, key string) (c *Chat, replayed bool, err error)
+	// CreateMessage numbers a new message of the chat. Returns ENOTFOUND
+	// if the application or chat is unknown, EINVALID for a bad body. A
+	// key works as in CreateChat.
+	CreateMessage(ctx context.Context, token string, chat int64, body, key string) (m *Message, replayed bool, err error)
+}
+
 // Queue carries creates from dispatchers to workers.
 type Queue interface {
 	// Enqueue fixes the creates' place in the queue, after everything

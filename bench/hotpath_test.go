@@ -73,7 +73,7 @@ func BenchmarkCreateMessageHTTP(b *testing.B) {
 	for _, size := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprint("body=", size), func(b *testing.B) {
 			d, token := newDispatcher(b)
-			h := (&instachathttp.Server{Dispatcher: d, Dispatch: true}).Handler()
+			h := (&instachathttp.Server{Creator: d, Dispatch: true}).Handler()
 			path := chatPath(token, 1) + "/messages"
 			body := messageJSON(text(rand.New(rand.NewPCG(1, 2)), "", size))
 			b.SetBytes(int64(len(body)))

@@ -1,6 +1,9 @@
-// Package dispatch is the creation hot path: validate, check existence and
-// take the next number from the Sequencer, hand the create to the Queue, and
-// answer. No store write happens here; workers persist.
+// Package dispatch is where things are created. Chats and messages are the
+// hot path: validate, check existence and take the next number from the
+// Sequencer, hand the create to the Queue, and answer; no store write
+// happens for them here, workers persist. Applications are rare and need
+// their row before anything can be numbered in them, so they are stored
+// here, then registered with the Sequencer.
 package dispatch
 
 import (
@@ -11,8 +14,11 @@ import (
 	"github.com/instachat/instachat"
 )
 
-// Dispatcher accepts chat and message creations.
+// Dispatcher accepts creations: it implements instachat.Creator. Store is
+// needed by CreateApplication only, Queue by CreateChat and CreateMessage,
+// so a process that serves one kind of create may leave the other's unset.
 type Dispatcher struct {
+	Store     instachat.Store
 	Sequencer instachat.Sequencer
 	Queue     instachat.Queue
 	Limits    instachat.Limits
@@ -27,15 +33,42 @@ type Dispatcher struct {
 	stripes [stripes]sync.Mutex
 }
 
-// New returns a Dispatcher with default limits and the wall clock.
+var _ instachat.Creator = (*Dispatcher)(nil)
+
+// New returns a Dispatcher with default limits and the wall clock; set
+// Store for it to create applications.
 func New(seq instachat.Sequencer, q instachat.Queue) *Dispatcher {
 	return &Dispatcher{Sequencer: seq, Queue: q, Limits: instachat.DefaultLimits, Now: time.Now}
 }
 
-// CreateChat numbers a new chat of the application and queues it. Returns
-// ENOTFOUND if the application is unknown, EINVALID for a bad name. With an
-// idempotency key (see instachat.Receipt), a retry answers the chat its key
-// created first, and replayed is true.
+// CreateApplication stores a new application under a fresh token, then
+// registers it with the Sequencer. Returns EINVALID for a bad name. The row
+// comes first because a sequencer recovering lost state trusts the store
+// for which applications exist.
+func (d *Dispatcher) CreateApplication(ctx context.Context, name string) (*instachat.Application, error) {
+	if err := d.Limits.ValidateName(name, true); err != nil {
+		return nil, err
+	}
+	now := d.now()
+	app := &instachat.Application{Token: instachat.NewToken(), Name: name, CreatedAt: now, UpdatedAt: now}
+	err := d.Store.CreateApplication(ctx, app)
+	if instachat.ErrorCode(err) == instachat.ECONFLICT {
+		// 128 random bits repeat only by freak chance or a broken random
+		// source; one fresh token settles the first and exposes the second.
+		app.Token = instachat.NewToken()
+		err = d.Store.CreateApplication(ctx, app)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Sequencer.AddApplication(ctx, app.Token); err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// CreateChat numbers a new chat of the application and queues it, as
+// instachat.Creator says.
 func (d *Dispatcher) CreateChat(ctx context.Context, token, name, key string) (c *instachat.Chat, replayed bool, err error) {
 	if err := d.Limits.ValidateName(name, false); err != nil {
 		return nil, false, err
@@ -50,9 +83,8 @@ func (d *Dispatcher) CreateChat(ctx context.Context, token, name, key string) (c
 	return c, replayed, err
 }
 
-// CreateMessage numbers a new message of the chat and queues it. Returns
-// ENOTFOUND if the application or chat is unknown, EINVALID for a bad body.
-// A key works as in CreateChat.
+// CreateMessage numbers a new message of the chat and queues it, as
+// instachat.Creator says.
 func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64, body, key string) (m *instachat.Message, replayed bool, err error) {
 	if err := d.Limits.ValidateBody(body); err != nil {
 		return nil, false, err

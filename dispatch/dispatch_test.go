@@ -128,3 +128,61 @@ func TestConcurrentRetriesCreateOnce(t *testing.T) {
 		t.Fatalf("%d creates published; want the chat, 32 of message 1, and message 2", len(q.creates))
 	}
 }
+
+// conflictingStore refuses the first conflicts application inserts as
+// duplicates, and keeps the tokens it was offered.
+type conflictingStore struct {
+	instachat.Store
+	conflicts int
+	offered   []string
+	stored    []*instachat.Application
+}
+
+func (s *conflictingStore) CreateApplication(_ context.Context, app *instachat.Application) error {
+	s.offered = append(s.offered, app.Token)
+	if s.conflicts > 0 {
+		s.conflicts--
+		return instachat.Errorf(instachat.ECONFLICT, "application exists")
+	}
+	a := *app
+	s.stored = append(s.stored, &a)
+	return nil
+}
+
+func TestCreateApplicationStoresThenRegisters(t *testing.T) {
+	for conflicts, want := range map[int]string{0: "", 1: "", 2: instachat.ECONFLICT} {
+		seq, store := inmem.NewSequencer(), &conflictingStore{conflicts: conflicts}
+		d := New(seq, nil)
+		d.Store = store
+		app, err := d.CreateApplication(t.Context(), "app")
+		if instachat.ErrorCode(err) != want {
+			t.Fatalf("after %d conflicts: %v, want code %q", conflicts, err, want)
+		}
+		if len(store.offered) != min(conflicts+1, 2) || len(store.offered) == 2 && store.offered[0] == store.offered[1] {
+			t.Errorf("after %d conflicts: tokens offered %q; want a fresh one on the one retry", conflicts, store.offered)
+		}
+		if err != nil {
+			continue
+		}
+		if len(store.stored) != 1 || *store.stored[0] != *app || app.Name != "app" || !instachat.ValidToken(app.Token) || app.CreatedAt.IsZero() {
+			t.Errorf("after %d conflicts: stored %v, answered %+v", conflicts, store.stored, *app)
+		}
+		if n, err := seq.NextChatNumber(t.Context(), app.Token); err != nil || n != 1 {
+			t.Errorf("after %d conflicts: the application's first chat number = %d, %v; want it registered", conflicts, n, err)
+		}
+	}
+}
+
+func TestCreateApplicationValidatesTheName(t *testing.T) {
+	store := &conflictingStore{}
+	d := New(inmem.NewSequencer(), nil)
+	d.Store = store
+	for _, name := range []string{"", "  ", strings.Repeat("n", instachat.DefaultLimits.MaxNameChars+1), "a\x00b"} {
+		if _, err := d.CreateApplication(t.Context(), name); instachat.ErrorCode(err) != instachat.EINVALID {
+			t.Errorf("name %q: %v; want %s", name, err, instachat.EINVALID)
+		}
+	}
+	if len(store.offered) != 0 {
+		t.Errorf("invalid names reached the store: %d inserts", len(store.offered))
+	}
+}

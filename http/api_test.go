@@ -28,9 +28,12 @@ type testEnv struct {
 	hc      *http.Client
 	url     string
 	store   *memStore
+	seq     *inmem.Sequencer
 	queue   *memQueue
 	indexer *memIndexer
-	logs    testenv.Buffer
+	// dispatcher is the Server's Creator.
+	dispatcher *dispatch.Dispatcher
+	logs       testenv.Buffer
 	// admin is the server's admin token, sent by client and raw.
 	admin string
 }
@@ -56,11 +59,16 @@ func newTestEnv(t *testing.T, configure ...func(*Server)) *testEnv {
 // admin token.
 func newDoubles() (*testEnv, *Server) {
 	store, seq := newMemStore(), inmem.NewSequencer()
-	e := &testEnv{store: store, queue: &memQueue{store: store}, indexer: &memIndexer{}}
+	e := &testEnv{store: store, seq: seq, queue: &memQueue{store: store}, indexer: &memIndexer{}}
+	logger := slog.New(slog.NewTextHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.dispatcher = dispatch.New(seq, e.queue)
+	e.dispatcher.Store = store
 	s := &Server{
-		Store: store, Sequencer: seq, Dispatcher: dispatch.New(seq, e.queue), Searcher: search.New(store, memEngine{store}), Indexer: e.indexer,
-		API: true, Dispatch: true, AdminToken: testAdminToken,
-		Logger: slog.New(slog.NewTextHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Store:    &search.Indexing{Store: store, Indexer: e.indexer, Logger: logger},
+		Creator:  e.dispatcher,
+		Searcher: search.New(store, memEngine{store}),
+		API:      true, Dispatch: true, AdminToken: testAdminToken,
+		Logger: logger,
 	}
 	return e, s
 }
@@ -184,7 +192,7 @@ func TestCreateApplicationAnswer(t *testing.T) {
 // conflictingStore refuses the first conflicts application inserts as
 // duplicates.
 type conflictingStore struct {
-	*memStore
+	instachat.Store
 	conflicts int
 }
 
@@ -193,12 +201,15 @@ func (s *conflictingStore) CreateApplication(ctx context.Context, app *instachat
 		s.conflicts--
 		return instachat.Errorf(instachat.ECONFLICT, "application exists")
 	}
-	return s.memStore.CreateApplication(ctx, app)
+	return s.Store.CreateApplication(ctx, app)
 }
 
 func TestCreateApplicationRetriesOnceOnConflict(t *testing.T) {
 	for conflicts, want := range map[int]string{1: "", 2: instachat.ECONFLICT} {
-		e := newTestEnv(t, func(s *Server) { s.Store = &conflictingStore{memStore: s.Store.(*memStore), conflicts: conflicts} })
+		e := newTestEnv(t, func(s *Server) {
+			d := s.Creator.(*dispatch.Dispatcher)
+			d.Store = &conflictingStore{Store: d.Store, conflicts: conflicts}
+		})
 		app, err := e.client.CreateApplication(context.Background(), "a")
 		wantCode(t, err, want)
 		if err == nil && must[*instachat.Application](t)(e.client.Application(context.Background(), app.Token)).Name != "a" {
@@ -277,7 +288,7 @@ func TestCreateAnswers(t *testing.T) {
 func TestRequestErrors(t *testing.T) {
 	e := newTestEnv(t, func(s *Server) {
 		s.Limits = instachat.Limits{MaxNameChars: 3, MaxBodyBytes: 8}
-		s.Dispatcher.Limits = s.Limits // the dispatcher validates what it creates
+		s.Creator.(*dispatch.Dispatcher).Limits = s.Limits // the dispatcher validates what it creates
 	})
 	base := "/api/v1/applications/" + e.seed(t)
 	unknown := "/api/v1/applications/" + instachat.NewToken()
@@ -403,7 +414,7 @@ func TestEditSucceedsWhenIndexingFails(t *testing.T) {
 
 // failingStore fails every read of an application with a driver-like error.
 type failingStore struct {
-	*memStore
+	instachat.Store
 	err error
 }
 
@@ -413,7 +424,7 @@ func (s failingStore) FindApplication(context.Context, string) (*instachat.Appli
 
 func TestInternalErrorsDoNotLeak(t *testing.T) {
 	e := newTestEnv(t, func(s *Server) {
-		s.Store = failingStore{s.Store.(*memStore), errors.New("sql: no such column apps.secret_id")}
+		s.Store = failingStore{s.Store, errors.New("sql: no such column apps.secret_id")}
 	})
 	_, err := e.client.Application(context.Background(), instachat.NewToken())
 	var ierr *instachat.Error

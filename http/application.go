@@ -6,24 +6,18 @@ import (
 	"github.com/instachat/instachat"
 )
 
+// createApplication leaves validating the name to the Creator.
 func (s *Server) createApplication(w http.ResponseWriter, r *http.Request, _ resource) error {
-	name, err := s.readName(w, r, true)
+	var req nameRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	name, err := required(req.Name, "name")
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	app := &instachat.Application{Token: instachat.NewToken(), Name: name, CreatedAt: now, UpdatedAt: now}
-	err = s.Store.CreateApplication(r.Context(), app)
-	if instachat.ErrorCode(err) == instachat.ECONFLICT {
-		// 128 random bits repeat only by freak chance or a broken random
-		// source; one fresh token settles the first and exposes the second.
-		app.Token = instachat.NewToken()
-		err = s.Store.CreateApplication(r.Context(), app)
-	}
+	app, err := s.Creator.CreateApplication(r.Context(), name)
 	if err != nil {
-		return err
-	}
-	if err := s.Sequencer.AddApplication(r.Context(), app.Token); err != nil {
 		return err
 	}
 	writeCreated(w, r, http.StatusCreated, false, app.Token, app)

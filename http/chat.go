@@ -28,7 +28,7 @@ func (s *Server) readName(w http.ResponseWriter, r *http.Request, nonEmpty bool)
 }
 
 // createChat takes an optional name: an empty body makes an unnamed chat.
-// The dispatcher validates it.
+// The Creator validates it.
 func (s *Server) createChat(w http.ResponseWriter, r *http.Request, res resource) error {
 	var req nameRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
@@ -42,7 +42,7 @@ func (s *Server) createChat(w http.ResponseWriter, r *http.Request, res resource
 	if err != nil {
 		return err
 	}
-	c, replayed, err := s.Dispatcher.CreateChat(r.Context(), res.token, name, key)
+	c, replayed, err := s.Creator.CreateChat(r.Context(), res.token, name, key)
 	if err != nil {
 		return err
 	}

@@ -35,21 +35,21 @@ var fuzzLimits = instachat.Limits{MaxNameChars: 8, MaxBodyBytes: 32}
 // whose messages are those given.
 func fuzzServer(t *testing.T, messages ...string) http.Handler {
 	t.Helper()
-	_, s := newDoubles()
-	s.Limits, s.MaxRequestBytes, s.Dispatcher.Limits = fuzzLimits, 256, fuzzLimits
+	e, s := newDoubles()
+	s.Limits, s.MaxRequestBytes, e.dispatcher.Limits = fuzzLimits, 256, fuzzLimits
 	s.Logger = slog.New(slog.DiscardHandler)
 	ctx := context.Background()
-	if err := s.Store.CreateApplication(ctx, &instachat.Application{Token: fuzzToken, Name: "fuzz"}); err != nil {
+	if err := e.store.CreateApplication(ctx, &instachat.Application{Token: fuzzToken, Name: "fuzz"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Sequencer.AddApplication(ctx, fuzzToken); err != nil {
+	if err := e.seq.AddApplication(ctx, fuzzToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Dispatcher.CreateChat(ctx, fuzzToken, "", ""); err != nil {
+	if _, _, err := e.dispatcher.CreateChat(ctx, fuzzToken, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, body := range messages {
-		if _, _, err := s.Dispatcher.CreateMessage(ctx, fuzzToken, 1, body, ""); err != nil {
+		if _, _, err := e.dispatcher.CreateMessage(ctx, fuzzToken, 1, body, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -22,7 +22,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (string, error
 	return required(req.Body, "body")
 }
 
-// createMessage leaves validating the body to the dispatcher.
+// createMessage leaves validating the body to the Creator.
 func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, res resource) error {
 	body, err := s.readBody(w, r)
 	if err != nil {
@@ -32,7 +32,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, res resou
 	if err != nil {
 		return err
 	}
-	m, replayed, err := s.Dispatcher.CreateMessage(r.Context(), res.token, res.chat, body, key)
+	m, replayed, err := s.Creator.CreateMessage(r.Context(), res.token, res.chat, body, key)
 	if err != nil {
 		return err
 	}
@@ -73,14 +73,6 @@ func (s *Server) updateMessage(w http.ResponseWriter, r *http.Request, res resou
 	m, err := s.Store.UpdateMessage(r.Context(), res.token, res.chat, res.message, body, s.now())
 	if err != nil {
 		return err
-	}
-	if s.Indexer != nil {
-		// The edit is stored, which is what the client asked for. A failed
-		// index update only leaves search stale until the worker or a
-		// reindex catches up, so it is logged, not answered.
-		if err := s.Indexer.IndexMessages(r.Context(), []*instachat.Message{m}); err != nil {
-			s.Logger.WarnContext(r.Context(), "indexing an edited message", "route", r.Pattern, "err", err)
-		}
 	}
 	writeJSON(w, http.StatusOK, m)
 	return nil

@@ -77,18 +77,18 @@ func TestListPagesAreBoundedByBytes(t *testing.T) {
 		if err := e.store.CreateApplication(ctx, app); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Sequencer.AddApplication(ctx, app.Token); err != nil {
+		if err := e.seq.AddApplication(ctx, app.Token); err != nil {
 			t.Fatal(err)
 		}
 		token = app.Token
 	}
 	for i := range 40 {
-		if _, _, err := s.Dispatcher.CreateChat(ctx, token, fmt.Sprintf("%s%03d", long, i), ""); err != nil {
+		if _, _, err := e.dispatcher.CreateChat(ctx, token, fmt.Sprintf("%s%03d", long, i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range 40 {
-		if _, _, err := s.Dispatcher.CreateMessage(ctx, token, 1, fmt.Sprintf("hello %s%03d", long, i), ""); err != nil {
+		if _, _, err := e.dispatcher.CreateMessage(ctx, token, 1, fmt.Sprintf("hello %s%03d", long, i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,23 +135,23 @@ func TestListMemoryIsBoundedPerRequest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates a few hundred MB before the fix")
 	}
-	_, s := newDoubles()
+	e, s := newDoubles()
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
 	app := &instachat.Application{Token: instachat.NewToken(), Name: "big"}
-	if err := s.Store.CreateApplication(ctx, app); err != nil {
+	if err := e.store.CreateApplication(ctx, app); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Sequencer.AddApplication(ctx, app.Token); err != nil {
+	if err := e.seq.AddApplication(ctx, app.Token); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Dispatcher.CreateChat(ctx, app.Token, "", ""); err != nil {
+	if _, _, err := e.dispatcher.CreateChat(ctx, app.Token, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	body := strings.Repeat("<", instachat.DefaultLimits.MaxBodyBytes)
 	for range 100 {
-		if _, _, err := s.Dispatcher.CreateMessage(ctx, app.Token, 1, body, ""); err != nil {
+		if _, _, err := e.dispatcher.CreateMessage(ctx, app.Token, 1, body, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

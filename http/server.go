@@ -18,19 +18,20 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
-	"github.com/instachat/instachat/dispatch"
 	"github.com/instachat/instachat/feed"
 )
 
 // Server answers the REST API. Set the fields, then call Handler once.
+//
+// It is transport only: each endpoint parses the request, makes one call to
+// one of the services below and writes the answer. What a change entails
+// beyond its row (numbering, indexing, publishing) is the services' affair:
+// Store is the layered store the process wires (feed.Publisher over
+// search.Indexing over the backend, where those apply).
 type Server struct {
-	Store      instachat.Store
-	Sequencer  instachat.Sequencer
-	Dispatcher *dispatch.Dispatcher
-	Searcher   instachat.Searcher
-	// Indexer, when set, is fed every edited message; a store that indexes
-	// in its own transactions (sqlite) needs none.
-	Indexer instachat.Indexer
+	Store    instachat.Store    // reads, renames and edits
+	Creator  instachat.Creator  // creates of applications, chats and messages
+	Searcher instachat.Searcher // search
 
 	Limits instachat.Limits // zero means instachat.DefaultLimits
 	// MaxRequestBytes bounds a request body; zero means room for the

@@ -1,10 +1,13 @@
 package search_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +137,48 @@ func TestEngineErrorIsReturned(t *testing.T) {
 	down := instachat.Errorf(instachat.EUNAVAILABLE, "search unavailable")
 	if _, err := search1(t, search.New(db, &engine{err: down}), token, 1); !errors.Is(err, down) {
 		t.Errorf("search with the engine down: %v, want %v", err, down)
+	}
+}
+
+// recordingIndexer keeps what it is asked to index; err, when set, fails.
+type recordingIndexer struct {
+	indexed []*instachat.Message
+	err     error
+}
+
+func (x *recordingIndexer) IndexMessages(_ context.Context, msgs []*instachat.Message) error {
+	x.indexed = append(x.indexed, msgs...)
+	return x.err
+}
+
+func TestIndexingIndexesTheStoredEdit(t *testing.T) {
+	db, token := open(t)
+	x := &recordingIndexer{}
+	store := &search.Indexing{Store: db, Indexer: x}
+	m, err := store.UpdateMessage(t.Context(), token, 1, 2, "two, edited", at.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.indexed) != 1 || *x.indexed[0] != *m || m.Body != "two, edited" || m.Revision == 0 {
+		t.Errorf("indexed %v after the edit %+v; want the stored row once", x.indexed, *m)
+	}
+	if _, err := store.UpdateMessage(t.Context(), token, 1, 9, "none", at); !errors.Is(err, instachat.ErrMessageNotFound) || len(x.indexed) != 1 {
+		t.Errorf("editing a message not stored: %v, %d indexed; want not found and nothing indexed", err, len(x.indexed))
+	}
+}
+
+func TestIndexingFailureLeavesTheEditStored(t *testing.T) {
+	db, token := open(t)
+	var logs bytes.Buffer
+	store := &search.Indexing{Store: db, Indexer: &recordingIndexer{err: errors.New("index down")},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	if m, err := store.UpdateMessage(t.Context(), token, 1, 2, "edited", at.Add(time.Minute)); err != nil || m.Body != "edited" {
+		t.Fatalf("edit with the index down = %v, %v; want it answered", m, err)
+	}
+	if got, err := db.FindMessage(t.Context(), token, 1, 2); err != nil || got.Body != "edited" {
+		t.Errorf("stored %v, %v; want the edit", got, err)
+	}
+	if !strings.Contains(logs.String(), "index down") {
+		t.Errorf("the failure was not logged: %q", logs.String())
 	}
 }

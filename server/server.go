@@ -22,6 +22,7 @@ import (
 	"github.com/instachat/instachat/feed"
 	instachathttp "github.com/instachat/instachat/http"
 	"github.com/instachat/instachat/metrics"
+	"github.com/instachat/instachat/search"
 	"github.com/instachat/instachat/worker"
 )
 
@@ -118,11 +119,17 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		m.LagGauge(b.lag)
 	}
 	queue := m.Queue(b.queue)
-	// One place publishes each kind of change: the worker's store the
-	// creates it commits, the api's store the edits.
+	// The store's layers, wired once for every role: the backend, then
+	// the search engine's indexing of edits (where it lives apart), then
+	// the publishing of what committed. So an edit is stored, indexed and
+	// announced in that order by one call; the worker's creates are
+	// published by the same layer (and indexed by their own consumer).
 	store := b.store
+	if b.indexer != nil {
+		store = &search.Indexing{Store: store, Indexer: b.indexer, Logger: s.Logger}
+	}
 	if b.broker != nil {
-		store = &feed.Publisher{Store: b.store, Broker: m.Broker(b.broker), Logger: s.Logger}
+		store = &feed.Publisher{Store: store, Broker: m.Broker(b.broker), Logger: s.Logger}
 	}
 	if roles.API && b.broker != nil {
 		s.streams = &feed.Streamer{
@@ -147,15 +154,13 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	limits := instachat.DefaultLimits
 	limits.MaxBodyBytes = s.Config.MaxBodyBytes
 	d := dispatch.New(b.sequencer, queue)
-	d.Limits = limits
+	d.Store, d.Limits = store, limits
 	api := &instachathttp.Server{
 		Store:           store,
+		Creator:         d,
+		Searcher:        b.searcher,
 		Streams:         s.streams,
 		ObserveStream:   m.ObserveStream,
-		Sequencer:       b.sequencer,
-		Dispatcher:      d,
-		Searcher:        b.searcher,
-		Indexer:         b.indexer,
 		Limits:          limits,
 		MaxRequestBytes: s.Config.MaxRequestBytes,
 		CreatedStatus:   b.createdStatus,

@@ -1,0 +1,43 @@
+package search
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/instachat/instachat"
+)
+
+// Indexing is a Store that keeps a search engine living apart from the
+// store (Elasticsearch) current with edits: once the inner store's
+// UpdateMessage returned, the edited message goes to Indexer. Creates are
+// not its business: a consumer group of their own reads them off the queue
+// into the engine (worker.Index). A store that indexes in its own
+// transactions (sqlite) needs no Indexing.
+//
+// It sits between the store and feed.Publisher, so an edit is stored,
+// then indexed, then announced.
+type Indexing struct {
+	instachat.Store
+	Indexer instachat.Indexer
+	Logger  *slog.Logger // nil means slog.Default()
+}
+
+// UpdateMessage stores the edit, then indexes it. The edit is stored, which
+// is what the caller asked for; a failed index update only leaves search
+// stale until the indexing consumer or a reindex catches up, so it is
+// logged, not returned.
+func (x *Indexing) UpdateMessage(ctx context.Context, token string, chat, number int64, body string, at time.Time) (*instachat.Message, error) {
+	m, err := x.Store.UpdateMessage(ctx, token, chat, number, body, at)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.Indexer.IndexMessages(ctx, []*instachat.Message{m}); err != nil {
+		logger := x.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.WarnContext(ctx, "indexing an edited message", "token", instachat.RedactToken(token), "chat", chat, "err", err)
+	}
+	return m, nil
+}
