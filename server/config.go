@@ -402,7 +402,7 @@ var Options = []Option{
 	{"INSTACHAT_MYSQL_DSN", "mysql-dsn", "dsn", "", "production: go-sql-driver DSN of MySQL, e.g. user:pass@tcp(db:3306)/instachat",
 		func(c *Config, v string) error { c.MySQLDSN = v; return nil },
 		func(c *Config) string { return redact(c.MySQLDSN) }},
-	{"INSTACHAT_REDIS_URL", "redis-url", "url", "", "production: Redis for numbering and rate limits, redis://host:port/db",
+	{"INSTACHAT_REDIS_URL", "redis-url", "url", "", "production: Redis for numbering, rate limits and feeds, redis://host:port/db; a Redis Cluster as redis://host:port?addr=host:port&addr=host:port",
 		func(c *Config, v string) error { c.RedisURL = v; return nil },
 		func(c *Config) string { return redact(c.RedisURL) }},
 	{"INSTACHAT_REDIS_PREFIX", "redis-prefix", "string", "instachat:", "production: prefix of every Redis key",

@@ -63,6 +63,15 @@ func TestProductionEveryRoute(t *testing.T) {
 	everyRoute(t, startProduction(t, productionConfig(t)))
 }
 
+// TestProductionOnRedisCluster runs every route with numbering, rate limits
+// and feeds on a three-master Redis Cluster (.ci/redis-cluster), in the URL
+// form README gives for one.
+func TestProductionOnRedisCluster(t *testing.T) {
+	cfg := productionConfig(t)
+	cfg.RedisURL, cfg.RedisPrefix = testenv.RedisClusterPrefix(t)
+	everyRoute(t, startProduction(t, cfg))
+}
+
 func TestProductionSearchFallsBackToMySQL(t *testing.T) {
 	searchThroughTheAPI(t, startProduction(t, productionConfig(t)))
 }
