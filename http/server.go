@@ -19,6 +19,7 @@ import (
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/feed"
+	"github.com/instachat/instachat/internal/httpstatus"
 )
 
 // Server answers the REST API. Set the fields, then call Handler once.
@@ -336,12 +337,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			return
 		}
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := httpstatus.NewRecorder(w)
 		next.ServeHTTP(sw, r)
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("route", r.Pattern), // set by the mux on this same request
-			slog.Int("status", sw.status),
+			slog.Int("status", sw.Status),
 			slog.Duration("duration", time.Since(start)),
 		}
 		if t := r.PathValue("token"); t != "" {
@@ -350,19 +351,6 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		s.Logger.LogAttrs(r.Context(), slog.LevelDebug, "request", attrs...)
 	})
 }
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the connection underneath.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 //go:embed openapi.json
 var openapi []byte

@@ -16,6 +16,7 @@ import (
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/feed"
+	"github.com/instachat/instachat/internal/httpstatus"
 )
 
 // Metrics is one process's registry and the instruments in it.
@@ -93,27 +94,15 @@ func (m *Metrics) LagGauge(lag func(context.Context) (int64, error)) {
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := httpstatus.NewRecorder(w)
 		next.ServeHTTP(rec, r)
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
 		}
-		m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(route, strconv.Itoa(rec.Status)).Observe(time.Since(start).Seconds())
 	})
 }
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // ObserveBatch is the worker's hook: size and duration of an applied batch.
 func (m *Metrics) ObserveBatch(size int, took time.Duration) {
