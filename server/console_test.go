@@ -562,6 +562,27 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 	bt.wait(`document.querySelector('[data-testid=message-item][data-number="1"] .body')
 		?.textContent === 'hello from A, edited'`, 10*time.Second)
 
+	// A delete in A (once the server has deletes) leaves B's copy equal to
+	// the chat's messages.
+	if allowsDelete(t, r, token) {
+		a.click(`[data-testid=message-item][data-number="3"] [data-action=delete]`)
+		a.click(`[data-testid=message-item][data-number="3"] .danger`)
+		bt.wait(`!document.querySelector('[data-testid=message-item][data-number="3"]')`, 10*time.Second)
+		left, err := r.client.AllMessages(ctx, token, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, m := range left {
+			want = append(want, fmt.Sprintf("%d:%s", m.Number, m.Body))
+		}
+		for _, tb := range []*tab{a, bt} {
+			if got := tb.bodies(); !slices.Equal(got, want) {
+				t.Errorf("%s after the delete shows\n%v\nwant\n%v", tb.name, got, want)
+			}
+		}
+	}
+
 	// Search highlights what matched, by the server's rule.
 	a.typeInto("[data-testid=search]", "CALIfrag mo")
 	a.click("#search-form button[type=submit]")
@@ -690,8 +711,7 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 
 	// Delete is offered when the server has the route, and works.
 	canDelete := js[bool](a, `document.body.classList.contains('can-delete')`)
-	res := rawOptions(t, fmt.Sprintf("%s/api/v1/applications/%s/chats/1/messages/1", r.URL(), token))
-	if has := strings.Contains(res.Header.Get("Allow"), "DELETE"); has != canDelete {
+	if has := allowsDelete(t, r, token); has != canDelete {
 		t.Errorf("delete offered: %v, server allows DELETE: %v", canDelete, has)
 	}
 	if canDelete {
@@ -763,6 +783,12 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	a.screenshot("console-desktop.png", 1280, 800)
 	a.run(chromedp.Click(chromedp.CSS(`#results-close`)))
 	a.screenshot("console-narrow.png", 360, 740)
+}
+
+// allowsDelete reports whether the server deletes messages.
+func allowsDelete(t *testing.T, r *running, token string) bool {
+	res := rawOptions(t, fmt.Sprintf("%s/api/v1/applications/%s/chats/1/messages/1", r.URL(), token))
+	return strings.Contains(res.Header.Get("Allow"), "DELETE")
 }
 
 func rawOptions(t *testing.T, url string) *http.Response {
