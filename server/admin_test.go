@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,11 @@ func TestEmbeddedGeneratesAnAdminToken(t *testing.T) {
 	raw, _ := os.ReadFile(path)
 	if strings.TrimSpace(string(raw)) != token || len(token) < 32 {
 		t.Fatalf("file holds %q, the server uses %q; want one token of at least 32 characters", raw, token)
+	}
+	// The serving line names the process, so a server left running by a
+	// killed go run can be found.
+	if !strings.Contains(first.String(), `msg="instachat serving" `) || !strings.Contains(first.String(), fmt.Sprintf(" pid=%d", os.Getpid())) {
+		t.Errorf("the serving log line does not give the pid %d:\n%s", os.Getpid(), first.String())
 	}
 	if n := strings.Count(first.String(), token); n != 1 {
 		t.Errorf("the first start logged the generated token %d times, want once:\n%s", n, first.String())

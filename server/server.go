@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"sync"
 	"time"
 
@@ -210,7 +211,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if production {
 		topology = "production"
 	}
-	s.Logger.Info("instachat serving", "addr", s.ln.Addr().String(), "topology", topology, "roles", roles.String())
+	s.Logger.Info("instachat serving", "addr", s.ln.Addr().String(), "topology", topology, "roles", roles.String(), "pid", os.Getpid())
 	return nil
 }
 
