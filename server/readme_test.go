@@ -53,7 +53,7 @@ func TestREADMEConfigTable(t *testing.T) {
 
 // TestREADMEWalkthrough runs the README's shell sessions (the sh blocks of
 // "$ " prompts, in order, in one bash, so a variable set in one is there in
-// the next) against a real embedded server, with localhost:8080 and
+// the next; streams, curl -N, aside) against a real embedded server, with localhost:8080 and
 // instachat-data pointing at the test's own, and holds each command's
 // output to the lines the README shows after it: each must match an output
 // line, in order, once tokens and times are set aside and "…" stands for
@@ -87,8 +87,10 @@ func TestREADMEWalkthrough(t *testing.T) {
 	defer s.Close(context.Background())
 	host := strings.TrimPrefix(s.URL(), "http://")
 
-	// One script: each command, then a marker line with its status.
+	// One script: each command, then a marker line with its status. A curl
+	// that hangs fails its step instead of stalling the test.
 	var script strings.Builder
+	script.WriteString("curl() { command curl --max-time 10 \"$@\"; }\n")
 	for i, st := range steps {
 		fmt.Fprintf(&script, "%s\necho; echo '@@step %d' $?\n", strings.ReplaceAll(st.command, "localhost:8080", host), i)
 	}
@@ -136,6 +138,10 @@ func walkthrough(readme string) []step {
 		case line == "```":
 			in = false
 		case !in:
+		case strings.HasPrefix(line, "$ curl -N "):
+			// A stream shows events that other clients cause, and does
+			// not end: its own tests cover it.
+			prompted = false
 		case strings.HasPrefix(line, "$ "):
 			steps, prompted = append(steps, step{command: strings.TrimPrefix(line, "$ ")}), true
 		case prompted:
