@@ -75,7 +75,8 @@ func TestReplayOfAHundredThousandMessages(t *testing.T) {
 	}
 	batch := []instachat.Create{{Chat: &instachat.Chat{Token: app.Token, Number: 1, Name: "c", CreatedAt: at, UpdatedAt: at}}}
 	for i := int64(1); i <= n; i++ {
-		batch = append(batch, instachat.Create{Message: &instachat.Message{Token: app.Token, Chat: 1, Number: i, Body: fmt.Sprintf("message %d", i), CreatedAt: at, UpdatedAt: at}})
+		batch = append(batch, instachat.Create{Message: &instachat.Message{Token: app.Token, Chat: 1, Number: i,
+			Body: fmt.Sprintf("message %d", i), CreatedAt: at, UpdatedAt: at}})
 		if len(batch) == 1000 || i == n {
 			if err := db.ApplyCreates(ctx, batch); err != nil {
 				t.Fatal(err)

@@ -93,7 +93,8 @@ func TestDeadMemberWithPendingJoin(t *testing.T) {
 			break
 		}
 		if time.Since(start) > 30*time.Second {
-			t.Fatalf("the group is not the survivor's alone %v after its batch: %s with %d members", time.Since(start).Round(time.Millisecond), g.State, len(g.Members))
+			t.Fatalf("the group is not the survivor's alone %v after its batch: %s with %d members",
+				time.Since(start).Round(time.Millisecond), g.State, len(g.Members))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
