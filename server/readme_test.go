@@ -116,7 +116,8 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 	for i, st := range steps {
 		if problem := matchOutput(st.output, outputs[i]); problem != "" {
-			t.Errorf("$ %s\n%s\nthe README shows:\n%s\nthe server answered:\n%s", st.command, problem, strings.Join(st.output, "\n"), strings.Join(outputs[i], "\n"))
+			t.Errorf("$ %s\n%s\nthe README shows:\n%s\nthe server answered:\n%s", st.command, problem,
+				strings.Join(st.output, "\n"), strings.Join(outputs[i], "\n"))
 		}
 	}
 }
