@@ -481,8 +481,35 @@ func consoleFlow(t *testing.T, b context.Context, r, rb *running, full bool) {
 	if full {
 		consoleDetails(t, a, bt, r, token, live)
 	}
+	if live && allowsDelete(t, r, token) {
+		deletesInTheConsole(t, a, bt, r, token)
+	}
 	a.clean()
 	bt.clean()
+}
+
+// deletesInTheConsole deletes, through the API, the chat window B has open
+// and then the application: B closes the chat, both windows close the
+// application and forget its token, each saying why.
+func deletesInTheConsole(t *testing.T, a, bt *tab, r *running, token string) {
+	bt.click(`[data-testid=chat-item][data-number="1"] button`)
+	bt.wait(`document.getElementById('chat-title').textContent === 'general' &&
+		document.querySelector('[data-testid=connection-state]').dataset.state === 'live'`, 10*time.Second)
+	if st, v := r.do(t, "DELETE", "/api/v1/applications/"+token+"/chats/1", "", ""); st != http.StatusNoContent {
+		t.Fatalf("delete the chat: %d %v", st, v)
+	}
+	for _, tb := range []*tab{a, bt} {
+		tb.wait(`!document.querySelector('[data-testid=chat-item][data-number="1"]')`, 10*time.Second)
+	}
+	bt.wait(`document.getElementById('chat').hidden && !document.getElementById('notice').hidden`, 10*time.Second)
+	if st, v := r.do(t, "DELETE", "/api/v1/applications/"+token, "", ""); st != http.StatusNoContent {
+		t.Fatalf("delete the application: %d %v", st, v)
+	}
+	for _, tb := range []*tab{a, bt} {
+		tb.wait(`document.getElementById('sidebar').hidden &&
+			document.getElementById('notice-text').textContent === 'application not found' &&
+			localStorage.getItem('instachat.console.token') === null`, 20*time.Second)
+	}
 }
 
 // liveFlow is what needs the event streams: messages and edits from the

@@ -136,6 +136,14 @@ function showApp(app) {
     },
     onState: (s, detail) => setFeedState(ui.appFeedState, s, detail),
     check: () => request('GET', paths.app(token)),
+    // The application is gone (deleted): close it and forget its token.
+    onRefused: (err) => {
+      if (err.status !== 404 || state.token !== token) return;
+      localStorage.removeItem(TOKEN_KEY);
+      closeApp();
+      ui.token.value = '';
+      history.replaceState(null, '', location.pathname);
+    },
   });
   state.countsTimer = setInterval(refreshCounts, COUNTS_EVERY);
 }
@@ -227,12 +235,15 @@ function upsertChat(c) {
   if (open) ui.chatTitle.textContent = chatName(c);
 }
 
-function removeChat(number) {
+// removeChat takes a deleted chat off the page; tell says so when nothing
+// else has (a feed that stopped already showed the API's words).
+function removeChat(number, tell = true) {
   state.chats.get(number)?.el.remove();
   state.chats.delete(number);
   if (state.chat?.number === number) {
     closeChat();
-    notify(new Error(`Chat ${number} was deleted.`));
+    history.replaceState(null, '', location.pathname);
+    if (tell) notify(new Error(`Chat ${number} was deleted.`));
   }
 }
 
@@ -354,6 +365,7 @@ async function openChat(number, { created = false } = {}) {
       onEvent: (ev) => applyChatEvent(c, ev),
       onState: (s, detail) => { if (state.chat === c) setFeedState(ui.chatState, s, detail); },
       check: () => request('GET', paths.chat(token, number)),
+      onRefused: (err) => { if (err.status === 404 && state.token === token) removeChat(number, false); },
     });
     await fillScreen(c);
   } catch (err) {

@@ -16,9 +16,10 @@ export class Feed {
   // (null to start from the current one); names the event names to apply;
   // onEvent(ev) applies one; onState(state, detail) shows the state; check,
   // when the stream fails before opening, asks the API why and throws an
-  // APIError for a failure that retrying will not mend (e.g. 404).
-  constructor({ url, after = null, names, onEvent, onState, check }) {
-    Object.assign(this, { url, after, names, onEvent, onState, check });
+  // APIError for a failure that retrying will not mend (e.g. 404), after
+  // which the feed stops and onRefused(err) is told.
+  constructor({ url, after = null, names, onEvent, onState, check, onRefused }) {
+    Object.assign(this, { url, after, names, onEvent, onState, check, onRefused });
     this.es = null;
     this.timer = 0;
     this.attempt = 0;
@@ -65,7 +66,10 @@ export class Feed {
       if (!opened && this.check) {
         this.check().then(() => this.retry(), (err) => {
           if (err.retryable) this.retry(err.message);
-          else this.stop(err.message);
+          else {
+            this.stop(err.message);
+            this.onRefused?.(err);
+          }
         });
       } else {
         this.retry();
