@@ -40,8 +40,7 @@ type Create struct {
 // equals what a later read returns.
 func Timestamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-// Token is the application the create belongs to. Queues partition by it so
-// that a chat's creation and its messages stay in order.
+// Token is the application the create belongs to.
 func (c Create) Token() string {
 	if c.Chat != nil {
 		return c.Chat.Token
@@ -199,8 +198,11 @@ type Queue interface {
 	Enqueue(ctx context.Context, creates ...Create) (wait func(context.Context) error, err error)
 	// Consume delivers batches to handle until ctx ends. A batch is
 	// acknowledged only when handle returns nil; otherwise it is delivered
-	// again (at-least-once). Creates of one application arrive in the order
-	// they were published. It returns nil or ctx's error once ctx ends.
+	// again (at-least-once). The messages of one chat arrive in the order
+	// they were published, and so do the chat creates of one application;
+	// nothing else is ordered: a chat's messages may arrive before its own
+	// create (ApplyCreates stores them), so that a queue can spread one
+	// application's chats over its partitions and workers. It returns nil or ctx's error once ctx ends.
 	Consume(ctx context.Context, handle func(ctx context.Context, batch []Create) error) error
 	// DeadLetter sets aside a create that cannot be applied, with the reason,
 	// so that a failed create is never dropped silently. Where Publish waited

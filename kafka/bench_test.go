@@ -2,10 +2,13 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/instachat/instachat"
 )
@@ -56,4 +59,83 @@ func BenchmarkRoundTrip(b *testing.B) {
 	publishAll(b, q)
 	<-all
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+}
+
+// BenchmarkDrain drains a backlog of one application with many chats from
+// 12 partitions with 1, 2 and 4 workers (Consume calls of one group), its
+// records keyed as encode keys them (by=chat) and, for comparison, all by
+// the token (by=token, the keying before messages were keyed by chat). A
+// worker's batch costs what drainCost models of a store's transaction, a
+// wait rather than CPU, so that the figures show how the records spread
+// over workers, not how fast this machine's cores are. Each iteration
+// starts a cluster, waits until every worker owns partitions, then
+// publishes the backlog and times until the last create was handled.
+//
+//	go test -run='^$' -bench=Drain -benchtime=1x ./kafka/
+func BenchmarkDrain(b *testing.B) {
+	for _, by := range []string{"chat", "token"} {
+		for _, workers := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("by=%s/workers=%d", by, workers), func(b *testing.B) {
+				for range b.N {
+					b.StopTimer()
+					drain(b, by == "token", workers)
+				}
+			})
+		}
+	}
+}
+
+const (
+	drainChats, drainEach = 200, 50 // 10,000 message creates
+	drainBatch            = 100     // MaxBatch of each worker
+)
+
+// drainCost is what handling a batch of n creates costs: a commit and a
+// little per row.
+func drainCost(n int) time.Duration { return 2*time.Millisecond + time.Duration(n)*20*time.Microsecond }
+
+func drain(b *testing.B, byToken bool, workers int) {
+	c := newCluster(b)
+	q := open(b, c, Config{Partitions: 12, MaxBatch: drainBatch})
+	token := instachat.NewToken()
+	creates := chatMessages(token, drainChats, drainEach)
+	var handled atomic.Int64
+	all := make(chan struct{})
+	for range workers {
+		consume(b, q, func(batch []instachat.Create) error {
+			time.Sleep(drainCost(len(batch)))
+			if handled.Add(int64(len(batch))) == int64(len(creates)) {
+				close(all)
+			}
+			return nil
+		}, nil)
+	}
+	waitMembers(b, c, workers)
+	recs := make([]*kgo.Record, len(creates))
+	for i, cr := range creates {
+		k, v, err := encode(cr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if byToken {
+			k = []byte(token)
+		}
+		recs[i] = &kgo.Record{Topic: q.cfg.Topic, Key: k, Value: v}
+	}
+	b.StartTimer()
+	start := time.Now()
+	wait, err := q.enqueue(b.Context(), recs...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := wait(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-all:
+	case <-time.After(time.Minute):
+		b.Fatalf("handled %d creates of %d in a minute", handled.Load(), len(creates))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(len(creates))/time.Since(start).Seconds(), "creates/s")
 }

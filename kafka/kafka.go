@@ -1,6 +1,10 @@
 // Package kafka is the production Queue: creates travel from dispatchers to
-// workers through a Kafka topic, keyed by application token so that the
-// creates of one application share a partition and keep their order.
+// workers through a Kafka topic. A message create is keyed by its token and
+// chat, so that a chat's messages share a partition and keep their order
+// while the chats of one busy application spread over every partition and
+// worker; a chat create is keyed by its token, so that an application's
+// chats keep their order. A chat's creation and its messages may so reach
+// the store in either order, which Store.ApplyCreates allows.
 //
 // Publish returns once every in-sync replica holds the creates (idempotent
 // producer, acks=all). Workers form one consumer group, each Consume call

@@ -220,22 +220,30 @@ func TestCommitsOnlyAfterSuccess(t *testing.T) {
 
 // Creates of one application arrive in publish order while applications
 // spread over partitions.
-func TestOrderPerToken(t *testing.T) {
+// TestOrderPerChat checks that each chat's messages arrive in publish
+// order, however many chats and applications publish at once.
+func TestOrderPerChat(t *testing.T) {
 	q := open(t, newCluster(t), Config{Partitions: 6})
 	seen := make(chan []instachat.Create, 1000)
 	consume(t, q, nil, seen)
-	ts := tokens(12)
+	ts := tokens(6)
 	var wg sync.WaitGroup
 	for _, token := range ts {
-		wg.Go(func() { publish(t, q, messages(30, token)) })
+		wg.Go(func() { publish(t, q, chatMessages(token, 5, 12)) })
 	}
 	wg.Wait()
-	last := map[string]int64{}
-	for _, c := range collect(t, seen, 30*len(ts)) {
-		if m := c.Message; m.Number != last[m.Token]+1 {
-			t.Fatalf("application %s: message %d after %d", m.Token, m.Number, last[m.Token])
+	type chat struct {
+		token string
+		n     int64
+	}
+	last := map[chat]int64{}
+	for _, c := range collect(t, seen, 5*12*len(ts)) {
+		m := c.Message
+		k := chat{m.Token, m.Chat}
+		if m.Number != last[k]+1 {
+			t.Fatalf("application %s chat %d: message %d after %d", m.Token, m.Chat, m.Number, last[k])
 		}
-		last[c.Message.Token]++
+		last[k]++
 	}
 }
 
@@ -348,8 +356,8 @@ func TestDeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := deadLetters(t, c, 1)[0]
-	if string(r.Key) != create.Token() {
-		t.Errorf("key %q, want the token", r.Key)
+	if want := recordKey(create); string(r.Key) != string(want) {
+		t.Errorf("key %q, want %q, the record's own", r.Key, want)
 	}
 	if got := header(r, "reason"); got != "instachat: invalid: body too long" {
 		t.Errorf("reason %q", got)
@@ -556,5 +564,84 @@ func TestPingRecreatesAMissingTopic(t *testing.T) {
 	c.Close()
 	if err := q.Ping(t.Context()); instachat.ErrorCode(err) != instachat.EUNAVAILABLE {
 		t.Errorf("Ping with the broker down: %v, want EUNAVAILABLE", err)
+	}
+}
+
+// chatMessages returns n messages in each of chats chats of the
+// application, chat by chat interleaved: message 1 of every chat, then 2…
+func chatMessages(token string, chats, n int) []instachat.Create {
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	var creates []instachat.Create
+	for i := range n {
+		for c := range chats {
+			creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: int64(c + 1),
+				Number: int64(i + 1), Body: "hello", CreatedAt: at, UpdatedAt: at}})
+		}
+	}
+	return creates
+}
+
+// TestOneApplicationSpreadsOverPartitions checks the keying: the messages
+// of one application with many chats land on many partitions, each chat's
+// in one and in order, while its chat creates share one partition.
+func TestOneApplicationSpreadsOverPartitions(t *testing.T) {
+	c := newCluster(t)
+	q := open(t, c, Config{Partitions: 12})
+	token := instachat.NewToken()
+	const chats, each = 48, 5
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	creates := chatMessages(token, chats, each)
+	for n := range chats {
+		creates = append(creates, instachat.Create{Chat: &instachat.Chat{Token: token, Number: int64(n + 1), CreatedAt: at, UpdatedAt: at}})
+	}
+	wait, err := q.Enqueue(t.Context(), creates...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	cl := rawClient(t, c, kgo.ConsumeTopics("instachat.creates"))
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(recs) < len(creates) && ctx.Err() == nil {
+		recs = append(recs, cl.PollFetches(ctx).Records()...)
+	}
+	if len(recs) != len(creates) {
+		t.Fatalf("read %d records, want %d", len(recs), len(creates))
+	}
+	chatPartition := map[int64]int32{} // chat → its messages' partition
+	last := map[int64]int64{}          // chat → last message number read
+	used := map[int32]bool{}
+	chatCreates := map[int32]bool{}
+	for _, r := range recs {
+		got, err := decode(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Chat != nil {
+			chatCreates[r.Partition] = true
+			continue
+		}
+		m := got.Message
+		if p, ok := chatPartition[m.Chat]; ok && p != r.Partition {
+			t.Errorf("chat %d: messages on partitions %d and %d, want one", m.Chat, p, r.Partition)
+		}
+		chatPartition[m.Chat] = r.Partition
+		used[r.Partition] = true
+		if m.Number != last[m.Chat]+1 {
+			t.Errorf("chat %d: message %d after %d", m.Chat, m.Number, last[m.Chat])
+		}
+		last[m.Chat] = m.Number
+	}
+	// 48 chats hashed over 12 partitions leave fewer than 6 used with a
+	// probability far below 1e-12.
+	if len(used) < 6 {
+		t.Errorf("the messages of %d chats of one application used %d of 12 partitions, want them spread", chats, len(used))
+	}
+	if len(chatCreates) != 1 {
+		t.Errorf("the chat creates of one application used partitions %v, want one", chatCreates)
 	}
 }

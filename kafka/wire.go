@@ -46,8 +46,13 @@ const (
 	maxV2Overhead = 2 + 6*binary.MaxVarintLen64 + 2*5
 )
 
-// encode returns c as a version 2 record value, and the record key — the
-// token — as a slice of the value, so that both take one allocation.
+// encode returns c as a version 2 record value, and the record key as a
+// slice of the value, so that both take one allocation. A chat create's
+// key is its token, so that the chats of an application keep their order
+// in one partition; a message create's key is its token and chat number
+// (the token's bytes then the chat's varint, as the value holds them), so
+// that the chats of one application spread over the partitions, each
+// chat's messages in order in one of them.
 func encode(c instachat.Create) (key, value []byte, err error) {
 	var (
 		kind             byte
@@ -68,9 +73,15 @@ func encode(c instachat.Create) (key, value []byte, err error) {
 	b := make([]byte, 0, maxV2Overhead+len(token)+len(text))
 	b = append(b, v2, kind)
 	b = binary.AppendUvarint(b, uint64(len(token)))
-	key = b[len(b) : len(b)+len(token) : len(b)+len(token)]
+	start := len(b)
 	b = append(b, token...)
-	b = binary.AppendVarint(b, chat)
+	if kind == kindMsg {
+		b = binary.AppendVarint(b, chat)
+		key = b[start:len(b):len(b)]
+	} else {
+		key = b[start:len(b):len(b)]
+		b = binary.AppendVarint(b, chat)
+	}
 	if kind == kindMsg {
 		b = binary.AppendVarint(b, number)
 	}

@@ -58,8 +58,8 @@ func TestEncodingKeepsEverything(t *testing.T) {
 		if v[0] != v2 {
 			t.Errorf("encode wrote version %#x, want 2", v[0])
 		}
-		if string(k) != c.Token() {
-			t.Errorf("key %q, want the token %q", k, c.Token())
+		if want := recordKey(c); !bytes.Equal(k, want) {
+			t.Errorf("key %q, want %q", k, want)
 		}
 		got, err := decode(v)
 		if err != nil {
@@ -71,6 +71,38 @@ func TestEncodingKeepsEverything(t *testing.T) {
 	}
 	if _, _, err := encode(instachat.Create{}); err == nil {
 		t.Error("encode of an empty create succeeded")
+	}
+}
+
+// recordKey is the key a create's record has: the token for a chat, the
+// token and the chat's varint for a message.
+func recordKey(c instachat.Create) []byte {
+	if c.Message != nil {
+		return binary.AppendVarint([]byte(c.Message.Token), c.Message.Chat)
+	}
+	return []byte(c.Token())
+}
+
+// The chats of one application share a key; its messages have a key per
+// chat, so that a busy application spreads over the partitions.
+func TestKeysByChat(t *testing.T) {
+	at := time.Now().UTC()
+	chat := func(n int64) []byte {
+		k, _, _ := encode(instachat.Create{Chat: &instachat.Chat{Token: "t", Number: n, CreatedAt: at, UpdatedAt: at}})
+		return k
+	}
+	msg := func(chat, n int64) []byte {
+		k, _, _ := encode(instachat.Create{Message: &instachat.Message{Token: "t", Chat: chat, Number: n, CreatedAt: at, UpdatedAt: at}})
+		return k
+	}
+	if !bytes.Equal(chat(1), chat(2)) {
+		t.Errorf("chats 1 and 2 of one application keyed %q and %q, want one key", chat(1), chat(2))
+	}
+	if !bytes.Equal(msg(1, 1), msg(1, 2)) {
+		t.Errorf("messages of chat 1 keyed %q and %q, want one key", msg(1, 1), msg(1, 2))
+	}
+	if bytes.Equal(msg(1, 1), msg(2, 1)) {
+		t.Errorf("messages of chats 1 and 2 both keyed %q, want a key per chat", msg(1, 1))
 	}
 }
 

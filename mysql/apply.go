@@ -38,8 +38,9 @@ const (
 // Counts grow by exactly the rows this transaction inserted. The lock of 1
 // makes the transactions of one application take turns — a worker applying
 // an overlapping batch after a Kafka rebalance, Recount — so none inserts
-// between another's read and insert. Normally an application's creates come
-// to one worker in order, and the lock is never waited for. The reads of 2–5
+// between another's read and insert. An application's chat creates come to
+// one worker, but its messages are keyed by chat (see package kafka) and
+// come to several at once, whose batches then take turns on this lock. The reads of 2–5
 // lock too, for creates whose application is not stored: there, a key that
 // a concurrent transaction inserts after the read makes the INSERT fail
 // with a duplicate key, and inTx runs the whole transaction again.
