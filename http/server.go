@@ -306,7 +306,8 @@ func misdirected(pattern string) error {
 			role = "dispatcher"
 		}
 	}
-	return instachat.Errorf(eMisdirected, "%s is served by processes with INSTACHAT_ROLES=%s, which this one does not play; send it to one of those (in the compose file, the proxy routes it)", pattern, role)
+	return instachat.Errorf(eMisdirected, "%s is served by processes with INSTACHAT_ROLES=%s, which this one does not play; "+
+		"send it to one of those (in the compose file, the proxy routes it)", pattern, role)
 }
 
 // recoverPanics turns a panicking handler into a logged JSON 500 instead of
