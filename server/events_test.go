@@ -1,7 +1,14 @@
 package server_test
 
 import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/instachat/instachat/internal/streamtest"
 	"github.com/instachat/instachat/redis"
@@ -37,4 +44,83 @@ func TestProductionStreamsConverge(t *testing.T) {
 		}
 	}
 	streamtest.Converge(t, fronts, func() { streamtest.KillFeedConnections(t, cfg.RedisURL, redis.ConnectionName(cfg.RedisPrefix)) })
+}
+
+// TestStreamMetricsAndShutdown opens a stream on the embedded server, sees
+// it in /metrics with an event published and delivered, then closes the
+// server: the stream ends at once, saying why, instead of holding the
+// shutdown until its timeout.
+func TestStreamMetricsAndShutdown(t *testing.T) {
+	r := start(t, t.TempDir())
+	ctx := t.Context()
+	app, err := r.client.CreateApplication(ctx, "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "c"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(fmt.Sprintf("%s/api/v1/applications/%s/chats/1/events", r.URL(), app.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	next := func() string {
+		if !lines.Scan() {
+			t.Fatalf("the stream ended: %v", lines.Err())
+		}
+		return lines.Text()
+	}
+	if got := next(); got != "event: synced" {
+		t.Fatalf("first line %q, want event: synced", got)
+	}
+	if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	for next() != "event: message.created" {
+	}
+	metrics := func() string {
+		req, _ := http.NewRequest("GET", r.URL()+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+r.Config.AdminToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	m := metrics()
+	for _, want := range []string{
+		`instachat_stream_subscribers{transport="sse"} 1`,
+		`instachat_stream_subscribers{transport="websocket"} 0`,
+		"instachat_feed_events_published_total 2", // chat.created, message.created
+		"instachat_stream_events_delivered_total 1",
+		"instachat_stream_delivery_lag_seconds_count 1",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	closed := make(chan error, 1)
+	go func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		start := time.Now()
+		err := r.Close(cctx)
+		if err == nil && time.Since(start) > 10*time.Second {
+			err = fmt.Errorf("close took %v", time.Since(start))
+		}
+		closed <- err
+	}()
+	rest, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(rest), ": end: the server is shutting down") {
+		t.Errorf("the stream ended with %q, want a comment saying the server shuts down", rest)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	r.Server = nil
 }
