@@ -35,14 +35,16 @@ func (db *DB) SearchMessageNumbers(ctx context.Context, q instachat.SearchQuery)
 	hits, err := db.searchNumbers(scanCtx, q)
 	if err != nil && ctx.Err() == nil && errors.Is(scanCtx.Err(), context.DeadlineExceeded) {
 		return nil, instachat.Errorf(instachat.EINVALID,
-			"this search ran for %v without filling its page; narrow it with more or longer terms (without a search engine, a search scans the chat)", db.searchTimeout)
+			"this search ran for %v without filling its page; narrow it with more or longer terms "+
+				"(without a search engine, a search scans the chat)", db.searchTimeout)
 	}
 	return hits, err
 }
 
 func (db *DB) searchNumbers(ctx context.Context, q instachat.SearchQuery) ([]instachat.SearchHit, error) {
 	var highest int64
-	err := db.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) FROM messages WHERE app_token = ? AND chat_number = ?`, q.Token, q.Chat).Scan(&highest)
+	err := db.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) FROM messages WHERE app_token = ? AND chat_number = ?`,
+		q.Token, q.Chat).Scan(&highest)
 	if err != nil {
 		return nil, formatError(err, "")
 	}
@@ -90,7 +92,8 @@ func (db *DB) searchNumbers(ctx context.Context, q instachat.SearchQuery) ([]ins
 		}
 		if end < highest {
 			return nil, instachat.Errorf(instachat.EINVALID,
-				"this search examined the chat's first %d messages without filling its page; narrow it with more or longer terms (without a search engine, a search scans the chat)", end)
+				"this search examined the chat's first %d messages without filling its page; narrow it with more or "+
+					"longer terms (without a search engine, a search scans the chat)", end)
 		}
 		return found, nil
 	}
