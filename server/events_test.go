@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -123,4 +124,55 @@ func TestStreamMetricsAndShutdown(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 	r.Server = nil
+}
+
+// TestApplicationStream follows an application's feed: a chat created and
+// one renamed after the stream started are announced on it, in order.
+func TestApplicationStream(t *testing.T) {
+	r := start(t, t.TempDir())
+	ctx := t.Context()
+	app, err := r.client.CreateApplication(ctx, "chats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "first"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(fmt.Sprintf("%s/api/v1/applications/%s/events?after=0", r.URL(), app.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "second"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.client.UpdateChat(ctx, app.Token, 1, "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	var got []string
+	for len(got) < 4 && lines.Scan() {
+		if line := lines.Text(); strings.HasPrefix(line, "data: ") {
+			var e struct {
+				Event    string
+				Revision int64
+				Chat     *struct {
+					Number int64
+					Name   string
+				}
+			}
+			if err := json.Unmarshal([]byte(line[len("data: "):]), &e); err != nil {
+				t.Fatal(err)
+			}
+			s := fmt.Sprintf("%s@%d", e.Event, e.Revision)
+			if e.Chat != nil {
+				s += fmt.Sprintf(" %d %s", e.Chat.Number, e.Chat.Name)
+			}
+			got = append(got, s)
+		}
+	}
+	want := []string{"chat.created@1 1 first", "synced@1", "chat.created@2 2 second", "chat.updated@3 1 renamed"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("application stream %q, want %q", got, want)
+	}
 }
