@@ -107,6 +107,8 @@ async function openApp(token, { restoring = false } = {}) {
 }
 
 function showApp(app) {
+  // A chat named in the URL belongs to the application that was open.
+  if (state.token && state.token !== app.token) history.replaceState(null, '', location.pathname);
   closeApp();
   state.token = app.token;
   state.app = app;
