@@ -155,6 +155,12 @@ type Sequencer interface {
 	// NextMessageNumber returns ENOTFOUND if the application or the chat is
 	// unknown.
 	NextMessageNumber(ctx context.Context, token string, chat int64) (int64, error)
+	// NextMessageNumbers issues the chat's next n message numbers (n ≥ 1)
+	// at once, first to first+n-1, as n NextMessageNumber calls in a row
+	// would; no other call gets a number between them. The dispatcher takes
+	// a block when several creates of one chat wait, so that they cost one
+	// round trip to a remote sequencer. Errors are NextMessageNumber's.
+	NextMessageNumbers(ctx context.Context, token string, chat int64, n int) (first int64, err error)
 	// NextNumberOnce is NextChatNumber or NextMessageNumber, as s says,
 	// made safe to retry. The first call with (token, key) issues a number
 	// and keeps want, with Number set to it, as the key's receipt for the

@@ -24,6 +24,8 @@ func TestSequencer(t *testing.T, open func(t *testing.T) (a, b instachat.Sequenc
 	t.Run("message numbers run per chat and per application", opened(testSeqMessageNumbers))
 	t.Run("concurrent message numbers are each issued once, none skipped", opened(testSeqConcurrentMessages))
 	t.Run("concurrent chat numbers are each issued once, none skipped", opened(testSeqConcurrentChats))
+	t.Run("a block of message numbers is consecutive and numbering goes on after it", opened(testSeqMessageBlocks))
+	t.Run("concurrent blocks and single numbers are each issued once, none skipped", opened(testSeqConcurrentBlocks))
 	t.Run("a receipt answers a retry with the number first issued", opened(testSeqReceiptAnswersRetry))
 	t.Run("a call that issues nothing keeps no receipt", opened(testSeqReceiptNotKeptOnFailure))
 	t.Run("concurrent retries of one key issue one number", opened(testSeqConcurrentRetries))
@@ -95,6 +97,58 @@ func testSeqConcurrentMessages(t *testing.T, a, b instachat.Sequencer) {
 	for chat := int64(1); chat <= chats; chat++ {
 		seqWantOneToN(t, got[chat], goroutines*each/chats)
 	}
+}
+
+func testSeqMessageBlocks(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	seqWantChats(t, token, []instachat.Sequencer{a}, 1, 2)
+	block := func(s instachat.Sequencer, chat int64, n int, want int64) {
+		t.Helper()
+		first, err := s.NextMessageNumbers(t.Context(), token, chat, n)
+		if err != nil || first != want {
+			t.Fatalf("NextMessageNumbers(chat %d, %d) = %d, %v; want %d", chat, n, first, err, want)
+		}
+	}
+	block(a, 1, 5, 1) // 1..5
+	block(b, 1, 1, 6)
+	if n, err := a.NextMessageNumber(t.Context(), token, 1); err != nil || n != 7 {
+		t.Fatalf("after the blocks, NextMessageNumber = %d, %v; want 7", n, err)
+	}
+	block(b, 1, 3, 8)
+	block(a, 2, 2, 1) // each chat its own numbering
+	_, err := a.NextMessageNumbers(t.Context(), token, 3, 2)
+	wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumbers of a chat not issued")
+	_, err = a.NextMessageNumbers(t.Context(), instachat.NewToken(), 1, 2)
+	wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumbers of an unknown application")
+}
+
+func testSeqConcurrentBlocks(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	seqWantChats(t, token, []instachat.Sequencer{a}, 1)
+	const goroutines, each = 16, 40
+	// Goroutine g takes blocks of g%4+1 numbers (1: NextMessageNumber).
+	var mu sync.Mutex
+	var all []int64
+	got := seqParallel(t, goroutines, each, a, b, func(s instachat.Sequencer, g, _ int) (int64, int64, error) {
+		size := g%4 + 1
+		var first int64
+		var err error
+		if size == 1 {
+			first, err = s.NextMessageNumber(t.Context(), token, 1)
+		} else {
+			first, err = s.NextMessageNumbers(t.Context(), token, 1, size)
+		}
+		mu.Lock()
+		for k := range int64(size) {
+			all = append(all, first+k)
+		}
+		mu.Unlock()
+		return 1, first, err
+	})
+	if len(got[1]) != goroutines*each {
+		t.Fatalf("%d calls answered, want %d", len(got[1]), goroutines*each)
+	}
+	seqWantOneToN(t, all, goroutines/4*each*(1+2+3+4))
 }
 
 func testSeqConcurrentChats(t *testing.T, a, b instachat.Sequencer) {

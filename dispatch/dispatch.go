@@ -31,6 +31,22 @@ type Dispatcher struct {
 	// (Redis) holds its stripe for the recovery, so chats sharing it wait
 	// too: many stripes make that rare event touch few other chats.
 	stripes [stripes]sync.Mutex
+
+	// waiting holds, per chat, the group of message creates without an
+	// idempotency key that wait for the chat's stripe together: the first
+	// to come leads it, and once it holds the stripe takes the group's
+	// numbers in one NextMessageNumbers call and enqueues its creates in
+	// one Enqueue (see coalesce).
+	mu      sync.Mutex
+	waiting map[instachat.Scope]*group
+}
+
+// group is message creates of one chat numbered and enqueued together.
+type group struct {
+	builds  []func(n int64, at time.Time) instachat.Create
+	done    chan struct{} // closed once creates and err are set
+	creates []instachat.Create
+	err     error
 }
 
 var _ instachat.Creator = (*Dispatcher)(nil)
@@ -76,11 +92,13 @@ func (d *Dispatcher) CreateChat(ctx context.Context, token, name, key string) (c
 	if !instachat.ValidToken(token) {
 		return nil, false, instachat.ErrApplicationNotFound
 	}
-	replayed, err = d.publish(ctx, instachat.ChatsOf(token), key, func(n int64, at time.Time) instachat.Create {
-		c = &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: at, UpdatedAt: at}
-		return instachat.Create{Chat: c}
+	cr, replayed, err := d.publish(ctx, instachat.ChatsOf(token), key, func(n int64, at time.Time) instachat.Create {
+		return instachat.Create{Chat: &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: at, UpdatedAt: at}}
 	})
-	return c, replayed, err
+	if err != nil {
+		return nil, false, err
+	}
+	return cr.Chat, replayed, nil
 }
 
 // CreateMessage numbers a new message of the chat and queues it, as
@@ -92,17 +110,19 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 	if !instachat.ValidToken(token) || chat < 1 {
 		return nil, false, instachat.ErrChatNotFound
 	}
-	replayed, err = d.publish(ctx, instachat.MessagesOf(token, chat), key, func(n int64, at time.Time) instachat.Create {
-		m = &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: at, UpdatedAt: at}
-		return instachat.Create{Message: m}
+	cr, replayed, err := d.publish(ctx, instachat.MessagesOf(token, chat), key, func(n int64, at time.Time) instachat.Create {
+		return instachat.Create{Message: &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: at, UpdatedAt: at}}
 	})
-	return m, replayed, err
+	if err != nil {
+		return nil, false, err
+	}
+	return cr.Message, replayed, nil
 }
 
 // publish takes the next number of the scope — the application's next chat
 // number, or the chat's next message number — and enqueues the create that
 // build makes of it, both under the scope's stripe, then waits until the
-// create is durable. Because batches are applied in queue order, a crash
+// create is durable, and returns it. Because batches are applied in queue order, a crash
 // can then lose only numbers above every acknowledged one — never leave a
 // gap below an acknowledged number.
 //
@@ -111,20 +131,23 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 // stored already, it is skipped by the store; lost, it is stored now. Either
 // way the number answered exists once the wait returns.
 func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key string,
-	build func(n int64, at time.Time) instachat.Create) (replayed bool, err error) {
+	build func(n int64, at time.Time) instachat.Create) (c instachat.Create, replayed bool, err error) {
 	var want instachat.Receipt
 	if key != "" {
 		if !instachat.ValidIdempotencyKey(key) {
-			return false, instachat.Errorf(instachat.EBADREQUEST,
+			return c, false, instachat.Errorf(instachat.EBADREQUEST,
 				"Idempotency-Key must be 1 to %d printable ASCII characters", instachat.MaxIdempotencyKeyBytes)
 		}
 		// Hashed before the lock: the fingerprint depends on the request
 		// alone, not on the number.
 		want.Fingerprint = instachat.Fingerprint(build(0, time.Time{}))
 	}
+	if key == "" && !scope.ChatNumbers() {
+		c, err = d.coalesce(ctx, scope, build)
+		return c, false, err
+	}
 	mu := &d.stripes[stripe(scope.Token, scope.Chat)]
 	mu.Lock()
-	var c instachat.Create
 	at := d.now()
 	if key == "" {
 		var n int64
@@ -154,9 +177,101 @@ func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key str
 	}
 	mu.Unlock()
 	if err != nil {
-		return false, err
+		return c, false, err
 	}
-	return replayed, wait(ctx)
+	return c, replayed, wait(ctx)
+}
+
+// coalesce is publish for a message create without an idempotency key. It
+// joins the chat's waiting group, or starts one and leads it: the leader
+// takes the chat's stripe, closes the group to newcomers (who start the
+// next), takes as many numbers as the group holds in one round trip,
+// builds the creates in the order they joined and enqueues them in one
+// call, releases the stripe and waits until they are durable, for all of
+// them. Alone, a create costs what it did before grouping; under load, the
+// creates of a chat that arrive while the one before them is being
+// numbered share a round trip to the sequencer and a call to the queue.
+//
+// The leader numbers and waits for the whole group, so it does so apart
+// from its own request: a client that hangs up does not fail the others.
+// The sequencer and the queue bound those calls (Redis's timeouts and
+// RecoverTimeout; Kafka's PublishTimeout), and groupTimeout bounds the
+// whole. Each member waits for the group as long as its own ctx lasts.
+func (d *Dispatcher) coalesce(ctx context.Context, scope instachat.Scope,
+	build func(n int64, at time.Time) instachat.Create) (instachat.Create, error) {
+	d.mu.Lock()
+	g := d.waiting[scope]
+	lead := g == nil
+	if lead {
+		if d.waiting == nil {
+			d.waiting = map[instachat.Scope]*group{}
+		}
+		g = &group{done: make(chan struct{})}
+		d.waiting[scope] = g
+	}
+	i := len(g.builds)
+	g.builds = append(g.builds, build)
+	d.mu.Unlock()
+	if lead {
+		go func() {
+			// The group runs in a goroutine of its own, so that the leader,
+			// like every member, stops waiting when its ctx ends.
+			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
+			defer cancel()
+			g.creates, g.err = d.number(gctx, scope, g)
+			close(g.done)
+		}()
+	}
+	select {
+	case <-g.done:
+		if g.err != nil {
+			return instachat.Create{}, g.err
+		}
+		return g.creates[i], nil
+	case <-ctx.Done():
+		return instachat.Create{}, instachat.Errorf(instachat.EUNAVAILABLE, "create not confirmed before the request ended: %v", ctx.Err())
+	}
+}
+
+// groupTimeout bounds a group's numbering, enqueueing and wait, past what
+// the sequencer and the queue bound themselves.
+const groupTimeout = time.Minute
+
+// number takes the chat's stripe and numbers, builds and enqueues the
+// group's creates, then waits until they are durable.
+func (d *Dispatcher) number(ctx context.Context, scope instachat.Scope, g *group) ([]instachat.Create, error) {
+	mu := &d.stripes[stripe(scope.Token, scope.Chat)]
+	mu.Lock()
+	d.mu.Lock()
+	delete(d.waiting, scope) // newcomers start the next group
+	builds := g.builds
+	d.mu.Unlock()
+	var (
+		first int64
+		err   error
+	)
+	if len(builds) == 1 {
+		first, err = d.Sequencer.NextMessageNumber(ctx, scope.Token, scope.Chat)
+	} else {
+		first, err = d.Sequencer.NextMessageNumbers(ctx, scope.Token, scope.Chat, len(builds))
+	}
+	var (
+		wait    func(context.Context) error
+		creates []instachat.Create
+	)
+	if err == nil {
+		at := d.now()
+		creates = make([]instachat.Create, len(builds))
+		for i, build := range builds {
+			creates[i] = build(first+int64(i), at)
+		}
+		wait, err = d.Queue.Enqueue(ctx, creates...)
+	}
+	mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return creates, wait(ctx)
 }
 
 // stripe hashes (token, chat) with FNV-1a onto one of the stripes.

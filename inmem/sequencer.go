@@ -116,7 +116,15 @@ func (s *Sequencer) NextChatNumber(_ context.Context, token string) (int64, erro
 
 // NextMessageNumber returns ENOTFOUND if the application or the chat is
 // unknown.
-func (s *Sequencer) NextMessageNumber(_ context.Context, token string, chat int64) (int64, error) {
+func (s *Sequencer) NextMessageNumber(ctx context.Context, token string, chat int64) (int64, error) {
+	return s.NextMessageNumbers(ctx, token, chat, 1)
+}
+
+// NextMessageNumbers implements instachat.Sequencer.
+func (s *Sequencer) NextMessageNumbers(_ context.Context, token string, chat int64, n int) (int64, error) {
+	if n < 1 {
+		return 0, fmt.Errorf("inmem: a block of %d numbers", n)
+	}
 	a, ok := s.app(token)
 	if !ok {
 		return 0, instachat.ErrApplicationNotFound
@@ -125,7 +133,7 @@ func (s *Sequencer) NextMessageNumber(_ context.Context, token string, chat int6
 	if chat < 1 || chat > int64(len(chats)) {
 		return 0, instachat.ErrChatNotFound
 	}
-	return chats[chat-1].Add(1), nil
+	return chats[chat-1].Add(int64(n)) - int64(n) + 1, nil
 }
 
 func (s *Sequencer) app(token string) (*app, bool) {

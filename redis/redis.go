@@ -10,7 +10,9 @@
 //	P{T}:k:K    the receipt of idempotency key K, expiring (see NextNumberOnce)
 //
 // A create costs one round trip: a Lua script (EVALSHA, EVAL the first time
-// a server lacks it) that checks existence and increments atomically.
+// a server lacks it) that checks existence and increments atomically. A
+// block of message numbers (NextMessageNumbers) costs one too: the script
+// increments by the block's size.
 // AddApplication is SET NX, so it never resets a numbering. The hash tag {T}
 // puts an application's keys in one Redis Cluster slot (P should hold no
 // braces). The chat script writes the new chat's key without declaring it,
@@ -169,10 +171,11 @@ local n = redis.call('INCR', KEYS[1])
 redis.call('SET', ARGV[1] .. n, 0, 'NX')
 return n`)
 
-// messageScript issues the next message number. KEYS[1] is the application
-// key, KEYS[2] the chat key, ARGV[1] the chat number.
+// messageScript issues the next ARGV[2] message numbers, returning the
+// last. KEYS[1] is the application key, KEYS[2] the chat key, ARGV[1] the
+// chat number.
 var messageScript = rueidis.NewLuaScript(`
-if redis.call('EXISTS', KEYS[2]) == 1 then return redis.call('INCR', KEYS[2]) end
+if redis.call('EXISTS', KEYS[2]) == 1 then return redis.call('INCRBY', KEYS[2], ARGV[2]) end
 local last = redis.call('GET', KEYS[1])
 if not last then return -1 end
 if tonumber(ARGV[1]) > tonumber(last) then return -3 end
@@ -194,11 +197,24 @@ func (s *Sequencer) NextChatNumber(ctx context.Context, token string) (int64, er
 // NextMessageNumber returns ENOTFOUND if the application or the chat is
 // unknown.
 func (s *Sequencer) NextMessageNumber(ctx context.Context, token string, chat int64) (int64, error) {
+	return s.NextMessageNumbers(ctx, token, chat, 1)
+}
+
+// NextMessageNumbers implements instachat.Sequencer: one script run, an
+// INCRBY of the chat's key, whatever n.
+func (s *Sequencer) NextMessageNumbers(ctx context.Context, token string, chat int64, n int) (int64, error) {
+	if n < 1 {
+		return 0, fmt.Errorf("redis: a block of %d numbers", n)
+	}
 	if chat < 1 {
 		return 0, notFound(instachat.MessagesOf(token, chat))
 	}
-	n := strconv.FormatInt(chat, 10)
-	return s.next(ctx, messageScript, instachat.MessagesOf(token, chat), []string{s.appKey(token), s.chatKey(token, n)}, n)
+	c := strconv.FormatInt(chat, 10)
+	last, _, err := s.run(ctx, messageScript, instachat.MessagesOf(token, chat), []string{s.appKey(token), s.chatKey(token, c)}, c, strconv.Itoa(n))
+	if err != nil {
+		return 0, err
+	}
+	return last - int64(n) + 1, nil
 }
 
 // NextNumberOnce implements instachat.Sequencer. The receipt is a key of
