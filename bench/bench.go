@@ -49,6 +49,8 @@ type options struct {
 	interval    time.Duration
 	watch       bool
 	watchURL    string
+
+	answered answered // not a flag: streams times deliveries from each create's answer
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {

@@ -25,11 +25,14 @@ import (
 
 const benchAdminToken = "bench-admin-token-0123456789"
 
-func startServer(t *testing.T, dir string) *server.Server {
+func startServer(t *testing.T, dir string, tune ...func(*server.Config)) *server.Server {
 	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = dir
+	for _, f := range tune {
+		f(&cfg)
+	}
 	// The admin token guards /metrics, which -watch reads from the
 	// environment, and the list of applications.
 	cfg.AdminToken = benchAdminToken

@@ -102,7 +102,7 @@ func driveFrom(ctx context.Context, start time.Time, base string, ops []*op, c i
 	}
 	defer tr.CloseIdleConnections()
 
-	p := &plan{start: start, requests: int64(o.requests), rate: o.rate}
+	p := &plan{start: start, requests: int64(o.requests), rate: o.rate, answered: o.answered}
 	if o.requests == 0 {
 		p.deadline = start.Add(o.duration)
 	}
@@ -170,6 +170,7 @@ type plan struct {
 	deadline time.Time // zero under -n
 	requests int64     // 0: until the deadline
 	rate     float64   // requests per second of an open loop; 0: closed
+	answered answered  // nil, or told of every answer as it comes
 	issued   atomic.Int64
 }
 
@@ -280,7 +281,7 @@ func (w *worker) run(ctx context.Context, rt http.RoundTripper, reqs []*http.Req
 		} else if start = now; !p.more(now) {
 			return
 		}
-		status := send(ctx, rt, reqs[i%int64(len(reqs))])
+		status := send(ctx, rt, reqs[i%int64(len(reqs))], p.answered)
 		now = time.Now()
 		if ctx.Err() != nil {
 			return // cut short by the caller, not the server: no measurement
@@ -405,9 +406,15 @@ func (ws *windows) results(end time.Time) []Window {
 	return out
 }
 
-// send returns the status of the answer, 0 when none came. Reading the
-// answer to its end lets the connection serve the next request.
-func send(ctx context.Context, rt http.RoundTripper, tmpl *http.Request) int {
+// answered is told of an answer once it was read to its end: its status
+// and headers, when its request went out and when the answer was read.
+type answered func(status int, h http.Header, sent, at time.Time)
+
+// send returns the status of the answer, 0 when none came, and tells
+// answered, if set, of it. Reading the answer to its end lets the
+// connection serve the next request.
+func send(ctx context.Context, rt http.RoundTripper, tmpl *http.Request, answered answered) int {
+	sent := time.Now()
 	r := tmpl.WithContext(ctx)
 	if r.GetBody != nil {
 		r.Body, _ = r.GetBody()
@@ -418,6 +425,9 @@ func send(ctx context.Context, rt http.RoundTripper, tmpl *http.Request) int {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	if answered != nil {
+		answered(resp.StatusCode, resp.Header, sent, time.Now())
+	}
 	return resp.StatusCode
 }
 

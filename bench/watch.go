@@ -93,9 +93,16 @@ func (wt *watcher) scrapeOnce(ctx context.Context) {
 // scrape reads the resident memory and goroutines from a Prometheus text
 // exposition at url.
 func scrape(ctx context.Context, client *http.Client, url, token string) (rss, goroutines float64, err error) {
+	g, err := scrapeGauges(ctx, client, url, token, rssMetric, goroutinesMetric)
+	return g[rssMetric], g[goroutinesMetric], err
+}
+
+// scrapeGauges reads the named gauges from a Prometheus text exposition at
+// url, each the sum of its series; a gauge missing is an error.
+func scrapeGauges(ctx context.Context, client *http.Client, url, token string, names ...string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	req.Header.Set("Accept", "text/plain")
 	if token != "" {
@@ -103,7 +110,7 @@ func scrape(ctx context.Context, client *http.Client, url, token string) (rss, g
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -112,23 +119,26 @@ func scrape(ctx context.Context, client *http.Client, url, token string) (rss, g
 		if resp.StatusCode == http.StatusUnauthorized {
 			hint = " (set INSTACHAT_ADMIN_TOKEN to the server's admin token)"
 		}
-		return 0, 0, fmt.Errorf("GET %s: %s%s", url, resp.Status, hint)
+		return nil, fmt.Errorf("GET %s: %s%s", url, resp.Status, hint)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return 0, 0, fmt.Errorf("GET %s: %w", url, err)
+		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
-	gauge := func(name string) (float64, error) {
+	out := make(map[string]float64, len(names))
+	var errs []error
+	for _, name := range names {
 		f := families[name]
 		if f == nil || len(f.GetMetric()) == 0 || f.GetMetric()[0].GetGauge() == nil {
-			return 0, fmt.Errorf("GET %s: no gauge %s", url, name)
+			errs = append(errs, fmt.Errorf("GET %s: no gauge %s", url, name))
+			continue
 		}
-		return f.GetMetric()[0].GetGauge().GetValue(), nil
+		for _, m := range f.GetMetric() {
+			out[name] += m.GetGauge().GetValue()
+		}
 	}
-	rss, err = gauge(rssMetric)
-	goroutines, err2 := gauge(goroutinesMetric)
-	return rss, goroutines, errors.Join(err, err2)
+	return out, errors.Join(errs...)
 }
 
 // result puts into each window the sample nearest its end, and sums up.

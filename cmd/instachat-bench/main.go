@@ -4,6 +4,7 @@
 //	instachat-bench load [flags]      drive a running server with load and report
 //	instachat-bench populate [flags]  bulk-load an embedded data directory
 //	instachat-bench growth [flags]    create throughput against stored messages
+//	instachat-bench streams [flags]   event streams: memory, delivery latency, create cost
 //
 // docs/BENCHMARKS.md gives the commands behind its figures.
 package main
@@ -32,6 +33,7 @@ var commands = []command{
 	{"load", "drive a running server with load and report throughput, latency and visibility lag", bench.Load},
 	{"populate", "bulk-load applications, chats and messages into an embedded data directory", bench.Populate},
 	{"growth", "populate an embedded store in steps and measure create throughput at each", bench.Growth},
+	{"streams", "hold event streams, time each event from its create's answer to every subscriber", bench.Streams},
 }
 
 func main() {
