@@ -169,3 +169,25 @@ func TestLineReader(t *testing.T) {
 }
 
 func newSmallReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 16) }
+
+// TestStreamsBadFlags: each refusal names what is wrong, before any
+// connection is made.
+func TestStreamsBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-url", "ftp://x"}, "-url"},
+		{[]string{"-s", "2", "-ws", "3"}, "-ws"},
+		{[]string{"-chats", "0"}, "-chats"},
+		{[]string{"-rate", "0"}, "-rate"},
+		{[]string{"-d", "-1s"}, "-d"},
+		{[]string{"-url", "https://x", "-s", "2", "-ws", "1"}, "-ws"},
+		{[]string{"extra"}, "unexpected"},
+	} {
+		err := Streams(t.Context(), tc.args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error naming %s", tc.args, err, tc.want)
+		}
+	}
+}

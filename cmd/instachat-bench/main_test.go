@@ -22,7 +22,7 @@ func TestUsageListsEveryCommand(t *testing.T) {
 }
 
 func TestHelpCommandPrintsItsFlags(t *testing.T) {
-	for cmd, flag := range map[string]string{"load": "-scenario", "populate": "-messages", "growth": "-steps"} {
+	for cmd, flag := range map[string]string{"load": "-scenario", "populate": "-messages", "growth": "-steps", "streams": "-ratio-d"} {
 		var stdout, stderr bytes.Buffer
 		run(t.Context(), []string{"help", cmd}, &stdout, &stderr)
 		if !strings.Contains(stdout.String(), flag) {
