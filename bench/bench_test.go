@@ -192,7 +192,7 @@ func TestPopulateContinuesNumbering(t *testing.T) {
 	client := instachathttp.NewClient(startServer(t, dir).URL(), nil)
 	client.AdminToken = benchAdminToken
 	ctx := t.Context()
-	apps, _, err := client.Applications(ctx, 10, "")
+	apps, err := client.ListApplications(ctx, "", 10)
 	if err != nil || len(apps) != 2 {
 		t.Fatalf("applications: %d, %v", len(apps), err)
 	}
@@ -201,15 +201,15 @@ func TestPopulateContinuesNumbering(t *testing.T) {
 		if app.ChatsCount != 3 {
 			t.Errorf("app %d: chats_count %d, want 3", a, app.ChatsCount)
 		}
-		if ch, _, err := client.CreateChat(ctx, app.Token, ""); err != nil || ch.Number != 4 {
+		if ch, _, err := client.CreateChat(ctx, app.Token, "", ""); err != nil || ch.Number != 4 {
 			t.Errorf("app %d: new chat %+v, %v; want number 4", a, ch, err)
 		}
 		for c, n := range want[a] {
 			chat := int64(c + 1)
-			if ch, err := client.Chat(ctx, app.Token, chat); err != nil || ch.MessagesCount != n {
+			if ch, err := client.FindChat(ctx, app.Token, chat); err != nil || ch.MessagesCount != n {
 				t.Errorf("app %d chat %d: %+v, %v; want %d messages", a, chat, ch, err, n)
 			}
-			if m, _, err := client.CreateMessage(ctx, app.Token, chat, "next"); err != nil || m.Number != n+1 {
+			if m, _, err := client.CreateMessage(ctx, app.Token, chat, "next", ""); err != nil || m.Number != n+1 {
 				t.Errorf("app %d chat %d: new message %+v, %v; want number %d", a, chat, m, err, n+1)
 			}
 		}
@@ -441,12 +441,12 @@ func TestGrowth(t *testing.T) {
 	// The directory is kept, holding every message counted.
 	client := instachathttp.NewClient(startServer(t, dir).URL(), nil)
 	client.AdminToken = benchAdminToken
-	apps, _, err := client.Applications(t.Context(), 10, "")
+	apps, err := client.ListApplications(t.Context(), "", 10)
 	if err != nil || len(apps) != 1 {
 		t.Fatalf("applications %v, %v", apps, err)
 	}
 	var total int64
-	chats, _, err := client.Chats(t.Context(), apps[0].Token, 10, "")
+	chats, err := client.ListChats(t.Context(), apps[0].Token, 0, 10)
 	for _, c := range chats {
 		total += c.MessagesCount
 	}

@@ -245,7 +245,7 @@ func loadServer(ctx context.Context, cfg server.Config, logger *slog.Logger, w *
 	}
 	client := instachathttp.NewClient(s.URL(), &http.Client{Timeout: 30 * time.Second})
 	for chat := range w.chats {
-		c, err := client.Chat(ctx, w.token, int64(chat+1))
+		c, err := client.FindChat(ctx, w.token, int64(chat+1))
 		if err != nil {
 			return 0, res, err
 		}

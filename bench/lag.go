@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/instachat/instachat"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -101,19 +102,19 @@ func probeLag(ctx context.Context, client *instachathttp.Client, w *workload, o 
 // probe creates one message and measures how long it takes to become
 // visible.
 func probe(ctx context.Context, client *instachathttp.Client, token string, chat int64, word, body string) lagSample {
-	m, _, err := client.CreateMessage(ctx, token, chat, body)
+	m, _, err := client.CreateMessage(ctx, token, chat, body, "")
 	s := lagSample{at: time.Now()}
 	if err != nil {
 		return s
 	}
 	r, readOK := poll(ctx, s.at, func() bool {
-		_, err := client.Message(ctx, token, chat, m.Number)
+		_, err := client.FindMessage(ctx, token, chat, m.Number)
 		return err == nil
 	})
 	// Searched after the read succeeded: no topology indexes a message
 	// before storing it.
 	q, searchOK := poll(ctx, s.at, func() bool {
-		found, _, err := client.SearchMessages(ctx, token, chat, word, 1, "")
+		found, err := client.SearchMessages(ctx, instachat.SearchQuery{Token: token, Chat: chat, Terms: []string{word}, Limit: 1})
 		return err == nil && len(found) > 0
 	})
 	s.read, s.search, s.ok = r, q, readOK && searchOK

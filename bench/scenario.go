@@ -41,7 +41,7 @@ func setup(ctx context.Context, o options, client *instachathttp.Client, stderr 
 	if o.token != "" {
 		// The last chat holds the fewest: populate gives the first ones one more
 		// when the messages do not divide evenly.
-		last, err := client.Chat(ctx, o.token, int64(o.chats))
+		last, err := client.FindChat(ctx, o.token, int64(o.chats))
 		if err != nil {
 			return nil, err
 		}
@@ -54,7 +54,7 @@ func setup(ctx context.Context, o options, client *instachathttp.Client, stderr 
 	}
 	w.token = app.Token
 	for range o.chats {
-		if _, _, err := client.CreateChat(ctx, w.token, ""); err != nil {
+		if _, _, err := client.CreateChat(ctx, w.token, "", ""); err != nil {
 			return nil, err
 		}
 	}

@@ -99,6 +99,20 @@ func (e *testEnv) raw(t *testing.T, method, path, contentType, body string) (*ht
 	return resp, b
 }
 
+// rawPage reads one page of a list as the server sends it, path being
+// under /api/v1: its items, as the JSON has them, and its next cursor.
+func rawPage[T any](e *testEnv, path string) ([]*T, string, error) {
+	var p page[*T]
+	if _, _, err := e.client.Do(context.Background(), http.MethodGet, path, nil, &p); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if p.NextCursor != nil {
+		next = *p.NextCursor
+	}
+	return p.Data, next, nil
+}
+
 func must[T any](t *testing.T) func(T, error) T {
 	return func(v T, err error) T {
 		t.Helper()
@@ -117,11 +131,11 @@ func (e *testEnv) seed(t *testing.T, messages ...string) (token string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.client.CreateChat(ctx, app.Token, ""); err != nil {
+	if _, _, err := e.client.CreateChat(ctx, app.Token, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, body := range messages {
-		if _, _, err := e.client.CreateMessage(ctx, app.Token, 1, body); err != nil {
+		if _, _, err := e.client.CreateMessage(ctx, app.Token, 1, body, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -143,7 +157,7 @@ func TestApplications(t *testing.T) {
 	if !instachat.ValidToken(app.Token) || app.Name != "one" || app.CreatedAt.IsZero() {
 		t.Fatalf("created %+v", app)
 	}
-	if got := must[*instachat.Application](t)(e.client.Application(ctx, app.Token)); *got != *app {
+	if got := must[*instachat.Application](t)(e.client.FindApplication(ctx, app.Token)); *got != *app {
 		t.Errorf("read %+v, want %+v", got, app)
 	}
 	if got := must[*instachat.Application](t)(e.client.UpdateApplication(ctx, app.Token, "uno")); got.Name != "uno" || got.Token != app.Token {
@@ -157,15 +171,21 @@ func TestApplications(t *testing.T) {
 	for _, name := range []string{"two", "three"} {
 		must[*instachat.Application](t)(e.client.CreateApplication(ctx, name))
 	}
-	first, next, err := e.client.Applications(ctx, 2, "")
+	first, next, err := rawPage[instachat.Application](e, "/applications?limit=2")
 	if err != nil || len(first) != 2 || first[0].Token != app.Token || next == "" {
 		t.Fatalf("first page %v, next %q, %v", first, next, err)
 	}
-	second, next, err := e.client.Applications(ctx, 2, next)
+	second, next, err := rawPage[instachat.Application](e, "/applications?limit=2&cursor="+next)
 	if err != nil || len(second) != 1 || second[0].Name != "three" || next != "" {
 		t.Fatalf("second page %v, next %q, %v", second, next, err)
 	}
-	_, _, err = e.client.Applications(ctx, 2, instachat.EncodeCursor(1))
+	if all, err := e.client.ListApplications(ctx, "", 10); err != nil || len(all) != 3 || all[2].Name != "three" {
+		t.Fatalf("ListApplications = %v, %v; want the three", all, err)
+	}
+	if after, err := e.client.ListApplications(ctx, first[1].Token, 2); err != nil || len(after) != 1 || after[0].Name != "three" {
+		t.Fatalf("ListApplications after the second = %v, %v; want the third", after, err)
+	}
+	_, _, err = rawPage[instachat.Application](e, "/applications?limit=2&cursor="+instachat.EncodeCursor(1))
 	wantCode(t, err, instachat.EBADREQUEST)
 }
 
@@ -212,7 +232,7 @@ func TestCreateApplicationRetriesOnceOnConflict(t *testing.T) {
 		})
 		app, err := e.client.CreateApplication(context.Background(), "a")
 		wantCode(t, err, want)
-		if err == nil && must[*instachat.Application](t)(e.client.Application(context.Background(), app.Token)).Name != "a" {
+		if err == nil && must[*instachat.Application](t)(e.client.FindApplication(context.Background(), app.Token)).Name != "a" {
 			t.Errorf("after %d conflicts: application not stored", conflicts)
 		}
 	}
@@ -223,37 +243,48 @@ func TestChatsAndMessages(t *testing.T) {
 	ctx := context.Background()
 	app := must[*instachat.Application](t)(e.client.CreateApplication(ctx, "a"))
 
-	c, status, err := e.client.CreateChat(ctx, app.Token, "general")
-	if err != nil || status != 201 || c.Number != 1 || c.Token != app.Token || c.Name != "general" {
+	c := &instachat.Chat{}
+	status, _, err := e.client.Do(ctx, http.MethodPost, AppPath(app.Token)+"/chats", map[string]string{"name": "general"}, c)
+	if err != nil || status != 201 || c.Number != 1 || c.Name != "general" {
 		t.Fatalf("created chat %+v, %d, %v", c, status, err)
 	}
-	if got := must[*instachat.Chat](t)(e.client.Chat(ctx, app.Token, 1)); *got != *c {
+	c.Token = app.Token
+	if got := must[*instachat.Chat](t)(e.client.FindChat(ctx, app.Token, 1)); *got != *c {
 		t.Errorf("read chat %+v, want %+v", got, c)
 	}
 	if got := must[*instachat.Chat](t)(e.client.UpdateChat(ctx, app.Token, 1, "")); got.Name != "" || got.Token != app.Token {
 		t.Errorf("renamed chat %+v", got)
 	}
-	if _, _, err := e.client.CreateChat(ctx, app.Token, ""); err != nil {
-		t.Fatal(err)
+	if c, replayed, err := e.client.CreateChat(ctx, app.Token, "", ""); err != nil || replayed || c.Number != 2 || c.Token != app.Token {
+		t.Fatalf("created chat %+v, %v, %v", c, replayed, err)
 	}
-	chats, next, err := e.client.Chats(ctx, app.Token, 1, "")
-	if err != nil || len(chats) != 1 || chats[0].Token != app.Token || next == "" {
+	chats, next, err := rawPage[instachat.Chat](e, "/applications/"+app.Token+"/chats?limit=1")
+	if err != nil || len(chats) != 1 || next == "" {
 		t.Fatalf("chats %v, %q, %v", chats, next, err)
 	}
-	if chats, next, err = e.client.Chats(ctx, app.Token, 1, next); err != nil || len(chats) != 1 || chats[0].Number != 2 || next != "" {
+	if chats, next, err = rawPage[instachat.Chat](e, "/applications/"+app.Token+"/chats?limit=1&cursor="+next); err != nil ||
+		len(chats) != 1 || chats[0].Number != 2 || next != "" {
 		t.Fatalf("chats %v, %q, %v", chats, next, err)
+	}
+	if chats, err = e.client.ListChats(ctx, app.Token, 1, 1); err != nil || len(chats) != 1 || chats[0].Number != 2 || chats[0].Token != app.Token {
+		t.Fatalf("ListChats after 1 = %v, %v", chats, err)
 	}
 
-	m, status, err := e.client.CreateMessage(ctx, app.Token, 1, "hello")
-	if err != nil || status != 201 || m.Number != 1 || m.Token != app.Token || m.Chat != 1 || m.Body != "hello" {
+	m := &instachat.Message{}
+	status, _, err = e.client.Do(ctx, http.MethodPost, ChatPath(app.Token, 1)+"/messages", map[string]string{"body": "hello"}, m)
+	if err != nil || status != 201 || m.Number != 1 || m.Body != "hello" {
 		t.Fatalf("created message %+v, %d, %v", m, status, err)
 	}
-	if got := must[*instachat.Message](t)(e.client.Message(ctx, app.Token, 1, 1)); *got != *m {
+	m.Token, m.Chat = app.Token, 1
+	if got := must[*instachat.Message](t)(e.client.FindMessage(ctx, app.Token, 1, 1)); *got != *m {
 		t.Errorf("read message %+v, want %+v", got, m)
 	}
-	msgs, next, err := e.client.Messages(ctx, app.Token, 1, 0, "")
-	if err != nil || len(msgs) != 1 || msgs[0].Chat != 1 || next != "" {
-		t.Fatalf("messages %v, %q, %v", msgs, next, err)
+	msgs, err := e.client.ListMessages(ctx, app.Token, 1, 0, 20)
+	if err != nil || len(msgs) != 1 || msgs[0].Chat != 1 {
+		t.Fatalf("messages %v, %v", msgs, err)
+	}
+	if _, next, err := rawPage[instachat.Message](e, "/applications/"+app.Token+"/chats/1/messages"); err != nil || next != "" {
+		t.Fatalf("the only page of messages: next %q, %v", next, err)
 	}
 	edited := must[*instachat.Message](t)(e.client.UpdateMessage(ctx, app.Token, 1, 1, "hello again"))
 	if edited.Body != "hello again" || edited.Token != app.Token || edited.Chat != 1 || edited.UpdatedAt.Before(m.UpdatedAt) {
@@ -376,14 +407,11 @@ func TestSearch(t *testing.T) {
 	var got []int64
 	cursor := ""
 	for pages := 0; ; pages++ {
-		msgs, next, err := e.client.SearchMessages(ctx, token, 1, "HEL", 2, cursor)
+		msgs, next, err := rawPage[instachat.Message](e, "/applications/"+token+"/chats/1/messages/search?q=HEL&limit=2&cursor="+cursor)
 		if err != nil || pages > 3 {
 			t.Fatalf("page %d: %v", pages, err)
 		}
 		for _, m := range msgs {
-			if m.Token != token || m.Chat != 1 {
-				t.Errorf("result %+v lacks its chat", m)
-			}
 			got = append(got, m.Number)
 		}
 		if cursor = next; cursor == "" {
@@ -391,11 +419,30 @@ func TestSearch(t *testing.T) {
 		}
 	}
 	if want := []int64{1, 3, 4}; !slices.Equal(got, want) {
+		t.Errorf("found %v page by page, want %v", got, want)
+	}
+	got = nil
+	for offset := 0; ; offset += 2 {
+		msgs, err := e.client.SearchMessages(ctx, instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{"HEL"}, Offset: offset, Limit: 2})
+		if err != nil || offset > 6 {
+			t.Fatalf("offset %d: %v", offset, err)
+		}
+		for _, m := range msgs {
+			if m.Token != token || m.Chat != 1 {
+				t.Errorf("result %+v lacks its chat", m)
+			}
+			got = append(got, m.Number)
+		}
+		if len(msgs) < 2 {
+			break
+		}
+	}
+	if want := []int64{1, 3, 4}; !slices.Equal(got, want) {
 		t.Errorf("found %v, want %v", got, want)
 	}
-	_, _, err := e.client.SearchMessages(ctx, token, 1, " ", 0, "")
+	_, err := e.client.SearchMessages(ctx, instachat.SearchQuery{Token: token, Chat: 1, Terms: strings.Fields(" "), Limit: 20})
 	wantCode(t, err, instachat.EBADREQUEST)
-	_, _, err = e.client.SearchMessages(ctx, token, 2, "hello", 0, "")
+	_, err = e.client.SearchMessages(ctx, instachat.SearchQuery{Token: token, Chat: 2, Terms: strings.Fields("hello"), Limit: 20})
 	wantCode(t, err, instachat.ENOTFOUND)
 }
 
@@ -426,7 +473,7 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 	e := newTestEnv(t, func(s *Server) {
 		s.Store = failingStore{s.Store, errors.New("sql: no such column apps.secret_id")}
 	})
-	_, err := e.client.Application(context.Background(), instachat.NewToken())
+	_, err := e.client.FindApplication(context.Background(), instachat.NewToken())
 	var ierr *instachat.Error
 	if !errors.As(err, &ierr) || ierr.Code != instachat.EINTERNAL || ierr.Message != "internal error" {
 		t.Errorf("answered %v, want internal error", err)

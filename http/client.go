@@ -14,9 +14,15 @@ import (
 	"github.com/instachat/instachat"
 )
 
-// Client calls the Instachat API. Error answers come back as
-// *instachat.Error, so callers test them with instachat.ErrorCode as they
-// would a backend's errors.
+// Client calls the Instachat API, through the same interfaces as the rest
+// of the code: it is an instachat.Creator and an instachat.Searcher, and it
+// implements the read side of instachat.Store (StoreReads) with the
+// Store's own signatures, so a conformance suite can run through the API.
+// Renames and edits take no time: the server stamps them.
+//
+// Error answers come back as *instachat.Error decoded from the API's error
+// JSON, so callers test them with instachat.ErrorCode, and errors.Is finds
+// the domain's not-found errors, as they would a backend's.
 type Client struct {
 	// AdminToken, when set, goes as "Authorization: Bearer" with every
 	// request; listing every application needs it.
@@ -25,6 +31,25 @@ type Client struct {
 	base string
 	hc   *http.Client
 }
+
+// StoreReads are the methods of instachat.Store that the API serves as
+// they are. Client implements them.
+type StoreReads interface {
+	FindApplication(ctx context.Context, token string) (*instachat.Application, error)
+	ListApplications(ctx context.Context, after string, limit int) ([]*instachat.Application, error)
+	FindChat(ctx context.Context, token string, number int64) (*instachat.Chat, error)
+	ListChats(ctx context.Context, token string, after int64, limit int) ([]*instachat.Chat, error)
+	FindMessage(ctx context.Context, token string, chat, number int64) (*instachat.Message, error)
+	ListMessages(ctx context.Context, token string, chat int64, after int64, limit int) ([]*instachat.Message, error)
+	instachat.Feeds
+}
+
+var (
+	_ StoreReads         = (*Client)(nil)
+	_ StoreReads         = instachat.Store(nil) // the same signatures as the Store's
+	_ instachat.Creator  = (*Client)(nil)
+	_ instachat.Searcher = (*Client)(nil)
+)
 
 // NewClient returns a client of the server at baseURL (scheme and host,
 // e.g. "http://localhost:8080"). A nil hc means http.DefaultClient.
@@ -37,172 +62,260 @@ func NewClient(baseURL string, hc *http.Client) *Client {
 
 // CreateApplication creates an application; the server issues its token.
 func (c *Client) CreateApplication(ctx context.Context, name string) (*instachat.Application, error) {
-	app, _, err := call[instachat.Application](c, ctx, http.MethodPost, "/applications", nameRequest{&name})
-	return app, err
+	var app instachat.Application
+	if _, _, err := c.Do(ctx, http.MethodPost, "/applications", nameRequest{&name}, &app); err != nil {
+		return nil, err
+	}
+	return &app, nil
 }
 
-// Application reads an application.
-func (c *Client) Application(ctx context.Context, token string) (*instachat.Application, error) {
-	app, _, err := call[instachat.Application](c, ctx, http.MethodGet, appURL(token), nil)
-	return app, err
+// FindApplication reads an application.
+func (c *Client) FindApplication(ctx context.Context, token string) (*instachat.Application, error) {
+	var app instachat.Application
+	if _, _, err := c.Do(ctx, http.MethodGet, AppPath(token), nil, &app); err != nil {
+		return nil, err
+	}
+	return &app, nil
 }
 
-// Applications returns a page and the cursor of the next, "" on the last.
-func (c *Client) Applications(ctx context.Context, limit int, cursor string) ([]*instachat.Application, string, error) {
-	return list[instachat.Application](c, ctx, "/applications", pageQuery(limit, cursor))
+// ListApplications lists up to limit applications after the one whose token
+// is after ("" for the first), in creation order; it needs AdminToken.
+func (c *Client) ListApplications(ctx context.Context, after string, limit int) ([]*instachat.Application, error) {
+	cursor := ""
+	if after != "" {
+		cursor = instachat.EncodeTokenCursor(after)
+	}
+	return fill[instachat.Application](c, ctx, "/applications", url.Values{}, cursor, limit, nil)
 }
 
 // UpdateApplication renames an application.
 func (c *Client) UpdateApplication(ctx context.Context, token, name string) (*instachat.Application, error) {
-	app, _, err := call[instachat.Application](c, ctx, http.MethodPatch, appURL(token), nameRequest{&name})
-	return app, err
-}
-
-// CreateChat also returns the status: 201 when the chat is readable now,
-// 202 when it will be shortly.
-func (c *Client) CreateChat(ctx context.Context, token, name string) (*instachat.Chat, int, error) {
-	ch, status, err := call[instachat.Chat](c, ctx, http.MethodPost, appURL(token)+"/chats", nameRequest{&name})
-	return fillChat(ch, token), status, err
-}
-
-// Chat reads a chat.
-func (c *Client) Chat(ctx context.Context, token string, chat int64) (*instachat.Chat, error) {
-	ch, _, err := call[instachat.Chat](c, ctx, http.MethodGet, chatURL(token, chat), nil)
-	return fillChat(ch, token), err
-}
-
-// Chats returns a page and the cursor of the next, "" on the last.
-func (c *Client) Chats(ctx context.Context, token string, limit int, cursor string) ([]*instachat.Chat, string, error) {
-	chats, next, err := list[instachat.Chat](c, ctx, appURL(token)+"/chats", pageQuery(limit, cursor))
-	for _, ch := range chats {
-		fillChat(ch, token)
+	var app instachat.Application
+	if _, _, err := c.Do(ctx, http.MethodPatch, AppPath(token), nameRequest{&name}, &app); err != nil {
+		return nil, err
 	}
-	return chats, next, err
+	return &app, nil
+}
+
+// CreateChat creates a chat of the application, with the Idempotency-Key
+// key unless it is "". Where the server answers 202 (the Kafka topology)
+// the chat is stored shortly after the answer.
+func (c *Client) CreateChat(ctx context.Context, token, name, key string) (*instachat.Chat, bool, error) {
+	var ch instachat.Chat
+	_, h, err := c.send(ctx, http.MethodPost, AppPath(token)+"/chats", nameRequest{&name}, key, &ch)
+	if err != nil {
+		return nil, false, err
+	}
+	return fillChat(&ch, token), h.Get("Idempotent-Replayed") == "true", nil
+}
+
+// FindChat reads a chat.
+func (c *Client) FindChat(ctx context.Context, token string, number int64) (*instachat.Chat, error) {
+	var ch instachat.Chat
+	if _, _, err := c.Do(ctx, http.MethodGet, ChatPath(token, number), nil, &ch); err != nil {
+		return nil, err
+	}
+	return fillChat(&ch, token), nil
+}
+
+// ListChats lists up to limit chats of the application numbered above
+// after, in number order.
+func (c *Client) ListChats(ctx context.Context, token string, after int64, limit int) ([]*instachat.Chat, error) {
+	return fill(c, ctx, AppPath(token)+"/chats", url.Values{}, numberCursor(after), limit,
+		func(ch *instachat.Chat) { fillChat(ch, token) })
 }
 
 // UpdateChat renames a chat.
-func (c *Client) UpdateChat(ctx context.Context, token string, chat int64, name string) (*instachat.Chat, error) {
-	ch, _, err := call[instachat.Chat](c, ctx, http.MethodPatch, chatURL(token, chat), nameRequest{&name})
-	return fillChat(ch, token), err
+func (c *Client) UpdateChat(ctx context.Context, token string, number int64, name string) (*instachat.Chat, error) {
+	var ch instachat.Chat
+	if _, _, err := c.Do(ctx, http.MethodPatch, ChatPath(token, number), nameRequest{&name}, &ch); err != nil {
+		return nil, err
+	}
+	return fillChat(&ch, token), nil
 }
 
-// CreateMessage also returns the status: 201 when the message is readable
-// now, 202 when it will be shortly.
-func (c *Client) CreateMessage(ctx context.Context, token string, chat int64, body string) (*instachat.Message, int, error) {
-	m, status, err := call[instachat.Message](c, ctx, http.MethodPost, chatURL(token, chat)+"/messages", bodyRequest{&body})
-	return fillMessage(m, token, chat), status, err
+// CreateMessage creates a message of the chat; key works as in CreateChat.
+func (c *Client) CreateMessage(ctx context.Context, token string, chat int64, body, key string) (*instachat.Message, bool, error) {
+	var m instachat.Message
+	_, h, err := c.send(ctx, http.MethodPost, ChatPath(token, chat)+"/messages", bodyRequest{&body}, key, &m)
+	if err != nil {
+		return nil, false, err
+	}
+	return fillMessage(&m, token, chat), h.Get("Idempotent-Replayed") == "true", nil
 }
 
-// Message reads a message.
-func (c *Client) Message(ctx context.Context, token string, chat, number int64) (*instachat.Message, error) {
-	m, _, err := call[instachat.Message](c, ctx, http.MethodGet, messageURL(token, chat, number), nil)
-	return fillMessage(m, token, chat), err
+// FindMessage reads a message.
+func (c *Client) FindMessage(ctx context.Context, token string, chat, number int64) (*instachat.Message, error) {
+	var m instachat.Message
+	if _, _, err := c.Do(ctx, http.MethodGet, MessagePath(token, chat, number), nil, &m); err != nil {
+		return nil, err
+	}
+	return fillMessage(&m, token, chat), nil
 }
 
-// Messages returns a page and the cursor of the next, "" on the last.
-func (c *Client) Messages(ctx context.Context, token string, chat int64, limit int, cursor string) ([]*instachat.Message, string, error) {
-	return c.messages(ctx, token, chat, "/messages", pageQuery(limit, cursor))
+// ListMessages lists up to limit messages of the chat numbered above after,
+// in number order.
+func (c *Client) ListMessages(ctx context.Context, token string, chat int64, after int64, limit int) ([]*instachat.Message, error) {
+	return fill(c, ctx, ChatPath(token, chat)+"/messages", url.Values{}, numberCursor(after), limit,
+		func(m *instachat.Message) { fillMessage(m, token, chat) })
 }
 
 // UpdateMessage replaces the body of a message.
 func (c *Client) UpdateMessage(ctx context.Context, token string, chat, number int64, body string) (*instachat.Message, error) {
-	m, _, err := call[instachat.Message](c, ctx, http.MethodPatch, messageURL(token, chat, number), bodyRequest{&body})
-	return fillMessage(m, token, chat), err
-}
-
-// SearchMessages returns a page of matches, best first, and the cursor of
-// the next page, "" on the last.
-func (c *Client) SearchMessages(ctx context.Context, token string, chat int64, q string, limit int,
-	cursor string) ([]*instachat.Message, string, error) {
-	query := pageQuery(limit, cursor)
-	query.Set("q", q)
-	return c.messages(ctx, token, chat, "/messages/search", query)
-}
-
-func (c *Client) messages(ctx context.Context, token string, chat int64, suffix string, q url.Values) ([]*instachat.Message, string, error) {
-	msgs, next, err := list[instachat.Message](c, ctx, chatURL(token, chat)+suffix, q)
-	for _, m := range msgs {
-		fillMessage(m, token, chat)
+	var m instachat.Message
+	if _, _, err := c.Do(ctx, http.MethodPatch, MessagePath(token, chat, number), bodyRequest{&body}, &m); err != nil {
+		return nil, err
 	}
-	return msgs, next, err
+	return fillMessage(&m, token, chat), nil
+}
+
+// SearchMessages implements instachat.Searcher: the page (q.Offset,
+// q.Limit) of the chat's matches of q.Terms, best first.
+func (c *Client) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*instachat.Message, error) {
+	query := url.Values{"q": {strings.Join(q.Terms, " ")}}
+	return fill(c, ctx, ChatPath(q.Token, q.Chat)+"/messages/search", query, numberCursor(int64(q.Offset)), q.Limit,
+		func(m *instachat.Message) { fillMessage(m, q.Token, q.Chat) })
+}
+
+// ListChanges implements instachat.Feeds: one page of the topic's changes.
+// The events' rows carry the token and chat their topic names, and the
+// revision of their event.
+func (c *Client) ListChanges(ctx context.Context, q instachat.ChangesQuery) (*instachat.ChangesPage, error) {
+	path := AppPath(q.Topic.Token) + "/changes"
+	if q.Topic.Chat != 0 {
+		path = ChatPath(q.Topic.Token, q.Topic.Chat) + "/changes"
+	}
+	query := url.Values{"after": {strconv.FormatInt(q.After, 10)}, "limit": {strconv.Itoa(q.Limit)}}
+	if q.Cursor != 0 {
+		query.Set("cursor", instachat.EncodeCursor(q.Cursor))
+	}
+	var p changesPage
+	if _, _, err := c.Do(ctx, http.MethodGet, path+"?"+query.Encode(), nil, &p); err != nil {
+		return nil, err
+	}
+	for i := range p.Data {
+		e := &p.Data[i]
+		if e.Message != nil {
+			fillMessage(e.Message, q.Topic.Token, q.Topic.Chat)
+			e.Message.Revision = e.Revision
+		}
+		if e.Chat != nil {
+			fillChat(e.Chat, q.Topic.Token)
+			e.Chat.AppRevision = e.Revision
+		}
+	}
+	return &instachat.ChangesPage{Events: p.Data, Revision: p.Revision, More: p.NextCursor != nil}, nil
+}
+
+// AllMessages walks every page of a chat's messages, in number order.
+func (c *Client) AllMessages(ctx context.Context, token string, chat int64) ([]*instachat.Message, error) {
+	var all []*instachat.Message
+	for after := int64(0); ; {
+		page, err := c.ListMessages(ctx, token, chat, after, maxLimit)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < maxLimit {
+			return all, nil
+		}
+		after = page[len(page)-1].Number
+	}
 }
 
 // fillChat and fillMessage set what the JSON leaves out because the URL
 // already says it.
 func fillChat(ch *instachat.Chat, token string) *instachat.Chat {
-	if ch != nil {
-		ch.Token = token
-	}
+	ch.Token = token
 	return ch
 }
 
 func fillMessage(m *instachat.Message, token string, chat int64) *instachat.Message {
-	if m != nil {
-		m.Token, m.Chat = token, chat
-	}
+	m.Token, m.Chat = token, chat
 	return m
 }
 
-func appURL(token string) string { return "/applications/" + url.PathEscape(token) }
+// AppPath, ChatPath and MessagePath are the paths of a resource under
+// /api/v1, for Do.
+func AppPath(token string) string { return "/applications/" + url.PathEscape(token) }
 
-func chatURL(token string, chat int64) string {
-	return appURL(token) + "/chats/" + strconv.FormatInt(chat, 10)
+// ChatPath is the path of a chat under /api/v1.
+func ChatPath(token string, chat int64) string {
+	return AppPath(token) + "/chats/" + strconv.FormatInt(chat, 10)
 }
 
-func messageURL(token string, chat, number int64) string {
-	return chatURL(token, chat) + "/messages/" + strconv.FormatInt(number, 10)
+// MessagePath is the path of a message under /api/v1.
+func MessagePath(token string, chat, number int64) string {
+	return ChatPath(token, chat) + "/messages/" + strconv.FormatInt(number, 10)
 }
 
-// pageQuery leaves out what is zero so the server applies its defaults.
-func pageQuery(limit int, cursor string) url.Values {
-	q := url.Values{}
-	if limit != 0 {
-		q.Set("limit", strconv.Itoa(limit))
+// numberCursor is the cursor that resumes after n (a number, or a search
+// offset); "" for 0, the first page.
+func numberCursor(n int64) string {
+	if n == 0 {
+		return ""
 	}
-	if cursor != "" {
-		q.Set("cursor", cursor)
-	}
-	return q
+	return instachat.EncodeCursor(n)
 }
 
-// call answers one resource and the status.
-func call[T any](c *Client, ctx context.Context, method, path string, in any) (*T, int, error) {
-	var out T
-	status, err := c.do(ctx, method, path, in, &out)
-	if err != nil {
-		return nil, status, err
+// fill reads pages of a list from cursor until it holds limit items or the
+// list ends, so that a short answer means the end, as from a Store: a page
+// holds at most maxLimit items, and ends early at the server's bound on its
+// bytes. fix, when set, completes each item.
+func fill[T any](c *Client, ctx context.Context, path string, q url.Values, cursor string, limit int, fix func(*T)) ([]*T, error) {
+	all := []*T{}
+	for {
+		n := limit - len(all)
+		if limit > 0 {
+			n = min(n, maxLimit)
+		}
+		q.Set("limit", strconv.Itoa(n))
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var p page[*T]
+		if _, _, err := c.Do(ctx, http.MethodGet, path+"?"+q.Encode(), nil, &p); err != nil {
+			return nil, err
+		}
+		for _, v := range p.Data {
+			if fix != nil {
+				fix(v)
+			}
+		}
+		all = append(all, p.Data...)
+		// A page without items would not move the cursor on.
+		if p.NextCursor == nil || len(all) >= limit || len(p.Data) == 0 {
+			return all, nil
+		}
+		cursor = *p.NextCursor
 	}
-	return &out, status, nil
 }
 
-func list[T any](c *Client, ctx context.Context, path string, q url.Values) ([]*T, string, error) {
-	var p page[*T]
-	if _, err := c.do(ctx, http.MethodGet, path+"?"+q.Encode(), nil, &p); err != nil {
-		return nil, "", err
-	}
-	var next string
-	if p.NextCursor != nil {
-		next = *p.NextCursor
-	}
-	return p.Data, next, nil
+// Do sends one request to path under /api/v1, with in as its JSON body
+// when not nil, and decodes a 2xx answer into out (when not nil). It
+// returns the status and header of the answer; an answer not 2xx is an
+// *instachat.Error decoded from the API's error JSON, or a plain error
+// when it lacks that shape (a proxy's page). It is the raw side of the
+// client, for what the domain methods do not show: 201 against 202, a
+// header, a request the API should refuse.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) (int, http.Header, error) {
+	return c.send(ctx, method, path, in, "", out)
 }
 
-// do sends in as JSON (when not nil), decodes a 2xx answer into out and
-// returns the status. Other answers become *instachat.Error, or a plain
-// error when they do not have the API's error shape (a proxy's page).
-func (c *Client) do(ctx context.Context, method, path string, in, out any) (int, error) {
+// send is Do with an Idempotency-Key, when key is not "".
+func (c *Client) send(ctx context.Context, method, path string, in any, key string, out any) (int, http.Header, error) {
 	var body io.Reader
 	if in != nil {
 		// Written as the server writes JSON: '<' as itself, not six bytes.
 		var b bytes.Buffer
 		if err := newEncoder(&b).Encode(in); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		body = &b
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -210,39 +323,39 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 	if c.AdminToken != "" {
 		req.Header.Set("Authorization", "Bearer "+c.AdminToken)
 	}
-	if key := idempotencyKeyOf(ctx); key != "" && method == http.MethodPost {
+	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e errorBody
 		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error.Code == "" {
-			return resp.StatusCode, fmt.Errorf("instachat: %s: unexpected answer %s", method, resp.Status)
+			return resp.StatusCode, resp.Header, fmt.Errorf("instachat: %s: unexpected answer %s", method, resp.Status)
 		}
-		return resp.StatusCode, &instachat.Error{Code: e.Error.Code, Message: e.Error.Message}
+		return resp.StatusCode, resp.Header, domainError(e.Error.Code, e.Error.Message)
+	}
+	if out == nil {
+		return resp.StatusCode, resp.Header, nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return resp.StatusCode, fmt.Errorf("instachat: %s: decoding the answer: %w", method, err)
+		return resp.StatusCode, resp.Header, fmt.Errorf("instachat: %s: decoding the answer: %w", method, err)
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header, nil
 }
 
-// AllMessages walks every page of a chat's messages, in number order.
-func (c *Client) AllMessages(ctx context.Context, token string, chat int64) ([]*instachat.Message, error) {
-	var all []*instachat.Message
-	for cursor := ""; ; {
-		page, next, err := c.Messages(ctx, token, chat, 100, cursor)
-		if err != nil {
-			return nil, err
+// domainError is the error an answer's code and message stand for: one of
+// the domain's error values when they are its, so that errors.Is finds it
+// over HTTP as it would from a backend, else a new *instachat.Error.
+func domainError(code, message string) error {
+	for _, e := range []*instachat.Error{instachat.ErrApplicationNotFound, instachat.ErrChatNotFound,
+		instachat.ErrMessageNotFound, instachat.ErrKeyReused} {
+		if e.Code == code && e.Message == message {
+			return e
 		}
-		all = append(all, page...)
-		if next == "" {
-			return all, nil
-		}
-		cursor = next
 	}
+	return &instachat.Error{Code: code, Message: message}
 }

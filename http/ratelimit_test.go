@@ -131,7 +131,7 @@ func TestRateLimitHeadersAnd429(t *testing.T) {
 		}
 	}
 	// The refused creates reached nothing: chat 1 and its message only.
-	chatsNow, _, err := e.client.Chats(t.Context(), token, 10, "")
+	chatsNow, err := e.client.ListChats(t.Context(), token, 0, 10)
 	if err != nil || len(chatsNow) != 1 || chatsNow[0].MessagesCount != 1 {
 		t.Fatalf("after two refused creates: %v chats, %v; want only chat 1 with its message", len(chatsNow), err)
 	}
@@ -243,16 +243,16 @@ func TestRateLimitWithTheEmbeddedLimiter(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range limit.Burst {
-		if _, _, err := e.client.CreateChat(t.Context(), a.Token, ""); err != nil {
+		if _, _, err := e.client.CreateChat(t.Context(), a.Token, "", ""); err != nil {
 			t.Fatalf("create %d of a burst of %d: %v", i+1, limit.Burst, err)
 		}
 	}
-	_, _, err = e.client.CreateChat(t.Context(), a.Token, "")
+	_, _, err = e.client.CreateChat(t.Context(), a.Token, "", "")
 	var ie *instachat.Error
 	if !errors.As(err, &ie) || ie.Code != instachat.ERATELIMITED {
 		t.Fatalf("create past the burst: %v, want %s", err, instachat.ERATELIMITED)
 	}
-	if c, _, err := e.client.CreateChat(t.Context(), b.Token, ""); err != nil || c.Number != 1 {
+	if c, _, err := e.client.CreateChat(t.Context(), b.Token, "", ""); err != nil || c.Number != 1 {
 		t.Fatalf("another application's create: %v, %v; want chat 1", c, err)
 	}
 }

@@ -423,7 +423,7 @@ func consoleFlow(t *testing.T, b context.Context, r, rb *running, full bool) {
 	a.click("#create-chat button[type=submit]")
 	a.wait(`document.querySelectorAll('[data-testid=chat-item]').length === 1 &&
 		document.getElementById('chat-title').textContent === 'general'`, 10*time.Second)
-	if _, err := r.client.Chat(ctx, token, 1); err != nil && r.created == http.StatusCreated {
+	if _, err := r.client.FindChat(ctx, token, 1); err != nil && r.created == http.StatusCreated {
 		t.Fatalf("the chat made in the page: %v", err)
 	}
 	if u := js[string](a, `location.href`); strings.Contains(u, token) {
@@ -518,7 +518,7 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 	ctx := t.Context()
 	// Bodies from the API: one to search, one that would be code as HTML.
 	for _, body := range []string{firstBody, xssBody} {
-		if _, _, err := r.client.CreateMessage(ctx, token, 1, body); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, token, 1, body, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -535,7 +535,7 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 	bt.setOffline(true)
 	bt.wait(`['offline', 'reconnecting'].includes(document.querySelector('[data-testid=connection-state]').dataset.state)`, 10*time.Second)
 	for i := range 20 {
-		if _, _, err := r.client.CreateMessage(ctx, token, 1, fmt.Sprintf("while B was away %02d", i+1)); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, token, 1, fmt.Sprintf("while B was away %02d", i+1), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -572,7 +572,7 @@ func liveFlow(t *testing.T, a, bt *tab, r *running, token string) {
 
 	// A chat made by another client appears in both lists (the
 	// application's feed; the 5 s count refresh adds no chats).
-	if _, _, err := r.client.CreateChat(ctx, token, "from elsewhere"); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, token, "from elsewhere", ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, tb := range []*tab{a, bt} {
@@ -654,12 +654,12 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 
 	// A chat of 130 messages opens at its newest; scrolling up loads the
 	// older ones until the first, each once, in order.
-	c, _, err := r.client.CreateChat(ctx, token, "history")
+	c, _, err := r.client.CreateChat(ctx, token, "history", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 130 {
-		if _, _, err := r.client.CreateMessage(ctx, token, c.Number, fmt.Sprintf("history %03d", i+1)); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, token, c.Number, fmt.Sprintf("history %03d", i+1), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -745,7 +745,7 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 		a.click(`[data-testid=message-item][data-number="130"] [data-action=delete]`)
 		a.click(`[data-testid=message-item][data-number="130"] .danger`)
 		a.wait(`!document.querySelector('[data-testid=message-item][data-number="130"]')`, 10*time.Second)
-		if _, err := r.client.Message(ctx, token, c.Number, 130); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+		if _, err := r.client.FindMessage(ctx, token, c.Number, 130); instachat.ErrorCode(err) != instachat.ENOTFOUND {
 			t.Errorf("message 130 after delete in the page: %v, want not found", err)
 		}
 	}
@@ -755,12 +755,12 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	a.click(`[data-testid=chat-item][data-number="1"] button`)
 	a.wait(`document.getElementById('chat-title').textContent === 'general'`, 10*time.Second)
 	if !live {
-		if _, _, err := r.client.CreateMessage(ctx, token, 1, firstBody); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, token, 1, firstBody, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Every body is text: also one read from a page rather than a feed.
-	if _, _, err := r.client.CreateMessage(ctx, token, 1, xssBody); err != nil {
+	if _, _, err := r.client.CreateMessage(ctx, token, 1, xssBody, ""); err != nil {
 		t.Fatal(err)
 	}
 	a.run(chromedp.Reload())
@@ -777,7 +777,7 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	}
 
 	// The screenshots: a chat of a few messages, one edited, and a search.
-	demo, _, err := r.client.CreateChat(ctx, token, "launch-day")
+	demo, _, err := r.client.CreateChat(ctx, token, "launch-day", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -789,7 +789,7 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 		xssBody + " ← shown as text, never run",
 		"Deploy done. Thanks, everyone!",
 	} {
-		if _, _, err := r.client.CreateMessage(ctx, token, demo.Number, body); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, token, demo.Number, body, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -845,7 +845,7 @@ func TestConsoleRetriesALostSendWithItsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "general"); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "general", ""); err != nil {
 		t.Fatal(err)
 	}
 	a := openConsole(t, b, "A", r.URL()+"/")
@@ -924,14 +924,14 @@ func TestConsoleScrollsBackThroughPagesCutShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "big"); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "big", ""); err != nil {
 		t.Fatal(err)
 	}
 	const n, size = 120, 60 << 10 // pages of about 16 under the 1 MiB bound
 	var want []string
 	for i := range n {
 		body := fmt.Sprintf("big %03d %s", i+1, strings.Repeat("x", size-8))
-		if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, body); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, body, ""); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, fmt.Sprintf("%d:big %03d", i+1, i+1))

@@ -72,7 +72,7 @@ func TestProductionMySQLOutage(t *testing.T) {
 		{"POST", "/api/v1/applications", `{"name":"new"}`},
 		{"GET", "/healthz", ""},
 	})
-	if c, status, err := r.client.CreateChat(ctx, app, ""); err != nil || status != http.StatusAccepted || c.Number != faultChats+1 {
+	if c, status, err := postChat(ctx, r.client, app, ""); err != nil || status != http.StatusAccepted || c.Number != faultChats+1 {
 		t.Errorf("create a chat without MySQL: %+v %d %v, want 202 and number %d", c, status, err, faultChats+1)
 	}
 	var during int
@@ -98,7 +98,7 @@ func TestProductionMySQLOutage(t *testing.T) {
 	settled(t, r, app, answered, 15*time.Second)
 	t.Logf("drained %v after MySQL came back", time.Since(back).Round(time.Millisecond))
 	waitLag(t, r, 0)
-	if a, err := r.client.Application(ctx, app); err != nil || a.ChatsCount != faultChats+1 {
+	if a, err := r.client.FindApplication(ctx, app); err != nil || a.ChatsCount != faultChats+1 {
 		t.Errorf("application after the outage: %+v %v, want chats_count %d", a, err, faultChats+1)
 	}
 	noInternalErrors(t, r)
@@ -155,7 +155,7 @@ func TestProductionKafkaOutage(t *testing.T) {
 	// be refused.
 	for i := 0; ; i++ {
 		body := fmt.Sprintf("probe %d", i)
-		m, status, err := r.client.CreateMessage(ctx, app, 1, body)
+		m, status, err := postMessage(ctx, r.client, app, 1, body)
 		if err == nil {
 			if err := answered[1].add(m.Number, body); err != nil {
 				t.Fatal(err)
@@ -174,7 +174,7 @@ func TestProductionKafkaOutage(t *testing.T) {
 			t.Errorf("chat %d: number %d answered again after the outage, at or below %d", c, lowest[c], highest[c])
 		}
 	}
-	if c, status, err := r.client.CreateChat(ctx, app, ""); err != nil || status != http.StatusAccepted || c.Number <= faultChats+1 {
+	if c, status, err := postChat(ctx, r.client, app, ""); err != nil || status != http.StatusAccepted || c.Number <= faultChats+1 {
 		t.Errorf("create a chat after the outage: %+v %d %v, want 202 above %d, the refused chat's", c, status, err, faultChats+1)
 	}
 	// Everything the topic holds is applied: a refused create that reached
@@ -206,12 +206,12 @@ func TestProductionKafkaOutage(t *testing.T) {
 		if err := answered[c].storedOnce(acked); err != nil {
 			t.Errorf("chat %d: %v", c, err)
 		}
-		if ch, err := r.client.Chat(ctx, app, c); err != nil || ch.MessagesCount != int64(len(rows)) {
+		if ch, err := r.client.FindChat(ctx, app, c); err != nil || ch.MessagesCount != int64(len(rows)) {
 			t.Errorf("chat %d: %+v %v, want messages_count %d, its rows", c, ch, err, len(rows))
 		}
 	}
-	stored, _, err := r.client.Chats(ctx, app, 100, "")
-	if a, err2 := r.client.Application(ctx, app); err != nil || err2 != nil || a.ChatsCount != int64(len(stored)) {
+	stored, err := r.client.ListChats(ctx, app, 0, 100)
+	if a, err2 := r.client.FindApplication(ctx, app); err != nil || err2 != nil || a.ChatsCount != int64(len(stored)) {
 		t.Errorf("application: %+v %v %v, want chats_count %d, its rows", a, err, err2, len(stored))
 	}
 	t.Logf("refused message creates stored once the broker came back: %d of %d; refused chat: %d of 1", landed, len(refused), len(stored)-faultChats-1)
@@ -304,7 +304,7 @@ func TestProductionRedisLossImpatientClients(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				body := fmt.Sprintf("impatient %d try %d", c, i)
-				m, status, err := impatient.CreateMessage(ctx, app, chat, body)
+				m, status, err := postMessage(ctx, impatient, app, chat, body)
 				mu.Lock()
 				if err == nil {
 					err = answered[chat].add(m.Number, body)
@@ -334,7 +334,7 @@ func TestProductionRedisLossImpatientClients(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	if c, _, err := impatient.CreateChat(ctx, app, ""); err != nil || c.Number != faultChats+1 {
+	if c, _, err := impatient.CreateChat(ctx, app, "", ""); err != nil || c.Number != faultChats+1 {
 		t.Errorf("first chat after the loss: %+v %v, want number %d", c, err, faultChats+1)
 	}
 
@@ -374,7 +374,7 @@ func loadedChats(t *testing.T, r *running, name string) (string, []answers) {
 		t.Fatal(err)
 	}
 	for range faultChats {
-		if _, _, err := r.client.CreateChat(t.Context(), app.Token, ""); err != nil {
+		if _, _, err := r.client.CreateChat(t.Context(), app.Token, "", ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -80,7 +80,7 @@ func idempotentRetries(t *testing.T, a, b *running) string {
 			t.Errorf("POST %s with key %q: %+v; want %d %s", c.path, c.key, k, c.status, c.code)
 		}
 	}
-	m, _, err := a.client.CreateMessage(ctx, app.Token, 1, "unkeyed")
+	m, _, err := a.client.CreateMessage(ctx, app.Token, 1, "unkeyed", "")
 	if err != nil || m.Number != 2 {
 		t.Fatalf("unkeyed message after the retries = %+v, %v; want number 2", m, err)
 	}
@@ -92,7 +92,7 @@ func idempotentRetries(t *testing.T, a, b *running) string {
 		if len(msgs) != 2 || msgs[0].Body != "sent once" || msgs[1].Body != "unkeyed" {
 			return fmt.Errorf("chat holds %d messages; want [sent once, unkeyed]", len(msgs))
 		}
-		c, err := a.client.Chat(ctx, app.Token, 1)
+		c, err := a.client.FindChat(ctx, app.Token, 1)
 		if err != nil || c.MessagesCount != 2 {
 			return fmt.Errorf("chat = %+v, %v; want messages_count 2", c, err)
 		}

@@ -29,13 +29,13 @@ func TestLargeBodiesListInBoundedPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, ""); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	const n = 100
 	for i := range n {
 		body := "hello " + strings.Repeat("<", instachat.DefaultLimits.MaxBodyBytes-10) + string(rune('a'+i%26)) + "<<<"
-		if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, body); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, body, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

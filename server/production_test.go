@@ -123,11 +123,11 @@ func TestProductionHealthAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, ""); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "counted"); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "counted", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,7 +181,7 @@ func TestProductionHealthRecreatesALostTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, ""); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	admin, err := kgo.NewClient(kgo.SeedBrokers(cfg.KafkaBrokers...))
@@ -200,7 +200,7 @@ func TestProductionHealthRecreatesALostTopic(t *testing.T) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		m, status, err := r.client.CreateMessage(ctx, app.Token, 1, "after the topic came back")
+		m, status, err := postMessage(ctx, r.client, app.Token, 1, "after the topic came back")
 		if err == nil {
 			r.readable(t, fmt.Sprintf("/api/v1/applications/%s/chats/1/messages/%d", app.Token, m.Number))
 			eventually(t, 10*time.Second, func() error { return es.holds(app.Token, []answers{nil, {m.Number: m.Body}}) })
@@ -236,7 +236,7 @@ func TestProductionNumberingSurvivesRedisLoss(t *testing.T) {
 	}
 	const chats, clients, each = 2, 8, 10
 	for range chats {
-		if _, _, err := front.client.CreateChat(ctx, app.Token, ""); err != nil {
+		if _, _, err := front.client.CreateChat(ctx, app.Token, "", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -275,7 +275,7 @@ func TestProductionNumberingSurvivesRedisLoss(t *testing.T) {
 			t.Errorf("chat %d: lowest number after the loss %d, want %d", chat, after[chat], before[chat]+1)
 		}
 	}
-	if c, _, err := front.client.CreateChat(ctx, app.Token, ""); err != nil || c.Number != chats+1 {
+	if c, _, err := front.client.CreateChat(ctx, app.Token, "", ""); err != nil || c.Number != chats+1 {
 		t.Errorf("first chat after the loss: %+v %v, want number %d", c, err, chats+1)
 	}
 	settled(t, front, app.Token, answered, 5*time.Second)

@@ -156,10 +156,10 @@ func TestRateLimitEndToEnd(t *testing.T) {
 	}
 
 	// The refused creates stored nothing and took no number.
-	if app, err := r.client.Application(t.Context(), a); err != nil || app.ChatsCount != 3 {
+	if app, err := r.client.FindApplication(t.Context(), a); err != nil || app.ChatsCount != 3 {
 		t.Fatalf("after refused creates: %+v, %v; want 3 chats", app, err)
 	}
-	if c, err := r.client.Chat(t.Context(), a, 1); err != nil || c.MessagesCount != 0 {
+	if c, err := r.client.FindChat(t.Context(), a, 1); err != nil || c.MessagesCount != 0 {
 		t.Fatalf("chat 1 after a refused message: %+v, %v; want no message", c, err)
 	}
 	// A client that waits Retry-After gets in with the next number.
@@ -301,7 +301,7 @@ func TestProductionRateLimitIsSharedAcrossProcesses(t *testing.T) {
 		t.Fatalf("another application's create: %d %s", res.status, res.body)
 	}
 	eventually(t, 10*time.Second, func() error {
-		app, err := p.client.Application(t.Context(), token)
+		app, err := p.client.FindApplication(t.Context(), token)
 		if err == nil && app.ChatsCount != 4 {
 			return fmt.Errorf("chats_count %d, want 4", app.ChatsCount)
 		}

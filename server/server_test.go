@@ -258,10 +258,10 @@ func TestHostileInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, ""); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "first"); err != nil {
+	if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "first", ""); err != nil {
 		t.Fatal(err)
 	}
 	apps := "/api/v1/applications"
@@ -337,7 +337,7 @@ func TestHostileInput(t *testing.T) {
 	if st, _ := r.do(t, "GET", "/healthz", "", ""); st != 200 {
 		t.Fatalf("healthz %d after hostile input", st)
 	}
-	msgs, _, err := r.client.Messages(ctx, app.Token, 1, 100, "")
+	msgs, err := r.client.ListMessages(ctx, app.Token, 1, 0, 100)
 	if err != nil || len(msgs) != 1 || msgs[0].Body != "first" {
 		t.Fatalf("messages after hostile input: %v %v", msgs, err)
 	}
@@ -355,39 +355,39 @@ func TestPaginationWalk(t *testing.T) {
 		tokens = append(tokens, app.Token)
 	}
 	var seen []string
-	for cursor, pages := "", 0; ; pages++ {
-		page, next, err := r.client.Applications(ctx, 3, cursor)
+	for after, pages := "", 0; ; pages++ {
+		page, err := r.client.ListApplications(ctx, after, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, a := range page {
 			seen = append(seen, a.Token)
 		}
-		if next == "" {
+		if len(page) < 3 {
 			break
 		}
 		if pages > 10 {
 			t.Fatal("pagination does not end")
 		}
-		cursor = next
+		after = page[len(page)-1].Token
 	}
 	if strings.Join(seen, ",") != strings.Join(tokens, ",") {
 		t.Fatalf("applications walked %v, want creation order %v", seen, tokens)
 	}
 
 	tok := tokens[0]
-	if _, _, err := r.client.CreateChat(ctx, tok, "c"); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, tok, "c", ""); err != nil {
 		t.Fatal(err)
 	}
 	const n = 45
 	for i := 1; i <= n; i++ {
-		if _, _, err := r.client.CreateMessage(ctx, tok, 1, fmt.Sprint("message ", i)); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, tok, 1, fmt.Sprint("message ", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var got []int64
-	for cursor := ""; ; {
-		page, next, err := r.client.Messages(ctx, tok, 1, 10, cursor)
+	for after := int64(0); ; {
+		page, err := r.client.ListMessages(ctx, tok, 1, after, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -397,27 +397,26 @@ func TestPaginationWalk(t *testing.T) {
 		for _, m := range page {
 			got = append(got, m.Number)
 		}
-		if next == "" {
+		if len(page) < 10 {
 			break
 		}
-		cursor = next
+		after = page[len(page)-1].Number
 	}
 	assertRange(t, "walked messages", got, n)
 
 	// Search pages by rank; the walk still yields every match once.
 	var found []int64
-	for cursor := ""; ; {
-		page, next, err := r.client.SearchMessages(ctx, tok, 1, "message", 7, cursor)
+	for offset := 0; ; offset += 7 {
+		page, err := r.client.SearchMessages(ctx, instachat.SearchQuery{Token: tok, Chat: 1, Terms: []string{"message"}, Offset: offset, Limit: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range page {
 			found = append(found, m.Number)
 		}
-		if next == "" {
+		if len(page) < 7 {
 			break
 		}
-		cursor = next
 	}
 	slices.Sort(found)
 	assertRange(t, "walked search results", found, n)
@@ -444,7 +443,7 @@ func concurrentCreates(t *testing.T, r *running) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, _, err := r.client.CreateChat(ctx, app.Token, "")
+			c, _, err := r.client.CreateChat(ctx, app.Token, "", "")
 			if err != nil {
 				t.Error(err)
 				return
@@ -476,7 +475,7 @@ func concurrentCreates(t *testing.T, r *running) {
 
 	// Counts are exact within 5 seconds of the last create.
 	eventually(t, 5*time.Second, func() error {
-		if a, err := r.client.Application(ctx, app.Token); err != nil || a.ChatsCount != chats {
+		if a, err := r.client.FindApplication(ctx, app.Token); err != nil || a.ChatsCount != chats {
 			return fmt.Errorf("application: %+v %v, want chats_count %d", a, err, chats)
 		}
 		return nil
@@ -492,7 +491,7 @@ func settled(t *testing.T, r *running, token string, answered []answers, within 
 	start := time.Now()
 	eventually(t, within, func() error {
 		for chat := 1; chat < len(answered); chat++ {
-			c, err := r.client.Chat(ctx, token, int64(chat))
+			c, err := r.client.FindChat(ctx, token, int64(chat))
 			if err != nil {
 				return err
 			}
@@ -537,7 +536,7 @@ func createConcurrently(ctx context.Context, t *testing.T, r *running, token str
 			for i := range each {
 				chat := int64((c+i)%chats + 1)
 				body := fmt.Sprintf("%sclient %d says %d", tag, c, i)
-				m, _, err := r.client.CreateMessage(ctx, token, chat, body)
+				m, _, err := r.client.CreateMessage(ctx, token, chat, body, "")
 				if err != nil {
 					t.Error(err)
 					return
@@ -662,30 +661,30 @@ func TestRestartKeepsDataAndNumberingContinues(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		if _, _, err := r.client.CreateChat(ctx, app.Token, ""); err != nil {
+		if _, _, err := r.client.CreateChat(ctx, app.Token, "", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := 0; i < 5; i++ {
-		if _, _, err := r.client.CreateMessage(ctx, app.Token, 2, fmt.Sprint("before ", i)); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, app.Token, 2, fmt.Sprint("before ", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	r.stop(t)
 
 	r = start(t, dir)
-	m, _, err := r.client.CreateMessage(ctx, app.Token, 2, "after")
+	m, _, err := r.client.CreateMessage(ctx, app.Token, 2, "after", "")
 	if err != nil || m.Number != 6 {
 		t.Fatalf("first message after restart: %+v %v, want number 6", m, err)
 	}
-	c, _, err := r.client.CreateChat(ctx, app.Token, "")
+	c, _, err := r.client.CreateChat(ctx, app.Token, "", "")
 	if err != nil || c.Number != 3 {
 		t.Fatalf("first chat after restart: %+v %v, want number 3", c, err)
 	}
-	if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "chat one still exists"); err != nil {
+	if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "chat one still exists", ""); err != nil {
 		t.Fatalf("chat created before restart is unknown after it: %v", err)
 	}
-	msgs, _, err := r.client.Messages(ctx, app.Token, 2, 100, "")
+	msgs, err := r.client.ListMessages(ctx, app.Token, 2, 0, 100)
 	if err != nil || len(msgs) != 6 || msgs[0].Body != "before 0" {
 		t.Fatalf("messages after restart: %d %v", len(msgs), err)
 	}
@@ -700,7 +699,7 @@ func searchThroughTheAPI(t *testing.T, r *running) {
 	app, _ := r.client.CreateApplication(ctx, "search")
 	other, _ := r.client.CreateApplication(ctx, "other")
 	for _, tok := range []string{app.Token, app.Token, other.Token} {
-		if _, _, err := r.client.CreateChat(ctx, tok, ""); err != nil {
+		if _, _, err := r.client.CreateChat(ctx, tok, "", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -712,7 +711,7 @@ func searchThroughTheAPI(t *testing.T, r *running) {
 		"hello darkness my old friend",        // 5
 	}
 	for _, b := range bodies {
-		if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, b); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, b, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -722,7 +721,7 @@ func searchThroughTheAPI(t *testing.T, r *running) {
 		if tok == other.Token {
 			chat = 1
 		}
-		if _, _, err := r.client.CreateMessage(ctx, tok, chat, "hello world califrag hi"); err != nil {
+		if _, _, err := r.client.CreateMessage(ctx, tok, chat, "hello world califrag hi", ""); err != nil {
 			t.Fatal(err)
 		}
 		r.readable(t, fmt.Sprintf("/api/v1/applications/%s/chats/%d/messages/1", tok, chat))
@@ -732,7 +731,7 @@ func searchThroughTheAPI(t *testing.T, r *running) {
 	}
 	search := func(q string) []int64 {
 		t.Helper()
-		page, _, err := r.client.SearchMessages(ctx, app.Token, 1, q, 100, "")
+		page, err := r.client.SearchMessages(ctx, instachat.SearchQuery{Token: app.Token, Chat: 1, Terms: strings.Fields(q), Limit: 100})
 		if err != nil {
 			t.Fatalf("search %q: %v", q, err)
 		}

@@ -72,7 +72,7 @@ func TestUncleanPathsAnswerJSON(t *testing.T) {
 		}
 	}
 	// Nothing was created by the refused POSTs.
-	if chats, _, err := r.client.Chats(t.Context(), token, 100, ""); err != nil || len(chats) != 0 {
+	if chats, err := r.client.ListChats(t.Context(), token, 0, 100); err != nil || len(chats) != 0 {
 		t.Errorf("chats %v (%v), want none", chats, err)
 	}
 }

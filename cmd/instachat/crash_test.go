@@ -106,7 +106,7 @@ func TestShutdownDrainsAndLosesNoAcknowledgedCreate(t *testing.T) {
 		}
 		body := fmt.Sprintf("after-sigterm-%d", i)
 		l.sent([]sentCreate{{1, body}})
-		m, status, err := probe.CreateMessage(context.Background(), l.token, 1, body)
+		m, status, err := postMessage(context.Background(), probe, l.token, 1, body)
 		if err == nil {
 			l.ack(t, m)
 			continue
@@ -345,7 +345,7 @@ func newLedger(t *testing.T, c *instachathttp.Client) *ledger {
 	}
 	l := &ledger{token: app.Token, acked: map[int64]map[int64]string{}, chats: map[string]int64{}}
 	for n := int64(1); n <= chats; n++ {
-		ch, status, err := c.CreateChat(ctx, app.Token, "")
+		ch, status, err := postChat(ctx, c, app.Token, "")
 		if err != nil || status != http.StatusCreated || ch.Number != n {
 			t.Fatalf("creating chat %d: %+v %d %v", n, ch, status, err)
 		}
@@ -399,11 +399,11 @@ func (l *ledger) verify(t *testing.T, c *instachathttp.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	app, err := c.Application(ctx, l.token)
+	app, err := c.FindApplication(ctx, l.token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, _, err := c.Chats(ctx, l.token, 100, "")
+	list, err := c.ListChats(ctx, l.token, 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +427,7 @@ func (l *ledger) verify(t *testing.T, c *instachathttp.Client) {
 		l.probes++
 		body := fmt.Sprintf("probe-%d", l.probes)
 		l.sent([]sentCreate{{ch.Number, body}})
-		m, _, err := c.CreateMessage(ctx, l.token, ch.Number, body)
+		m, _, err := c.CreateMessage(ctx, l.token, ch.Number, body, "")
 		if err != nil {
 			t.Fatalf("chat %d: creating a message after the restart: %v", ch.Number, err)
 		}
@@ -528,7 +528,7 @@ func startLoad(c *instachathttp.Client, token string, round int) *load {
 				body := fmt.Sprintf("r%d-w%d-%d", round, w, seq)
 				r.sent = append(r.sent, sentCreate{chat, body})
 				l.inFlight.Add(1)
-				m, status, err := c.CreateMessage(ctx, token, chat, body)
+				m, status, err := postMessage(ctx, c, token, chat, body)
 				l.inFlight.Add(-1)
 				switch {
 				case err == nil:

@@ -80,7 +80,7 @@ func TestTopology(t *testing.T) {
 		}
 		l := &ledger{token: app.Token, acked: map[int64]map[int64]string{}, chats: map[string]int64{}}
 		for n := int64(1); n <= topologyChats; n++ {
-			ch, status, err := fronts[n%2].client.CreateChat(ctx, app.Token, "")
+			ch, status, err := postChat(ctx, fronts[n%2].client, app.Token, "")
 			if err != nil || status != http.StatusAccepted || ch.Number != n {
 				t.Fatalf("creating chat %d: %+v %d %v", n, ch, status, err)
 			}
@@ -232,7 +232,7 @@ func topologyLoad(t *testing.T, fronts []*child, ledgers []*ledger, round, n int
 				l := ledgers[k%len(ledgers)]
 				chat := int64(k/len(ledgers)%topologyChats + 1)
 				body := fmt.Sprintf("load %d message %d from client %d: u%dn%05dw", round, k, w, round, k)
-				m, _, err := c.CreateMessage(t.Context(), l.token, chat, body)
+				m, _, err := c.CreateMessage(t.Context(), l.token, chat, body, "")
 				if err != nil {
 					t.Errorf("create %d of load %d: %v", k, round, err)
 					return
@@ -264,7 +264,7 @@ func settleTopology(t *testing.T, front *child, ledgers []*ledger, within time.D
 	for exact := false; !exact; {
 		err := func() error {
 			for _, l := range ledgers {
-				app, err := c.Application(ctx, l.token)
+				app, err := c.FindApplication(ctx, l.token)
 				if err != nil {
 					return err
 				}
@@ -272,7 +272,7 @@ func settleTopology(t *testing.T, front *child, ledgers []*ledger, within time.D
 					return fmt.Errorf("chats_count %d, want %d", app.ChatsCount, topologyChats)
 				}
 				for n, acked := range l.acked {
-					ch, err := c.Chat(ctx, l.token, n)
+					ch, err := c.FindChat(ctx, l.token, n)
 					if err != nil {
 						return err
 					}
@@ -316,7 +316,7 @@ func searchSample(t *testing.T, fronts []*child, round int, placed []placement) 
 		k := i * len(placed) / 20
 		p := placed[k]
 		q := fmt.Sprintf("%dn%05d", round, k)
-		found, _, err := fronts[i%len(fronts)].client.SearchMessages(t.Context(), p.l.token, p.m.Chat, q, 10, "")
+		found, err := fronts[i%len(fronts)].client.SearchMessages(t.Context(), instachat.SearchQuery{Token: p.l.token, Chat: p.m.Chat, Terms: []string{q}, Limit: 10})
 		if err != nil {
 			t.Fatalf("search %q: %v", q, err)
 		}

@@ -48,14 +48,14 @@ func Converge(t *testing.T, fronts []Front, disrupt func()) {
 		t.Fatal(err)
 	}
 	for range chats {
-		if _, _, err := front.Client.CreateChat(ctx, app.Token, "chat"); err != nil {
+		if _, _, err := front.Client.CreateChat(ctx, app.Token, "chat", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for c := 1; c <= chats; c++ {
 		for _, f := range fronts {
 			eventually(t, 10*time.Second, func() error { // at once after 201, soon after 202
-				_, err := f.Client.Chat(ctx, app.Token, int64(c))
+				_, err := f.Client.FindChat(ctx, app.Token, int64(c))
 				return err
 			})
 		}
@@ -92,7 +92,7 @@ func Converge(t *testing.T, fronts []Front, disrupt func()) {
 			var mine []int64
 			for i := range creates {
 				body := fmt.Sprintf("writer %d message %d", w, i)
-				m, _, err := f.Client.CreateMessage(ctx, app.Token, chat, body)
+				m, _, err := f.Client.CreateMessage(ctx, app.Token, chat, body, "")
 				if err != nil {
 					t.Errorf("create: %v", err)
 					return
@@ -141,7 +141,7 @@ func Converge(t *testing.T, fronts []Front, disrupt func()) {
 		var chat *instachat.Chat
 		eventually(t, 60*time.Second, func() error {
 			var err error
-			if chat, err = front.Client.Chat(ctx, app.Token, int64(c)); err != nil {
+			if chat, err = front.Client.FindChat(ctx, app.Token, int64(c)); err != nil {
 				return err
 			}
 			if chat.MessagesCount != int64(len(acked[c])) {

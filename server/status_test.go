@@ -1,0 +1,32 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/instachat/instachat"
+	instachathttp "github.com/instachat/instachat/http"
+)
+
+// postChat and postMessage create as the client's CreateChat and
+// CreateMessage do, and also return the status, for the tests that tell
+// 201 (readable now) from 202 (stored shortly after).
+func postChat(ctx context.Context, c *instachathttp.Client, token, name string) (*instachat.Chat, int, error) {
+	var ch instachat.Chat
+	status, _, err := c.Do(ctx, http.MethodPost, instachathttp.AppPath(token)+"/chats", map[string]string{"name": name}, &ch)
+	if err != nil {
+		return nil, status, err
+	}
+	ch.Token = token
+	return &ch, status, nil
+}
+
+func postMessage(ctx context.Context, c *instachathttp.Client, token string, chat int64, body string) (*instachat.Message, int, error) {
+	var m instachat.Message
+	status, _, err := c.Do(ctx, http.MethodPost, instachathttp.ChatPath(token, chat)+"/messages", map[string]string{"body": body}, &m)
+	if err != nil {
+		return nil, status, err
+	}
+	m.Token, m.Chat = token, chat
+	return &m, status, nil
+}
