@@ -58,7 +58,7 @@ func TestStreamMetricsAndShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "c"); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "c", ""); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.Get(fmt.Sprintf("%s/api/v1/applications/%s/chats/1/events", r.URL(), app.Token))
@@ -76,7 +76,7 @@ func TestStreamMetricsAndShutdown(t *testing.T) {
 	if got := next(); got != "event: synced" {
 		t.Fatalf("first line %q, want event: synced", got)
 	}
-	if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "hello"); err != nil {
+	if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "hello", ""); err != nil {
 		t.Fatal(err)
 	}
 	for next() != "event: message.created" {
@@ -135,7 +135,7 @@ func TestApplicationStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "first"); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "first", ""); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.Get(fmt.Sprintf("%s/api/v1/applications/%s/events?after=0", r.URL(), app.Token))
@@ -143,7 +143,7 @@ func TestApplicationStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "second"); err != nil {
+	if _, _, err := r.client.CreateChat(ctx, app.Token, "second", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.client.UpdateChat(ctx, app.Token, 1, "renamed"); err != nil {
