@@ -102,7 +102,7 @@ func TestStreamsEnded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := instachathttp.NewClient(s.URL(), http.DefaultClient).CreateChat(t.Context(), app.Token, ""); err != nil {
+	if _, _, err := instachathttp.NewClient(s.URL(), http.DefaultClient).CreateChat(t.Context(), app.Token, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	p := attach(t.Context(), base, app.Token, 1, 4, 1, 2, nil, http.DefaultClient)
