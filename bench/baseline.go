@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -35,16 +36,40 @@ func baselineHandler() http.Handler {
 	})
 }
 
-// runBaseline serves baselineHandler on a port of its own for the time of
-// one load, with net/http's defaults.
-func runBaseline(ctx context.Context, ops []*op, c int, o options, stderr io.Writer) (*Result, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// runBaseline serves baselineHandler for the time of one load, with
+// net/http's defaults, in a child process (see baselineChildEnv) whose CPU
+// it reports. Where no child can start, it serves in this process and
+// reports why the CPU is not measured.
+func runBaseline(ctx context.Context, ops []*op, c int, o options, stderr io.Writer) (*Result, *CPU, error) {
+	cpu := &CPU{Process: "baseline"}
+	child, err := startBaselineChild(ctx)
 	if err != nil {
-		return nil, err
+		cpu.Error = "served in the bench process: " + err.Error()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, err
+		}
+		srv := &http.Server{Handler: baselineHandler()}
+		go srv.Serve(ln)
+		defer srv.Close()
+		r, err := drive(ctx, "http://"+ln.Addr().String(), ops, c, o, "baseline", stderr)
+		return &r, cpu, err
 	}
-	srv := &http.Server{Handler: baselineHandler()}
-	go srv.Serve(ln)
-	defer srv.Close()
-	r, err := drive(ctx, "http://"+ln.Addr().String(), ops, c, o, "baseline", stderr)
-	return &r, err
+	defer child.close()
+	before, err := child.cpu()
+	if err != nil {
+		return nil, nil, fmt.Errorf("baseline child: %w", err)
+	}
+	r, err := drive(ctx, "http://"+child.addr, ops, c, o, "baseline", stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	after, err := child.cpu()
+	if err != nil {
+		cpu.Error = err.Error()
+	} else {
+		cpu.Seconds = after - before
+		cpu.perRequest(r.Requests)
+	}
+	return &r, cpu, nil
 }

@@ -49,6 +49,8 @@ type options struct {
 	interval    time.Duration
 	watch       bool
 	watchURL    string
+	adminToken  string
+	cpuURLs     []string // /metrics of the Instachat processes whose CPU is reported
 
 	answered answered // not a flag: streams times deliveries from each create's answer
 }
@@ -88,6 +90,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		"scrape the server's Prometheus metrics at the start, every -interval and the end, and report its "+
 			"resident memory and goroutines (a guarded /metrics takes $INSTACHAT_ADMIN_TOKEN)")
 	fs.StringVar(&o.watchURL, "watch-url", "", "metrics to scrape for -watch (default: -url + /metrics)")
+	fs.StringVar(&o.adminToken, "admin-token", "", "the servers' admin token, which guards /metrics (default $INSTACHAT_ADMIN_TOKEN)")
+	cpu := fs.String("cpu", "",
+		"comma-separated /metrics URLs of the Instachat processes whose CPU per request is reported, e.g. a front's and a "+
+			"worker's (default: -url + /metrics; \"off\": none); the baseline's CPU is its child process's own")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -120,6 +126,20 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.watch && o.watchURL == "" {
 		o.watchURL = o.url + "/metrics"
 	}
+	if o.adminToken == "" { // not the flag's default, which -h would print
+		o.adminToken = os.Getenv("INSTACHAT_ADMIN_TOKEN")
+	}
+	switch *cpu {
+	case "off":
+	case "":
+		o.cpuURLs = []string{o.url + "/metrics"}
+	default:
+		for _, u := range strings.Split(*cpu, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				o.cpuURLs = append(o.cpuURLs, u)
+			}
+		}
+	}
 	return o, nil
 }
 
@@ -143,6 +163,10 @@ type Point struct {
 	Baseline    *Result `json:"baseline,omitempty"`
 	Target      Result  `json:"target"`
 	Ratio       float64 `json:"ratio,omitempty"` // Target.Throughput / Baseline.Throughput
+	// BaselineCPU is the baseline server's CPU, CPU each measured
+	// Instachat process's (-cpu), during their loads.
+	BaselineCPU *CPU  `json:"baseline_cpu,omitempty"`
+	CPU         []CPU `json:"cpu,omitempty"`
 }
 
 // sweepLevels are the concurrencies of -sweep.
@@ -176,10 +200,12 @@ func Load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, c := range levels {
 		p := Point{Concurrency: c}
 		if o.baseline {
-			if p.Baseline, err = runBaseline(ctx, ops, c, o, stderr); err != nil {
+			if p.Baseline, p.BaselineCPU, err = runBaseline(ctx, ops, c, o, stderr); err != nil {
 				return err
 			}
 		}
+		meter := &cpuMeter{urls: o.cpuURLs, token: o.adminToken, client: hc}
+		meter.begin(ctx)
 		start := time.Now()
 		var lag chan []lagSample
 		if o.sweep == "" && o.lagSamples > 0 {
@@ -191,13 +217,16 @@ func Load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var wt *watcher
 		stopWatch, watchDone := make(chan struct{}), make(chan struct{})
 		if o.watch {
-			wt = &watcher{url: o.watchURL, token: os.Getenv("INSTACHAT_ADMIN_TOKEN"), client: hc, start: start, interval: o.interval}
+			wt = &watcher{url: o.watchURL, token: o.adminToken, client: hc, start: start, interval: o.interval}
 			go func() {
 				defer close(watchDone)
 				wt.run(ctx, stopWatch)
 			}()
 		}
 		p.Target, err = driveFrom(ctx, start, o.url, ops, c, o, "instachat", stderr)
+		if err == nil && len(o.cpuURLs) > 0 {
+			p.CPU = meter.end(ctx, p.Target.Requests)
+		}
 		if wt != nil {
 			close(stopWatch)
 			<-watchDone
@@ -255,6 +284,9 @@ func (r Report) print(w io.Writer, o options) error {
 		if p.Baseline != nil {
 			fmt.Fprintf(w, "ratio at %d connections: %.2f of the baseline's throughput (the baseline ran first)\n", p.Concurrency, p.Ratio)
 		}
+		if len(p.CPU) > 0 || p.BaselineCPU != nil {
+			printCPU(w, p)
+		}
 		if s := p.Target.Schedule; s != nil {
 			fmt.Fprintf(w, "schedule: %d requests due at %g/s, %d sent, %d of them late (more than %v behind: all %d "+
 				"connections busy), %d never sent (no connection came free before the load ended); send delay p99 %.2f "+
@@ -289,6 +321,33 @@ func (r Report) print(w io.Writer, o options) error {
 		return printWindows(w, r.Points[0].Target.Windows, o, r.Lag != nil, r.Watch != nil)
 	}
 	return nil
+}
+
+// printCPU prints the CPU per request of the baseline and of each measured
+// process at one concurrency, each process also as a multiple of the
+// baseline's.
+func printCPU(w io.Writer, p Point) {
+	var parts []string
+	var base float64
+	if b := p.BaselineCPU; b != nil {
+		if b.Error != "" {
+			parts = append(parts, "baseline not measured ("+b.Error+")")
+		} else {
+			base = b.PerRequest
+			parts = append(parts, fmt.Sprintf("baseline %.1f µs", b.PerRequest))
+		}
+	}
+	for _, c := range p.CPU {
+		switch {
+		case c.Error != "":
+			parts = append(parts, fmt.Sprintf("%s not measured (%s)", c.Process, c.Error))
+		case base > 0:
+			parts = append(parts, fmt.Sprintf("%s %.1f µs (%.2f× the baseline)", c.Process, c.PerRequest, c.PerRequest/base))
+		default:
+			parts = append(parts, fmt.Sprintf("%s %.1f µs", c.Process, c.PerRequest))
+		}
+	}
+	fmt.Fprintf(w, "CPU per request at %d connections: %s\n", p.Concurrency, strings.Join(parts, "; "))
 }
 
 func (g Gauge) columns(unit float64) string {

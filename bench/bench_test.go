@@ -111,13 +111,50 @@ func TestBaseline(t *testing.T) {
 	}
 }
 
+// TestCPUPerRequest checks the CPU report: the baseline measured in its
+// child process, each process named by -cpu from its /metrics (here the
+// test process itself, twice), with the admin token from -admin-token.
+// No figure is asserted beyond being measured.
+func TestCPUPerRequest(t *testing.T) {
+	url := startServer(t, t.TempDir()).URL()
+	t.Setenv("INSTACHAT_ADMIN_TOKEN", "")
+	r := runJSON(t, "-url", url, "-n", "200", "-c", "4", "-baseline", "-lag-samples", "0",
+		"-admin-token", benchAdminToken, "-cpu", url+"/metrics,"+url+"/metrics")
+	p := r.Points[0]
+	if b := p.BaselineCPU; b == nil || b.Error != "" || b.Seconds < 0 || b.PerRequest < 0 {
+		t.Errorf("baseline CPU %+v, want it measured in its child", b)
+	}
+	if len(p.CPU) != 2 {
+		t.Fatalf("CPU of %d processes, want 2: %+v", len(p.CPU), p.CPU)
+	}
+	for _, c := range p.CPU {
+		if c.Process != url+"/metrics" || c.Error != "" || c.Seconds <= 0 || c.PerRequest <= 0 {
+			t.Errorf("CPU %+v, want the process measured", c)
+		}
+	}
+
+	// Without the token, /metrics answers 401: the report says so.
+	r = runJSON(t, "-url", url, "-n", "20", "-c", "2", "-lag-samples", "0")
+	if c := r.Points[0].CPU; len(c) != 1 || !strings.Contains(c[0].Error, "401") {
+		t.Errorf("CPU without the admin token: %+v, want a 401 named", c)
+	}
+	if r.Points[0].BaselineCPU != nil {
+		t.Errorf("baseline CPU without -baseline: %+v", r.Points[0].BaselineCPU)
+	}
+	r = runJSON(t, "-url", url, "-n", "20", "-c", "2", "-lag-samples", "0", "-cpu", "off")
+	if c := r.Points[0].CPU; len(c) != 0 {
+		t.Errorf("-cpu off measured %+v", c)
+	}
+}
+
 func TestTextReport(t *testing.T) {
 	url := startServer(t, t.TempDir()).URL()
 	var stdout bytes.Buffer
 	if err := Load(t.Context(), []string{"-url", url, "-n", "50", "-c", "2", "-baseline", "-lag-samples", "2"}, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"baseline", "instachat", "p99 ms", "ratio at 2 connections", "until search finds it"} {
+	for _, want := range []string{"baseline", "instachat", "p99 ms", "ratio at 2 connections", "until search finds it",
+		"CPU per request at 2 connections: baseline ", "× the baseline)"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, stdout.String())
 		}

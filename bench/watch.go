@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // Watch is the server's resident memory and goroutines over a load
@@ -100,31 +96,9 @@ func scrape(ctx context.Context, client *http.Client, url, token string) (rss, g
 // scrapeGauges reads the named gauges from a Prometheus text exposition at
 // url, each the sum of its series; a gauge missing is an error.
 func scrapeGauges(ctx context.Context, client *http.Client, url, token string, names ...string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	families, err := scrapeFamilies(ctx, client, url, token)
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Accept", "text/plain")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, resp.Body)
-		hint := ""
-		if resp.StatusCode == http.StatusUnauthorized {
-			hint = " (set INSTACHAT_ADMIN_TOKEN to the server's admin token)"
-		}
-		return nil, fmt.Errorf("GET %s: %s%s", url, resp.Status, hint)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	out := make(map[string]float64, len(names))
 	var errs []error
