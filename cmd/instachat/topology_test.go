@@ -316,7 +316,8 @@ func searchSample(t *testing.T, fronts []*child, round int, placed []placement) 
 		k := i * len(placed) / 20
 		p := placed[k]
 		q := fmt.Sprintf("%dn%05d", round, k)
-		found, err := fronts[i%len(fronts)].client.SearchMessages(t.Context(), instachat.SearchQuery{Token: p.l.token, Chat: p.m.Chat, Terms: []string{q}, Limit: 10})
+		found, err := fronts[i%len(fronts)].client.SearchMessages(t.Context(),
+			instachat.SearchQuery{Token: p.l.token, Chat: p.m.Chat, Terms: []string{q}, Limit: 10})
 		if err != nil {
 			t.Fatalf("search %q: %v", q, err)
 		}
