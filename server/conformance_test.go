@@ -96,3 +96,32 @@ func TestFeedChangesConformanceOverHTTP(t *testing.T) {
 	r, db := startWithStore(t)
 	conformance.TestFeedChanges(t, func(*testing.T) instachat.Store { return overHTTP{Store: db, api: r.client} })
 }
+
+// openProductionOverHTTP starts a production process and opens its MySQL
+// database beside it, as startWithStore does for the embedded one.
+func openProductionOverHTTP(t *testing.T) (*running, server.MaintenanceStore) {
+	t.Helper()
+	cfg := productionConfig(t)
+	r := startProduction(t, cfg)
+	db, err := server.OpenMaintenanceStore(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return r, db
+}
+
+// TestProductionConformanceOverHTTP runs the same suites through a
+// production process: MySQL behind the API, and its search fallback.
+func TestProductionConformanceOverHTTP(t *testing.T) {
+	r, db := openProductionOverHTTP(t)
+	open := func(*testing.T) instachat.Store { return overHTTP{Store: db, api: r.client} }
+	t.Run("store", func(t *testing.T) { conformance.TestStore(t, open) })
+	t.Run("feed changes", func(t *testing.T) { conformance.TestFeedChanges(t, open) })
+	t.Run("search", func(t *testing.T) {
+		conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineMySQL},
+			func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
+				return r.client, conformance.PutThroughStore(db, nil)
+			})
+	})
+}
