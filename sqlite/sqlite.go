@@ -194,7 +194,8 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 	// Checked inside the transaction: two processes opening a new file at
 	// once serialize on the write lock, and the second sees the first's row.
 	var applied bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, version).Scan(&applied); err != nil || applied {
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`,
+		version).Scan(&applied); err != nil || applied {
 		return err
 	}
 	script, err := migrations.ReadFile(name)
@@ -255,7 +256,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		// count and at the revision of the newest. A chat skipped as stored
 		// returns no row. Only the key is skipped on: a revision taken
 		// twice must fail the batch, not drop a row.
-		{&db.insertChat, w, `INSERT INTO chats (app_token, number, name, messages_count, revision, app_revision, created_app_revision, created_at, updated_at)
+		{&db.insertChat, w, `INSERT INTO chats
+				(app_token, number, name, messages_count, revision, app_revision, created_app_revision, created_at, updated_at)
 			VALUES (?1, ?2, ?3, (SELECT COUNT(*) FROM messages WHERE app_token = ?1 AND chat_number = ?2),
 				(SELECT COALESCE(MAX(revision), 0) FROM messages WHERE app_token = ?1 AND chat_number = ?2), ?4, ?4, ?5, ?6)
 			ON CONFLICT (app_token, number) DO NOTHING RETURNING messages_count, revision`},
