@@ -16,6 +16,10 @@ const (
 	EventChatUpdated    = "chat.updated"
 	EventChatDeleted    = "chat.deleted"
 	EventSynced         = "synced"
+	// EventApplicationDeleted is the last event of a deleted application's
+	// stream; chat.deleted, on a chat's own feed, the last of the chat's.
+	// Neither is listed by changes, whose feed answers not found then.
+	EventApplicationDeleted = "application.deleted"
 )
 
 // Event is one committed change, the same JSON object in every transport
@@ -78,8 +82,15 @@ func (q ChangesQuery) CheckRevision(current int64) error {
 
 // MessageEvent is the chat feed's item for m in its latest state, listed
 // after the revision after: created if m was created after it.
+//
+// A tombstone is message.deleted; a store lists one only when the message
+// was created at or before after, since a client resuming from after a
+// message's creation never held it.
 func MessageEvent(m *Message, after int64) Event {
 	name := EventMessageUpdated
+	if m.DeletedAt != nil {
+		return Event{Event: EventMessageDeleted, Revision: m.Revision, Message: m.Tombstone()}
+	}
 	if m.CreatedRevision > after {
 		name = EventMessageCreated
 	}
@@ -88,9 +99,12 @@ func MessageEvent(m *Message, after int64) Event {
 
 // ChatEvent is the application feed's item for c in its latest state,
 // listed after the revision after: created if c was created after it.
+// A tombstone is chat.deleted, listed as MessageEvent lists a message's.
 func ChatEvent(c *Chat, after int64) Event {
 	name := EventChatUpdated
-	if c.CreatedAppRevision > after {
+	if c.DeletedAt != nil {
+		name = EventChatDeleted
+	} else if c.CreatedAppRevision > after {
 		name = EventChatCreated
 	}
 	return Event{Event: name, Revision: c.AppRevision, Chat: c}

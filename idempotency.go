@@ -115,6 +115,12 @@ type ReceiptStore interface {
 	PruneReceipts(ctx context.Context, before time.Time) (int64, error)
 }
 
+// ErasedFingerprint replaces the Fingerprint of a receipt whose chat or
+// message was deleted: the receipt keeps the number, so a retry with its key
+// issues nothing, and nothing of what the create held. A dispatcher answers
+// such a retry not found.
+const ErasedFingerprint = "erased"
+
 // ErrKeyReused answers a request whose Idempotency-Key was first used for a
 // different create.
 var ErrKeyReused = Errorf(EINVALID, "this Idempotency-Key was already used for a different request")

@@ -94,9 +94,48 @@ type Store interface {
 	// it is issued) starts with the count of those messages. It returns
 	// EINVALID when a create can never be stored, and EUNAVAILABLE or another
 	// error when the store cannot take the batch now.
+	//
+	// A create whose chat or application is deleted is dropped, and so is
+	// one whose message is stored deleted (a retry of it): once the
+	// transaction committed, each dropped create's Chat or Message has
+	// DeletedAt set (see Dropped), so that the worker counts it and a
+	// dispatcher waiting for it answers not found.
 	ApplyCreates(ctx context.Context, creates []Create) error
 
-	// Recount recomputes every chats_count and messages_count from the rows.
+	// DeleteMessage erases a stored message: in one transaction its body
+	// goes (the row stays as a tombstone keeping its number, its
+	// revisions and deleted_at, so the number is never issued again and
+	// the feed can tell resuming clients), so do its search index entry
+	// and what its idempotency receipt held of it, messages_count drops
+	// by one and the deletion takes the chat's next revision. It returns
+	// the tombstone (Number, Revision, CreatedRevision, DeletedAt). It
+	// returns ENOTFOUND if the message is not stored, is deleted already,
+	// or its chat or application is deleted. Every read skips tombstones;
+	// UpdateMessage of one is ENOTFOUND.
+	DeleteMessage(ctx context.Context, token string, chat, number int64, at time.Time) (*Message, error)
+	// DeleteChat hides a stored chat and its messages from every read at
+	// once: its row becomes a tombstone (deleted_at, so its number is
+	// never issued again), chats_count drops by one and the deletion takes
+	// the application's next revision. Its messages are erased later, in
+	// bounded steps, by Reclaim; until then no read returns them, and
+	// ApplyCreates drops creates for the chat. It returns the tombstone
+	// (Number, AppRevision, CreatedAppRevision, DeletedAt), or ENOTFOUND if
+	// the chat is not stored or is deleted already, or its application is.
+	DeleteChat(ctx context.Context, token string, number int64, at time.Time) (*Chat, error)
+	// DeleteApplication hides the application and everything under it
+	// from every read at once; its token is never valid again, and
+	// Reclaim erases its chats and messages later. It returns ENOTFOUND if
+	// the application is unknown or deleted already.
+	DeleteApplication(ctx context.Context, token string, at time.Time) error
+	// Reclaim erases up to about limit rows left by DeleteChat and
+	// DeleteApplication, each call one short transaction, and returns how
+	// many it erased: 0 once nothing is left. What remains to reclaim is
+	// durable (it is written with the deletion), so a crash in the middle
+	// resumes at the next call, in any process.
+	Reclaim(ctx context.Context, limit int) (int64, error)
+
+	// Recount recomputes every chats_count and messages_count from the
+	// rows, counting only those not deleted.
 	Recount(ctx context.Context) error
 
 	// HighestNumber returns the highest number stored in the scope: the
@@ -136,10 +175,19 @@ func MessagesOf(token string, chat int64) Scope { return Scope{Token: token, Cha
 // rather than a chat's messages.
 func (s Scope) ChatNumbers() bool { return s.Chat == 0 }
 
-// Watermark is the highest number stored in a scope.
+// Watermark is the highest number stored in a scope. Deleted says the
+// scope's application (ChatsOf) or chat (MessagesOf) is deleted: no number
+// is issued in it again.
 type Watermark struct {
 	Scope
 	Highest int64
+	Deleted bool
+}
+
+// Dropped reports whether ApplyCreates dropped c because what it creates,
+// or the chat or application it belongs to, is deleted.
+func (c Create) Dropped() bool {
+	return c.Chat != nil && c.Chat.DeletedAt != nil || c.Message != nil && c.Message.DeletedAt != nil
 }
 
 // Sequencer issues chat and message numbers — 1, 2, 3… per application and
@@ -169,6 +217,14 @@ type Sequencer interface {
 	// whatever its want. Issuing and keeping are one atomic step, so
 	// concurrent calls with one key issue one number.
 	NextNumberOnce(ctx context.Context, s Scope, key string, want Receipt) (r Receipt, replayed bool, err error)
+	// Delete records that the scope's chat (MessagesOf) or application
+	// (ChatsOf) was deleted from the store: from then on no number is
+	// issued in it (for an application, in none of its scopes), and the
+	// Next methods return ENOTFOUND for it, in every process that shares
+	// the sequencer. A replayed receipt is still returned; the store drops
+	// its create. Deleting what the sequencer does not know changes
+	// nothing.
+	Delete(ctx context.Context, s Scope) error
 }
 
 // Creator makes applications, chats and messages: the creates the API
@@ -274,4 +330,8 @@ type SearchHit struct {
 type Indexer interface {
 	// IndexMessages inserts or replaces the messages in the index.
 	IndexMessages(ctx context.Context, msgs []*Message) error
+	// DeleteMessages removes the messages (tombstones: Token, Chat,
+	// Number, Revision) from the index, so that an index request arriving
+	// later with an older revision never brings one back.
+	DeleteMessages(ctx context.Context, msgs []*Message) error
 }

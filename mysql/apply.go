@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/instachat/instachat"
 )
@@ -97,6 +98,12 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 	for k, revision := range done.msgs {
 		b.msgs[k].Revision, b.msgs[k].CreatedRevision = revision, revision
 	}
+	for k, at := range done.droppedChats {
+		b.chats[k].DeletedAt = &at
+	}
+	for k, at := range done.droppedMsgs {
+		b.msgs[k].DeletedAt = &at
+	}
 	return nil
 }
 
@@ -116,6 +123,9 @@ type applied struct {
 	chats map[key]struct{ appRevision int64 }
 	msgs  map[key]int64
 	feeds map[key]*feed
+	// The creates dropped because what they create, or its chat or
+	// application, is deleted, and when that was.
+	droppedChats, droppedMsgs map[key]time.Time
 }
 
 // feed is a feed's revision and, for a chat, its messages_count: where it
@@ -123,12 +133,14 @@ type applied struct {
 type feed struct {
 	revision, count int64 // current, this transaction's writes included
 	stored          bool  // the row exists (a chat may not, yet)
+	deleted         sql.NullTime
 	added           int64 // rows counted by this transaction
 	changed         bool  // the revision moved
 }
 
 func (b *batch) apply(ctx context.Context, tx *sql.Tx) (*applied, error) {
-	done := &applied{chats: map[key]struct{ appRevision int64 }{}, msgs: map[key]int64{}, feeds: map[key]*feed{}}
+	done := &applied{chats: map[key]struct{ appRevision int64 }{}, msgs: map[key]int64{}, feeds: map[key]*feed{},
+		droppedChats: map[key]time.Time{}, droppedMsgs: map[key]time.Time{}}
 	apps, err := lockFeeds(ctx, tx, "applications", "token", 1, slices.SortedFunc(maps.Keys(b.apps), compareKeys))
 	if err != nil {
 		return nil, err
@@ -145,8 +157,22 @@ func (b *batch) apply(ctx context.Context, tx *sql.Tx) (*applied, error) {
 		return nil, err
 	}
 
+	// gone is when the chat of k, or its application, was deleted.
+	gone := func(k key) (time.Time, bool) {
+		if c := chats[key{token: k.token, chat: k.chat}]; c != nil && c.deleted.Valid {
+			return c.deleted.Time, true
+		}
+		if a := apps[key{token: k.token}]; a != nil && a.deleted.Valid {
+			return a.deleted.Time, true
+		}
+		return time.Time{}, false
+	}
 	var newChats []key
 	for _, k := range b.chatOrder {
+		if at, ok := gone(k); ok {
+			done.droppedChats[k] = at
+			continue
+		}
 		if chats[k] != nil {
 			continue
 		}
@@ -200,7 +226,14 @@ func (b *batch) apply(ctx context.Context, tx *sql.Tx) (*applied, error) {
 	}
 	var newMsgs []key
 	for _, k := range b.msgOrder {
-		if stored[k] > 0 {
+		if at, ok := gone(k); ok {
+			done.droppedMsgs[k] = at
+			continue
+		}
+		if deleted, ok := stored[k]; ok {
+			if deleted.Valid { // a retry of a deleted message
+				done.droppedMsgs[k] = deleted.Time
+			}
 			continue
 		}
 		chat := chats[key{token: k.token, chat: k.chat}]
@@ -261,22 +294,23 @@ func keyArgs(keys []key, width int) []any {
 }
 
 // lock locks the rows of table whose key (the width columns cols) is among
-// keys, and counts them by key.
-func lock(ctx context.Context, tx *sql.Tx, table, cols string, width int, keys []key) (map[key]int64, error) {
-	found := map[key]int64{}
+// keys, and returns their deleted_at by key.
+func lock(ctx context.Context, tx *sql.Tx, table, cols string, width int, keys []key) (map[key]sql.NullTime, error) {
+	found := map[key]sql.NullTime{}
 	for part := range slices.Chunk(keys, maxRows) {
-		rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM `+table+` WHERE (`+cols+`) IN (`+tuples(len(part), width)+`) FOR UPDATE`,
+		rows, err := tx.QueryContext(ctx, `SELECT `+cols+`, deleted_at FROM `+table+` WHERE (`+cols+`) IN (`+tuples(len(part), width)+`) FOR UPDATE`,
 			keyArgs(part, width)...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var k key
-			if err := rows.Scan(k.fields(width)...); err != nil {
+			var deleted sql.NullTime
+			if err := rows.Scan(append(k.fields(width), &deleted)...); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			found[k]++
+			found[k] = deleted
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
@@ -336,7 +370,7 @@ func advance(ctx context.Context, tx *sql.Tx, table, column, cols string, width 
 func lockFeeds(ctx context.Context, tx *sql.Tx, table, cols string, width int, keys []key) (map[key]*feed, error) {
 	found := map[key]*feed{}
 	for part := range slices.Chunk(keys, maxRows) {
-		rows, err := tx.QueryContext(ctx, `SELECT `+cols+`, revision FROM `+table+` WHERE (`+cols+`) IN (`+tuples(len(part), width)+`) FOR UPDATE`,
+		rows, err := tx.QueryContext(ctx, `SELECT `+cols+`, revision, deleted_at FROM `+table+` WHERE (`+cols+`) IN (`+tuples(len(part), width)+`) FOR UPDATE`,
 			keyArgs(part, width)...)
 		if err != nil {
 			return nil, err
@@ -344,7 +378,7 @@ func lockFeeds(ctx context.Context, tx *sql.Tx, table, cols string, width int, k
 		for rows.Next() {
 			var k key
 			f := &feed{stored: true}
-			if err := rows.Scan(append(k.fields(width), &f.revision)...); err != nil {
+			if err := rows.Scan(append(k.fields(width), &f.revision, &f.deleted)...); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -363,7 +397,8 @@ func earlierMessages(ctx context.Context, tx *sql.Tx, chats []key) (map[key]feed
 	found := map[key]feed{}
 	for part := range slices.Chunk(slices.SortedFunc(slices.Values(chats), compareKeys), maxRows) {
 		rows, err := tx.QueryContext(ctx,
-			`SELECT app_token, chat_number, revision FROM messages WHERE (app_token, chat_number) IN (`+tuples(len(part), 2)+`) FOR UPDATE`,
+			`SELECT app_token, chat_number, revision, deleted_at IS NULL FROM messages
+			WHERE (app_token, chat_number) IN (`+tuples(len(part), 2)+`) FOR UPDATE`,
 			keyArgs(part, 2)...)
 		if err != nil {
 			return nil, err
@@ -371,12 +406,16 @@ func earlierMessages(ctx context.Context, tx *sql.Tx, chats []key) (map[key]feed
 		for rows.Next() {
 			var k key
 			var revision int64
-			if err := rows.Scan(&k.token, &k.chat, &revision); err != nil {
+			var live bool
+			if err := rows.Scan(&k.token, &k.chat, &revision, &live); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			f := found[k]
-			f.count, f.revision = f.count+1, max(f.revision, revision)
+			if live {
+				f.count++
+			}
+			f.revision = max(f.revision, revision)
 			found[k] = f
 		}
 		if err := rows.Err(); err != nil {

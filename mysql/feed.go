@@ -22,22 +22,24 @@ func (db *DB) ListChanges(ctx context.Context, q instachat.ChangesQuery) (*insta
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		page.Events = page.Events[:0]
 		if q.Topic.Chat == 0 {
-			err := tx.QueryRowContext(ctx, `SELECT revision FROM applications WHERE token = ?`, q.Topic.Token).Scan(&page.Revision)
+			err := tx.QueryRowContext(ctx, `SELECT revision FROM applications WHERE token = ? AND deleted_at IS NULL`, q.Topic.Token).Scan(&page.Revision)
 			if err != nil {
 				return formatError(err, "application")
 			}
 			if err := q.CheckRevision(page.Revision); err != nil {
 				return err
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT `+chatCols+` FROM chats WHERE app_token = ? AND app_revision > ? ORDER BY app_revision LIMIT ?`,
-				q.Topic.Token, from, q.Limit+1)
+			rows, err := tx.QueryContext(ctx, `SELECT `+chatCols+` FROM chats WHERE app_token = ? AND app_revision > ?
+				AND (deleted_at IS NULL OR created_app_revision <= ?) ORDER BY app_revision LIMIT ?`,
+				q.Topic.Token, from, q.After, q.Limit+1)
 			chats, err := all(rows, err, scanChat)
 			for _, c := range chats {
 				page.Events = append(page.Events, instachat.ChatEvent(c, q.After))
 			}
 			return err
 		}
-		err := tx.QueryRowContext(ctx, `SELECT revision FROM chats WHERE app_token = ? AND number = ?`, q.Topic.Token, q.Topic.Chat).Scan(&page.Revision)
+		err := tx.QueryRowContext(ctx, `SELECT revision FROM chats WHERE app_token = ? AND number = ? AND deleted_at IS NULL AND `+liveApp,
+			q.Topic.Token, q.Topic.Chat, q.Topic.Token).Scan(&page.Revision)
 		if err != nil {
 			return formatError(err, "chat")
 		}
@@ -45,7 +47,8 @@ func (db *DB) ListChanges(ctx context.Context, q instachat.ChangesQuery) (*insta
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages
-			WHERE app_token = ? AND chat_number = ? AND revision > ? ORDER BY revision LIMIT ?`, q.Topic.Token, q.Topic.Chat, from, q.Limit+1)
+			WHERE app_token = ? AND chat_number = ? AND revision > ? AND (deleted_at IS NULL OR created_revision <= ?)
+			ORDER BY revision LIMIT ?`, q.Topic.Token, q.Topic.Chat, from, q.After, q.Limit+1)
 		msgs, err := all(rows, err, scanMessage)
 		for _, m := range msgs {
 			page.Events = append(page.Events, instachat.MessageEvent(m, q.After))

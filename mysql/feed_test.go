@@ -162,3 +162,12 @@ func eventNames(events []instachat.Event) []string {
 	}
 	return names
 }
+
+func TestDeletesConformance(t *testing.T) {
+	conformance.TestDeletes(t, func(t *testing.T) instachat.Store { return openTest(t) })
+}
+
+func TestDeletesConformanceShared(t *testing.T) {
+	db := openTest(t)
+	conformance.TestDeletes(t, func(*testing.T) instachat.Store { return db })
+}

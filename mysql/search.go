@@ -112,7 +112,7 @@ func (db *DB) FindMessages(ctx context.Context, token string, chat int64, number
 			args = append(args, n)
 		}
 		rows, err := db.db.QueryContext(ctx, `SELECT `+messageCols+` FROM messages WHERE app_token = ? AND chat_number = ? AND number IN (`+
-			placeholders(len(chunk))+`)`, args...)
+			placeholders(len(chunk))+`) AND deleted_at IS NULL AND `+liveChat+` AND `+liveApp, append(args, token, chat, token)...)
 		found, err := all(rows, err, scanMessage)
 		if err != nil {
 			return nil, err

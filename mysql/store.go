@@ -13,13 +13,30 @@ import (
 
 const (
 	appCols     = `token, name, chats_count, revision, created_at, updated_at`
-	chatCols    = `app_token, number, name, messages_count, revision, app_revision, created_app_revision, created_at, updated_at`
-	messageCols = `app_token, chat_number, number, body, revision, created_revision, created_at, updated_at`
+	chatCols    = `app_token, number, name, messages_count, revision, app_revision, created_app_revision, created_at, updated_at, deleted_at`
+	messageCols = `app_token, chat_number, number, body, revision, created_revision, created_at, updated_at, deleted_at`
 
-	findApp     = `SELECT ` + appCols + ` FROM applications WHERE token = ?`
-	findChat    = `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND number = ?`
-	findMessage = `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`
+	// A row under a deleted application or chat is hidden from every read
+	// from the moment of the deletion, before Reclaim erases it: these
+	// conditions take the token (liveApp) or the token and the chat number
+	// (liveChat) as arguments, and are one seek of a unique index each.
+	liveApp  = `NOT EXISTS (SELECT 1 FROM applications WHERE token = ? AND deleted_at IS NOT NULL)`
+	liveChat = `NOT EXISTS (SELECT 1 FROM chats WHERE app_token = ? AND number = ? AND deleted_at IS NOT NULL)`
+
+	// findApp and the others take their key, then the key again for the
+	// live conditions (see findArgs).
+	findApp     = `SELECT ` + appCols + ` FROM applications WHERE token = ? AND deleted_at IS NULL`
+	findChat    = `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND number = ? AND deleted_at IS NULL AND ` + liveApp
+	findMessage = `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?
+		AND deleted_at IS NULL AND ` + liveChat + ` AND ` + liveApp
 )
+
+// chatArgs are the arguments of findChat; messageArgs those of findMessage.
+func chatArgs(token string, number int64) []any { return []any{token, number, token} }
+
+func messageArgs(token string, chat, number int64) []any {
+	return []any{token, chat, number, token, chat, token}
+}
 
 // CreateApplication implements instachat.Store.
 func (db *DB) CreateApplication(ctx context.Context, app *instachat.Application) error {
@@ -37,28 +54,28 @@ func (db *DB) FindApplication(ctx context.Context, token string) (*instachat.App
 // an unknown after token yields an empty page rather than the first one.
 func (db *DB) ListApplications(ctx context.Context, after string, limit int) ([]*instachat.Application, error) {
 	rows, err := db.db.QueryContext(ctx, `SELECT `+appCols+` FROM applications
-		WHERE id > IF(? = '', 0, (SELECT id FROM applications WHERE token = ?))
+		WHERE id > IF(? = '', 0, (SELECT id FROM applications WHERE token = ?)) AND deleted_at IS NULL
 		ORDER BY id LIMIT ?`, after, after, limit)
 	return all(rows, err, scanApp)
 }
 
 // UpdateApplication implements instachat.Store.
 func (db *DB) UpdateApplication(ctx context.Context, token, name string, at time.Time) (*instachat.Application, error) {
-	return update(ctx, db, "application", scanApp, `UPDATE applications SET name = ?, updated_at = ? WHERE token = ?`, findApp, name, at, token)
+	return update(ctx, db, "application", scanApp, `UPDATE applications SET name = ?, updated_at = ? WHERE token = ? AND deleted_at IS NULL`, findApp, name, at, token)
 }
 
 // FindChat implements instachat.Store.
 func (db *DB) FindChat(ctx context.Context, token string, number int64) (*instachat.Chat, error) {
-	return find(ctx, db.db, "chat", scanChat, findChat, token, number)
+	return find(ctx, db.db, "chat", scanChat, findChat, chatArgs(token, number)...)
 }
 
 // ListChats implements instachat.Store.
 func (db *DB) ListChats(ctx context.Context, token string, after int64, limit int) ([]*instachat.Chat, error) {
 	rows, err := db.db.QueryContext(ctx, `SELECT `+chatCols+` FROM chats
-		WHERE app_token = ? AND number > ? ORDER BY number LIMIT ?`, token, after, limit)
+		WHERE app_token = ? AND number > ? AND deleted_at IS NULL AND `+liveApp+` ORDER BY number LIMIT ?`, token, after, token, limit)
 	chats, err := all(rows, err, scanChat)
 	if err == nil && len(chats) == 0 {
-		err = db.exists(ctx, "application", `SELECT 1 FROM applications WHERE token = ?`, token)
+		err = db.exists(ctx, "application", `SELECT 1 FROM applications WHERE token = ? AND deleted_at IS NULL`, token)
 	}
 	return chats, err
 }
@@ -74,11 +91,11 @@ func (db *DB) UpdateChat(ctx context.Context, token string, number int64, name s
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE chats SET name = ?, updated_at = ?, app_revision = ? WHERE app_token = ? AND number = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE chats SET name = ?, updated_at = ?, app_revision = ? WHERE app_token = ? AND number = ? AND deleted_at IS NULL`,
 			name, at, revision+1, token, number); err != nil {
 			return err
 		}
-		if c, err = find(ctx, tx, "chat", scanChat, findChat, token, number); err != nil {
+		if c, err = find(ctx, tx, "chat", scanChat, findChat, chatArgs(token, number)...); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE applications SET revision = ? WHERE token = ?`, revision+1, token)
@@ -90,7 +107,11 @@ func (db *DB) UpdateChat(ctx context.Context, token string, number int64, name s
 // lockAppFeed locks the application's row and returns its feed's revision.
 func lockAppFeed(ctx context.Context, tx *sql.Tx, token string) (int64, error) {
 	var revision int64
-	err := tx.QueryRowContext(ctx, `SELECT revision FROM applications WHERE token = ? FOR UPDATE`, token).Scan(&revision)
+	var deleted sql.NullTime
+	err := tx.QueryRowContext(ctx, `SELECT revision, deleted_at FROM applications WHERE token = ? FOR UPDATE`, token).Scan(&revision, &deleted)
+	if err == nil && deleted.Valid {
+		return 0, instachat.ErrApplicationNotFound
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		// Not stored (never, but the unique index must hold): its chats'
 		// newest revision is where its feed stands.
@@ -128,16 +149,17 @@ func lockChatFeed(ctx context.Context, tx *sql.Tx, token string, chat int64) (in
 
 // FindMessage implements instachat.Store.
 func (db *DB) FindMessage(ctx context.Context, token string, chat, number int64) (*instachat.Message, error) {
-	return find(ctx, db.db, "message", scanMessage, findMessage, token, chat, number)
+	return find(ctx, db.db, "message", scanMessage, findMessage, messageArgs(token, chat, number)...)
 }
 
 // ListMessages implements instachat.Store.
 func (db *DB) ListMessages(ctx context.Context, token string, chat int64, after int64, limit int) ([]*instachat.Message, error) {
 	rows, err := db.db.QueryContext(ctx, `SELECT `+messageCols+` FROM messages
-		WHERE app_token = ? AND chat_number = ? AND number > ? ORDER BY number LIMIT ?`, token, chat, after, limit)
+		WHERE app_token = ? AND chat_number = ? AND number > ? AND deleted_at IS NULL AND `+liveChat+` AND `+liveApp+`
+		ORDER BY number LIMIT ?`, token, chat, after, token, chat, token, limit)
 	msgs, err := all(rows, err, scanMessage)
 	if err == nil && len(msgs) == 0 {
-		err = db.exists(ctx, "chat", `SELECT 1 FROM chats WHERE app_token = ? AND number = ?`, token, chat)
+		err = db.exists(ctx, "chat", `SELECT 1 FROM chats WHERE app_token = ? AND number = ? AND deleted_at IS NULL AND `+liveApp, token, chat, token)
 	}
 	return msgs, err
 }
@@ -152,12 +174,13 @@ func (db *DB) UpdateMessage(ctx context.Context, token string, chat, number int6
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx,
-			`UPDATE messages SET body = ?, updated_at = ?, revision = ? WHERE app_token = ? AND chat_number = ? AND number = ?`,
-			body, at, revision+1, token, chat, number); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET body = ?, updated_at = ?, revision = ?
+			WHERE app_token = ? AND chat_number = ? AND number = ? AND deleted_at IS NULL`,
+			body, at, revision+1, token, chat, number)
+		if err := updatedOne(res, err, instachat.ErrMessageNotFound); err != nil {
 			return err
 		}
-		if m, err = find(ctx, tx, "message", scanMessage, findMessage, token, chat, number); err != nil {
+		if m, err = find(ctx, tx, "message", scanMessage, findMessage, messageArgs(token, chat, number)...); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE chats SET revision = ? WHERE app_token = ? AND number = ?`, revision+1, token, chat)
@@ -210,13 +233,13 @@ func (db *DB) Recount(ctx context.Context) error {
 			after = ids[n-1].(int64)
 			in := `(` + placeholders(n) + `)`
 			if _, err := tx.ExecContext(ctx, `UPDATE chats c SET messages_count = (SELECT COUNT(*) FROM messages m
-				WHERE m.app_token = c.app_token AND m.chat_number = c.number) WHERE c.app_token IN `+in, tokens...); err != nil {
+				WHERE m.app_token = c.app_token AND m.chat_number = c.number AND m.deleted_at IS NULL) WHERE c.app_token IN `+in, tokens...); err != nil {
 				return err
 			}
 			// Through the primary key, as lockApps: ApplyCreates locks
 			// applications through the token index first, so a transaction
 			// taking both in the other order could hold what it waits for.
-			_, err = tx.ExecContext(ctx, `UPDATE applications a SET chats_count = (SELECT COUNT(*) FROM chats c WHERE c.app_token = a.token)
+			_, err = tx.ExecContext(ctx, `UPDATE applications a SET chats_count = (SELECT COUNT(*) FROM chats c WHERE c.app_token = a.token AND c.deleted_at IS NULL)
 				WHERE a.id IN `+in, ids...)
 			return err
 		})
@@ -252,11 +275,13 @@ func (db *DB) HighestNumber(ctx context.Context, s instachat.Scope) (int64, erro
 	var err error
 	if s.ChatNumbers() {
 		err = db.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT number FROM chats WHERE app_token = ? ORDER BY number DESC LIMIT 1), 0)
-			FROM applications WHERE token = ?`, s.Token, s.Token).Scan(&n)
+			FROM applications WHERE token = ? AND deleted_at IS NULL`, s.Token, s.Token).Scan(&n)
 	} else {
+		// Tombstones count, so a deleted number is never issued again; a
+		// deleted chat has no number to issue.
 		err = db.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT number FROM messages WHERE app_token = ? AND chat_number = ?
 			ORDER BY number DESC LIMIT 1), 0)
-			FROM applications WHERE token = ?`, s.Token, s.Chat, s.Token).Scan(&n)
+			FROM applications WHERE token = ? AND deleted_at IS NULL AND `+liveChat, s.Token, s.Chat, s.Token, s.Token, s.Chat).Scan(&n)
 	}
 	return n, formatError(err, "application")
 }
@@ -268,11 +293,11 @@ func (db *DB) HighestNumber(ctx context.Context, s instachat.Scope) (int64, erro
 func (db *DB) Watermarks(ctx context.Context, fn func(instachat.Watermark) error) error {
 	rows, err := db.db.QueryContext(ctx, `
 		SELECT token, 0, COALESCE((SELECT number FROM chats
-			WHERE app_token = a.token ORDER BY number DESC LIMIT 1), 0)
+			WHERE app_token = a.token ORDER BY number DESC LIMIT 1), 0), deleted_at IS NOT NULL
 		FROM applications a
 		UNION ALL
 		SELECT app_token, number, COALESCE((SELECT number FROM messages
-			WHERE app_token = c.app_token AND chat_number = c.number ORDER BY number DESC LIMIT 1), 0)
+			WHERE app_token = c.app_token AND chat_number = c.number ORDER BY number DESC LIMIT 1), 0), deleted_at IS NOT NULL
 		FROM chats c`)
 	return sqlrow.Watermarks(rows, err, fn, formatError)
 }
@@ -286,12 +311,38 @@ func scanApp(s scanner) (*instachat.Application, error) {
 
 func scanChat(s scanner) (*instachat.Chat, error) {
 	var c instachat.Chat
-	return &c, s.Scan(&c.Token, &c.Number, &c.Name, &c.MessagesCount, &c.Revision, &c.AppRevision, &c.CreatedAppRevision, &c.CreatedAt, &c.UpdatedAt)
+	var deleted sql.NullTime
+	err := s.Scan(&c.Token, &c.Number, &c.Name, &c.MessagesCount, &c.Revision, &c.AppRevision, &c.CreatedAppRevision,
+		&c.CreatedAt, &c.UpdatedAt, &deleted)
+	c.DeletedAt = nullTime(deleted)
+	return &c, err
 }
 
 func scanMessage(s scanner) (*instachat.Message, error) {
 	var m instachat.Message
-	return &m, s.Scan(&m.Token, &m.Chat, &m.Number, &m.Body, &m.Revision, &m.CreatedRevision, &m.CreatedAt, &m.UpdatedAt)
+	var deleted sql.NullTime
+	err := s.Scan(&m.Token, &m.Chat, &m.Number, &m.Body, &m.Revision, &m.CreatedRevision, &m.CreatedAt, &m.UpdatedAt, &deleted)
+	m.DeletedAt = nullTime(deleted)
+	return &m, err
+}
+
+func nullTime(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	return &t.Time
+}
+
+// updatedOne returns notFound unless the UPDATE of res changed a row.
+func updatedOne(res sql.Result, err error, notFound error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err == nil && n == 0 {
+		err = notFound
+	}
+	return err
 }
 
 // find returns the one row of a query; what names it for ENOTFOUND.

@@ -32,7 +32,7 @@ func (db *DB) ListChanges(ctx context.Context, q instachat.ChangesQuery) (*insta
 		if err := q.CheckRevision(page.Revision); err != nil {
 			return nil, err
 		}
-		rows, err := tx.StmtContext(ctx, db.chatChanges).QueryContext(ctx, q.Topic.Token, from, q.Limit+1)
+		rows, err := tx.StmtContext(ctx, db.chatChanges).QueryContext(ctx, q.Topic.Token, from, q.After, q.Limit+1)
 		chats, err := collect(rows, err, scanChat)
 		if err != nil {
 			return nil, err
@@ -48,7 +48,7 @@ func (db *DB) ListChanges(ctx context.Context, q instachat.ChangesQuery) (*insta
 		if err := q.CheckRevision(page.Revision); err != nil {
 			return nil, err
 		}
-		rows, err := tx.StmtContext(ctx, db.messageChanges).QueryContext(ctx, q.Topic.Token, q.Topic.Chat, from, q.Limit+1)
+		rows, err := tx.StmtContext(ctx, db.messageChanges).QueryContext(ctx, q.Topic.Token, q.Topic.Chat, from, q.After, q.Limit+1)
 		msgs, err := collect(rows, err, scanMessage)
 		if err != nil {
 			return nil, err

@@ -82,6 +82,10 @@ type DB struct {
 	appRevision, chatRevision, setAppRevision               *sql.Stmt
 	setChatRevision, feedApp, feedChat                      *sql.Stmt
 	chatChanges, messageChanges                             *sql.Stmt
+	deleteMessage, uncountMessage, unindexMessage           *sql.Stmt
+	eraseReceipt, deleteChat, uncountChat, deleteApp        *sql.Stmt
+	insertReclaim, nextReclaim, doneReclaim                 *sql.Stmt
+	chatDeleted, messageDeleted                             *sql.Stmt
 
 	// searchIndex[n-1] is indexSearch(n): a search with a long term
 	// among n terms.
@@ -215,8 +219,19 @@ const scopeQuery = `SELECT id FROM search_scopes WHERE app_token = ? AND chat_nu
 
 const (
 	appCols     = `token, name, chats_count, revision, created_at, updated_at`
-	chatCols    = `app_token, number, name, messages_count, revision, app_revision, created_app_revision, created_at, updated_at`
-	messageCols = `app_token, chat_number, number, body, revision, created_revision, created_at, updated_at`
+	chatCols    = `app_token, number, name, messages_count, revision, app_revision, created_app_revision, created_at, updated_at, deleted_at`
+	messageCols = `app_token, chat_number, number, body, revision, created_revision, created_at, updated_at, deleted_at`
+
+	// A row under a deleted application or chat is hidden from every read
+	// from the moment of the deletion, before Reclaim erases it: these
+	// conditions, on the token ?1 and the chat number ?2 of a statement,
+	// are one seek of a unique index each.
+	liveApp  = `NOT EXISTS (SELECT 1 FROM applications WHERE token = ?1 AND deleted_at IS NOT NULL)`
+	liveChat = `NOT EXISTS (SELECT 1 FROM chats WHERE app_token = ?1 AND number = ?2 AND deleted_at IS NOT NULL)`
+
+	// erasedFingerprint replaces the fingerprint of a deleted row's
+	// receipt (see instachat.ErasedFingerprint).
+	erasedFingerprint = `'` + instachat.ErasedFingerprint + `'`
 
 	// The current revision of an application's feed, or of a chat's, as a
 	// write inside the writer's transaction continues it. The row keeps
@@ -242,14 +257,15 @@ func (db *DB) prepare(ctx context.Context) error {
 	}
 	stmts := []stmt{
 		{&db.insertApp, w, `INSERT INTO applications (token, name, created_at, updated_at) VALUES (?, ?, ?, ?)`},
-		{&db.findApp, r, `SELECT ` + appCols + ` FROM applications WHERE token = ?`},
+		{&db.findApp, r, `SELECT ` + appCols + ` FROM applications WHERE token = ? AND deleted_at IS NULL`},
 		// Creation order is id order; an unknown after token yields an
 		// empty page rather than restarting from the first.
 		{&db.listApps, r, `SELECT ` + appCols + ` FROM applications
 			WHERE id > CASE WHEN ?1 = '' THEN 0 ELSE (SELECT id FROM applications WHERE token = ?1) END
+				AND deleted_at IS NULL
 			ORDER BY id LIMIT ?2`},
-		{&db.updateApp, w, `UPDATE applications SET name = ?, updated_at = ? WHERE token = ? RETURNING ` + appCols},
-		{&db.appExists, r, `SELECT 1 FROM applications WHERE token = ?`},
+		{&db.updateApp, w, `UPDATE applications SET name = ?, updated_at = ? WHERE token = ? AND deleted_at IS NULL RETURNING ` + appCols},
+		{&db.appExists, r, `SELECT 1 FROM applications WHERE token = ? AND deleted_at IS NULL`},
 
 		// Messages may be stored before their chat row (see
 		// instachat.Store.ApplyCreates), so a new chat starts with their
@@ -258,14 +274,15 @@ func (db *DB) prepare(ctx context.Context) error {
 		// twice must fail the batch, not drop a row.
 		{&db.insertChat, w, `INSERT INTO chats
 				(app_token, number, name, messages_count, revision, app_revision, created_app_revision, created_at, updated_at)
-			VALUES (?1, ?2, ?3, (SELECT COUNT(*) FROM messages WHERE app_token = ?1 AND chat_number = ?2),
+			VALUES (?1, ?2, ?3, (SELECT COUNT(*) FROM messages WHERE app_token = ?1 AND chat_number = ?2 AND deleted_at IS NULL),
 				(SELECT COALESCE(MAX(revision), 0) FROM messages WHERE app_token = ?1 AND chat_number = ?2), ?4, ?4, ?5, ?6)
 			ON CONFLICT (app_token, number) DO NOTHING RETURNING messages_count, revision`},
-		{&db.findChat, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND number = ?`},
-		{&db.listChats, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND number > ? ORDER BY number LIMIT ?`},
+		{&db.findChat, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ?1 AND number = ?2 AND deleted_at IS NULL AND ` + liveApp},
+		{&db.listChats, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ?1 AND number > ?2 AND deleted_at IS NULL AND ` + liveApp + `
+			ORDER BY number LIMIT ?3`},
 		{&db.updateChat, w, `UPDATE chats SET name = ?3, updated_at = ?4, app_revision = 1 + ` + appRevisionExpr + `
-			WHERE app_token = ?1 AND number = ?2 RETURNING ` + chatCols},
-		{&db.chatExists, r, `SELECT 1 FROM chats WHERE app_token = ? AND number = ?`},
+			WHERE app_token = ?1 AND number = ?2 AND deleted_at IS NULL AND ` + liveApp + ` RETURNING ` + chatCols},
+		{&db.chatExists, r, `SELECT 1 FROM chats WHERE app_token = ?1 AND number = ?2 AND deleted_at IS NULL AND ` + liveApp},
 
 		// A replay carries its receipt's created_at and changes nothing; a
 		// key reused after its receipt expired, but before the prune
@@ -278,13 +295,41 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.insertMessage, w, `INSERT INTO messages (app_token, chat_number, number, body, revision, created_revision, created_at, updated_at)
 			VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) ON CONFLICT (app_token, chat_number, number) DO NOTHING`},
 		{&db.indexMessage, w, `INSERT INTO message_index (rowid, body) VALUES (?, ?)`},
-		{&db.findMessage, r, `SELECT ` + messageCols + ` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`},
+		{&db.findMessage, r, `SELECT ` + messageCols + ` FROM messages
+			WHERE app_token = ?1 AND chat_number = ?2 AND number = ?3 AND deleted_at IS NULL AND ` + liveChat + ` AND ` + liveApp},
 		{&db.findMessages, r, `SELECT ` + messageCols + ` FROM messages
-			WHERE app_token = ? AND chat_number = ? AND number IN (SELECT value FROM json_each(?))`},
+			WHERE app_token = ?1 AND chat_number = ?2 AND number IN (SELECT value FROM json_each(?3)) AND deleted_at IS NULL
+				AND ` + liveChat + ` AND ` + liveApp},
 		{&db.listMessages, r, `SELECT ` + messageCols + ` FROM messages
-			WHERE app_token = ? AND chat_number = ? AND number > ? ORDER BY number LIMIT ?`},
+			WHERE app_token = ?1 AND chat_number = ?2 AND number > ?3 AND deleted_at IS NULL AND ` + liveChat + ` AND ` + liveApp + `
+			ORDER BY number LIMIT ?4`},
 		{&db.updateMessage, w, `UPDATE messages SET body = ?4, updated_at = ?5, revision = 1 + ` + chatRevisionExpr + `
-			WHERE app_token = ?1 AND chat_number = ?2 AND number = ?3 RETURNING ` + messageCols},
+			WHERE app_token = ?1 AND chat_number = ?2 AND number = ?3 AND deleted_at IS NULL AND ` + liveChat + ` AND ` + liveApp + `
+			RETURNING ` + messageCols},
+
+		// A deletion leaves the row as a tombstone, its body erased, at
+		// the chat's next revision; its index entry goes with it, and
+		// what its receipt held of it.
+		{&db.deleteMessage, w, `UPDATE messages SET body = '', deleted_at = ?4, updated_at = ?4, revision = 1 + ` + chatRevisionExpr + `
+			WHERE app_token = ?1 AND chat_number = ?2 AND number = ?3 AND deleted_at IS NULL AND ` + liveChat + ` AND ` + liveApp + `
+			RETURNING ` + messageCols},
+		{&db.uncountMessage, w, `UPDATE chats SET revision = ?3, messages_count = MAX(messages_count - 1, 0) WHERE app_token = ?1 AND number = ?2`},
+		{&db.unindexMessage, w, `DELETE FROM message_index WHERE rowid =
+			(SELECT id << 32 | (` + strconv.Itoa(maxMessageNumber) + ` - ?3) FROM search_scopes WHERE app_token = ?1 AND chat_number = ?2)`},
+		{&db.eraseReceipt, w, `UPDATE receipts SET fingerprint = ` + erasedFingerprint + ` WHERE app_token = ? AND chat_number = ? AND number = ?`},
+		{&db.deleteChat, w, `UPDATE chats SET deleted_at = ?3, updated_at = ?3, app_revision = 1 + ` + appRevisionExpr + `
+			WHERE app_token = ?1 AND number = ?2 AND deleted_at IS NULL AND ` + liveApp + ` RETURNING ` + chatCols},
+		{&db.uncountChat, w, `UPDATE applications SET revision = ?2, chats_count = MAX(chats_count - 1, 0) WHERE token = ?1`},
+		{&db.deleteApp, w, `UPDATE applications SET deleted_at = ?2, updated_at = ?2 WHERE token = ?1 AND deleted_at IS NULL`},
+		{&db.insertReclaim, w, `INSERT INTO reclaims (app_token, chat_number) VALUES (?, ?)`},
+		{&db.nextReclaim, w, `SELECT id, app_token, chat_number FROM reclaims ORDER BY id LIMIT 1`},
+		{&db.doneReclaim, w, `DELETE FROM reclaims WHERE id = ?`},
+		// Whether a create goes to a deleted chat or application (the
+		// chat's deleted_at, else the application's), or retries a deleted
+		// message, for ApplyCreates to drop it.
+		{&db.chatDeleted, w, `SELECT COALESCE((SELECT deleted_at FROM chats WHERE app_token = ?1 AND number = ?2),
+			(SELECT deleted_at FROM applications WHERE token = ?1))`},
+		{&db.messageDeleted, w, `SELECT deleted_at FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`},
 		// An edit replaces the entry at indexRowid(scope, number), computed
 		// here in SQL.
 		{&db.reindexMessage, w, `INSERT OR REPLACE INTO message_index (rowid, body)
@@ -304,21 +349,28 @@ func (db *DB) prepare(ctx context.Context) error {
 
 		// A page of a feed is a range of its revision index, read in one
 		// transaction with the feed's current revision.
-		{&db.feedApp, r, `SELECT revision FROM applications WHERE token = ?`},
-		{&db.feedChat, r, `SELECT revision FROM chats WHERE app_token = ? AND number = ?`},
-		{&db.chatChanges, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ? AND app_revision > ? ORDER BY app_revision LIMIT ?`},
+		// A tombstone is listed only to a client that may hold what it
+		// deleted: one resuming from after its creation (?after).
+		{&db.feedApp, r, `SELECT revision FROM applications WHERE token = ? AND deleted_at IS NULL`},
+		{&db.feedChat, r, `SELECT revision FROM chats WHERE app_token = ?1 AND number = ?2 AND deleted_at IS NULL AND ` + liveApp},
+		{&db.chatChanges, r, `SELECT ` + chatCols + ` FROM chats WHERE app_token = ?1 AND app_revision > ?2
+			AND (deleted_at IS NULL OR created_app_revision <= ?3) ORDER BY app_revision LIMIT ?4`},
 		{&db.messageChanges, r, `SELECT ` + messageCols + ` FROM messages
-			WHERE app_token = ? AND chat_number = ? AND revision > ? ORDER BY revision LIMIT ?`},
+			WHERE app_token = ?1 AND chat_number = ?2 AND revision > ?3 AND (deleted_at IS NULL OR created_revision <= ?4)
+			ORDER BY revision LIMIT ?5`},
 		// MAX over a unique index prefix is one seek, however many rows.
+		// Tombstones count: a deleted number is never issued again. A
+		// deleted application or chat has no number to issue.
 		{&db.highestChat, r, `SELECT COALESCE((SELECT MAX(number) FROM chats WHERE app_token = ?1), 0)
-			FROM applications WHERE token = ?1`},
+			FROM applications WHERE token = ?1 AND deleted_at IS NULL`},
 		{&db.highestMessage, r, `SELECT COALESCE((SELECT MAX(number) FROM messages WHERE app_token = ?1 AND chat_number = ?2), 0)
-			FROM applications WHERE token = ?1`},
-		{&db.watermarks, r, `SELECT token, 0, COALESCE((SELECT MAX(number) FROM chats WHERE app_token = applications.token), 0)
+			FROM applications WHERE token = ?1 AND deleted_at IS NULL AND ` + liveChat},
+		{&db.watermarks, r, `SELECT token, 0, COALESCE((SELECT MAX(number) FROM chats WHERE app_token = applications.token), 0),
+				deleted_at IS NOT NULL
 			FROM applications
 			UNION ALL
 			SELECT app_token, number, COALESCE((SELECT MAX(number) FROM messages
-				WHERE app_token = chats.app_token AND chat_number = chats.number), 0)
+				WHERE app_token = chats.app_token AND chat_number = chats.number), 0), deleted_at IS NOT NULL
 			FROM chats`},
 	}
 	// Every search with a long term has one of these shapes: prepared
@@ -381,15 +433,32 @@ func scanApp(s scanner) (*instachat.Application, error) {
 	return &a, s.Scan(&a.Token, &a.Name, &a.ChatsCount, &a.Revision, unixMicro{&a.CreatedAt}, unixMicro{&a.UpdatedAt})
 }
 
+// nullMicro scans an INTEGER of unix microseconds or NULL.
+type nullMicro struct{ t **time.Time }
+
+func (u nullMicro) Scan(v any) error {
+	if v == nil {
+		*u.t = nil
+		return nil
+	}
+	var t time.Time
+	if err := (unixMicro{&t}).Scan(v); err != nil {
+		return err
+	}
+	*u.t = &t
+	return nil
+}
+
 func scanChat(s scanner) (*instachat.Chat, error) {
 	var c instachat.Chat
 	return &c, s.Scan(&c.Token, &c.Number, &c.Name, &c.MessagesCount, &c.Revision, &c.AppRevision, &c.CreatedAppRevision,
-		unixMicro{&c.CreatedAt}, unixMicro{&c.UpdatedAt})
+		unixMicro{&c.CreatedAt}, unixMicro{&c.UpdatedAt}, nullMicro{&c.DeletedAt})
 }
 
 func scanMessage(s scanner) (*instachat.Message, error) {
 	var m instachat.Message
-	return &m, s.Scan(&m.Token, &m.Chat, &m.Number, &m.Body, &m.Revision, &m.CreatedRevision, unixMicro{&m.CreatedAt}, unixMicro{&m.UpdatedAt})
+	return &m, s.Scan(&m.Token, &m.Chat, &m.Number, &m.Body, &m.Revision, &m.CreatedRevision, unixMicro{&m.CreatedAt}, unixMicro{&m.UpdatedAt},
+		nullMicro{&m.DeletedAt})
 }
 
 // one runs a single-row statement; what names the row for ENOTFOUND.

@@ -206,3 +206,12 @@ func TestFeedsConformanceShared(t *testing.T) {
 	db := openTest(t)
 	conformance.TestFeeds(t, func(*testing.T) instachat.Store { return db })
 }
+
+func TestDeletesConformance(t *testing.T) {
+	conformance.TestDeletes(t, func(t *testing.T) instachat.Store { return openTest(t) })
+}
+
+func TestDeletesConformanceShared(t *testing.T) {
+	db := openTest(t)
+	conformance.TestDeletes(t, func(*testing.T) instachat.Store { return db })
+}

@@ -166,11 +166,33 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 	var storedChats []storedChat
 	var stored []*instachat.Message
 	var revisions []int64 // of stored, in its order
+	// The creates dropped because what they create, or the chat or
+	// application it belongs to, is deleted, and when that was.
+	dropped := map[instachat.Create]time.Time{}
+	gone := map[chatKey]*time.Time{} // a chat's deleted_at, else its application's
+	chatGone := func(k chatKey) (*time.Time, error) {
+		if at, ok := gone[k]; ok {
+			return at, nil
+		}
+		var at *time.Time
+		if err := tx.StmtContext(ctx, db.chatDeleted).QueryRowContext(ctx, k.token, k.number).Scan(nullMicro{&at}); err != nil {
+			return nil, formatError(err, "")
+		}
+		gone[k] = at
+		return at, nil
+	}
 
 	insertChat, appRevision := tx.StmtContext(ctx, db.insertChat), tx.StmtContext(ctx, db.appRevision)
 	for _, c := range creates {
 		ch := c.Chat
 		if ch == nil {
+			continue
+		}
+		// Chat 0 stands for the application: its deleted_at alone.
+		if at, err := chatGone(chatKey{ch.Token, 0}); err != nil {
+			return err
+		} else if at != nil {
+			dropped[c] = *at
 			continue
 		}
 		app := apps[ch.Token]
@@ -186,7 +208,12 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 		err := insertChat.QueryRowContext(ctx, ch.Token, ch.Number, ch.Name, next, ch.CreatedAt.UnixMicro(), ch.UpdatedAt.UnixMicro()).
 			Scan(&sc.count, &sc.revision)
 		switch {
-		case errors.Is(err, sql.ErrNoRows): // stored already
+		case errors.Is(err, sql.ErrNoRows): // stored already, perhaps deleted since
+			if at, err := chatGone(chatKey{ch.Token, ch.Number}); err != nil {
+				return err
+			} else if at != nil {
+				dropped[c] = *at
+			}
 		case err != nil:
 			return formatError(err, "")
 		default:
@@ -201,6 +228,12 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 			continue
 		}
 		k := chatKey{m.Token, m.Chat}
+		if at, err := chatGone(k); err != nil {
+			return err
+		} else if at != nil {
+			dropped[c] = *at
+			continue
+		}
 		chat := chats[k]
 		if chat == nil {
 			// After the chats' inserts: a chat stored above starts at
@@ -220,12 +253,25 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 			chat.added++
 			stored = append(stored, m)
 			revisions = append(revisions, next)
+			continue
+		}
+		// Stored already: a retry, dropped if its message was deleted.
+		var at *time.Time
+		if err := tx.StmtContext(ctx, db.messageDeleted).QueryRowContext(ctx, m.Token, m.Chat, m.Number).Scan(nullMicro{&at}); err != nil {
+			return formatError(err, "")
+		}
+		if at != nil {
+			dropped[c] = *at
 		}
 	}
 	if err := db.index(ctx, tx, stored); err != nil {
 		return err
 	}
-	if err := db.keepReceipts(ctx, tx, creates); err != nil {
+	kept := creates
+	if len(dropped) > 0 {
+		kept = slices.DeleteFunc(slices.Clone(creates), func(c instachat.Create) bool { _, ok := dropped[c]; return ok })
+	}
+	if err := db.keepReceipts(ctx, tx, kept); err != nil {
 		return err
 	}
 
@@ -258,6 +304,13 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 	}
 	for i, m := range stored {
 		m.Revision, m.CreatedRevision = revisions[i], revisions[i]
+	}
+	for c, at := range dropped {
+		if c.Chat != nil {
+			c.Chat.DeletedAt = &at
+		} else {
+			c.Message.DeletedAt = &at
+		}
 	}
 	// A message stored in the batch of its chat's creation came after it.
 	for _, sc := range storedChats {
@@ -329,7 +382,7 @@ func inserted(res sql.Result, err error) (bool, error) {
 }
 
 // Recount implements instachat.Store. Each count is a range scan of a unique
-// index; rows whose count is already right are left unwritten, so a recount
+// index and its rows (tombstones are not counted); rows whose count is already right are left unwritten, so a recount
 // of a consistent database writes nothing.
 func (db *DB) Recount(ctx context.Context) error {
 	tx, err := db.write.BeginTx(ctx, nil)
@@ -338,10 +391,12 @@ func (db *DB) Recount(ctx context.Context) error {
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `
-		UPDATE applications SET chats_count = (SELECT COUNT(*) FROM chats WHERE app_token = applications.token)
-		WHERE chats_count <> (SELECT COUNT(*) FROM chats WHERE app_token = applications.token);
-		UPDATE chats SET messages_count = (SELECT COUNT(*) FROM messages WHERE app_token = chats.app_token AND chat_number = chats.number)
-		WHERE messages_count <> (SELECT COUNT(*) FROM messages WHERE app_token = chats.app_token AND chat_number = chats.number);
+		UPDATE applications SET chats_count = (SELECT COUNT(*) FROM chats WHERE app_token = applications.token AND deleted_at IS NULL)
+		WHERE chats_count <> (SELECT COUNT(*) FROM chats WHERE app_token = applications.token AND deleted_at IS NULL);
+		UPDATE chats SET messages_count = (SELECT COUNT(*) FROM messages
+			WHERE app_token = chats.app_token AND chat_number = chats.number AND deleted_at IS NULL)
+		WHERE messages_count <> (SELECT COUNT(*) FROM messages
+			WHERE app_token = chats.app_token AND chat_number = chats.number AND deleted_at IS NULL);
 	`); err != nil {
 		return formatError(err, "")
 	}

@@ -57,11 +57,11 @@ func Each[T any](rows *sql.Rows, err error, scan func(Scanner) (T, error), fn fu
 }
 
 // Watermarks calls fn with every watermark of a query returning token, chat
-// number (0 for the application) and highest number, as Store.Watermarks
-// does.
+// number (0 for the application), highest number and whether the
+// application or chat is deleted, as Store.Watermarks does.
 func Watermarks(rows *sql.Rows, err error, fn func(instachat.Watermark) error, format Format) error {
 	return Each(rows, err, func(s Scanner) (instachat.Watermark, error) {
 		var w instachat.Watermark
-		return w, s.Scan(&w.Token, &w.Chat, &w.Highest)
+		return w, s.Scan(&w.Token, &w.Chat, &w.Highest, &w.Deleted)
 	}, fn, format)
 }

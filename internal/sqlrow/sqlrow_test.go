@@ -34,8 +34,8 @@ func open(t *testing.T) *sql.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(`CREATE TABLE w (token TEXT, chat INTEGER, highest INTEGER);
-		INSERT INTO w VALUES ('a', 0, 2), ('a', 1, 5), ('b', 0, 0)`); err != nil {
+	if _, err := db.Exec(`CREATE TABLE w (token TEXT, chat INTEGER, highest INTEGER, deleted INTEGER);
+		INSERT INTO w VALUES ('a', 0, 2, 0), ('a', 1, 5, 1), ('b', 0, 0, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -85,16 +85,16 @@ func TestAll(t *testing.T) {
 func TestWatermarksPassesFnErrorAsIs(t *testing.T) {
 	db := open(t)
 	var got []instachat.Watermark
-	rows, err := db.Query(`SELECT token, chat, highest FROM w ORDER BY rowid`)
+	rows, err := db.Query(`SELECT token, chat, highest, deleted FROM w ORDER BY rowid`)
 	err = sqlrow.Watermarks(rows, err, func(w instachat.Watermark) error { got = append(got, w); return nil }, format)
 	want := []instachat.Watermark{
-		{Scope: instachat.ChatsOf("a"), Highest: 2}, {Scope: instachat.MessagesOf("a", 1), Highest: 5}, {Scope: instachat.ChatsOf("b"), Highest: 0},
+		{Scope: instachat.ChatsOf("a"), Highest: 2}, {Scope: instachat.MessagesOf("a", 1), Highest: 5, Deleted: true}, {Scope: instachat.ChatsOf("b"), Highest: 0},
 	}
 	if err != nil || len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("Watermarks = %v, %v; want %v", got, err, want)
 	}
 	stop, calls := errors.New("stop"), 0
-	rows, err = db.Query(`SELECT token, chat, highest FROM w`)
+	rows, err = db.Query(`SELECT token, chat, highest, deleted FROM w`)
 	err = sqlrow.Watermarks(rows, err, func(instachat.Watermark) error { calls++; return stop }, format)
 	if err != stop || calls != 1 {
 		t.Errorf("Watermarks with fn failing = %v after %d calls; want fn's error itself after 1", err, calls)

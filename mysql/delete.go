@@ -1,0 +1,136 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/instachat/instachat"
+)
+
+// DeleteMessage implements instachat.Store. The deletion takes the chat's
+// next revision under the lock that serialises the chat's feed (see
+// lockChatFeed), as an edit does, so it is ordered with the chat's creates
+// and edits whichever process commits them.
+func (db *DB) DeleteMessage(ctx context.Context, token string, chat, number int64, at time.Time) (*instachat.Message, error) {
+	var m *instachat.Message
+	err := db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) error {
+		revision, err := lockChatFeed(ctx, tx, token, chat)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET body = '', deleted_at = ?, updated_at = ?, revision = ?
+			WHERE app_token = ? AND chat_number = ? AND number = ? AND deleted_at IS NULL AND `+liveChat+` AND `+liveApp,
+			at, at, revision+1, token, chat, number, token, chat, token)
+		if err := updatedOne(res, err, instachat.ErrMessageNotFound); err != nil {
+			return err
+		}
+		if m, err = find(ctx, tx, "message", scanMessage, `SELECT `+messageCols+` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`,
+			token, chat, number); err != nil {
+			return err
+		}
+		// A chat whose row is not stored yet matches nothing: its revision
+		// is its newest message's, and inserting it counts no tombstone.
+		_, err = tx.ExecContext(ctx, `UPDATE chats SET revision = ?, messages_count = GREATEST(messages_count - 1, 0) WHERE app_token = ? AND number = ?`,
+			revision+1, token, chat)
+		return err
+	})
+	return m, formatError(err, "message")
+}
+
+// DeleteChat implements instachat.Store. The chat's row becomes its
+// tombstone at the application's next revision, under the application's
+// row lock (the lock ApplyCreates takes first), and a reclaim is recorded;
+// Reclaim erases the messages later.
+func (db *DB) DeleteChat(ctx context.Context, token string, number int64, at time.Time) (*instachat.Chat, error) {
+	var c *instachat.Chat
+	err := db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) error {
+		revision, err := lockAppFeed(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE chats SET deleted_at = ?, updated_at = ?, app_revision = ?
+			WHERE app_token = ? AND number = ? AND deleted_at IS NULL`, at, at, revision+1, token, number)
+		if err := updatedOne(res, err, instachat.ErrChatNotFound); err != nil {
+			return err
+		}
+		if c, err = find(ctx, tx, "chat", scanChat, `SELECT `+chatCols+` FROM chats WHERE app_token = ? AND number = ?`, token, number); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE applications SET revision = ?, chats_count = GREATEST(chats_count - 1, 0) WHERE token = ?`,
+			revision+1, token); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO reclaims (app_token, chat_number) VALUES (?, ?)`, token, number)
+		return err
+	})
+	return c, formatError(err, "chat")
+}
+
+// DeleteApplication implements instachat.Store, as DeleteChat one level up.
+func (db *DB) DeleteApplication(ctx context.Context, token string, at time.Time) error {
+	err := db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE applications SET deleted_at = ?, updated_at = ? WHERE token = ? AND deleted_at IS NULL`, at, at, token)
+		if err := updatedOne(res, err, instachat.ErrApplicationNotFound); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO reclaims (app_token, chat_number) VALUES (?, 0)`, token)
+		return err
+	})
+	return formatError(err, "application")
+}
+
+// Reclaim implements instachat.Store. Each call deletes at most limit rows
+// of the oldest reclaim, of one kind (messages, then an application's chats),
+// in one short READ COMMITTED statement that walks a unique index prefix, so
+// it locks only the rows it deletes and no gap: creates of other chats never
+// wait for it. The tombstone rows of a deleted chat and application stay.
+func (db *DB) Reclaim(ctx context.Context, limit int) (int64, error) {
+	if limit < 1 {
+		return 0, instachat.Errorf(instachat.EBADREQUEST, "limit must be at least 1")
+	}
+	var id, chat int64
+	var token string
+	err := db.db.QueryRowContext(ctx, `SELECT id, app_token, chat_number FROM reclaims ORDER BY id LIMIT 1`).Scan(&id, &token, &chat)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, formatError(err, "")
+	}
+	type step struct {
+		query string
+		args  []any
+	}
+	steps := []step{{`DELETE FROM messages WHERE app_token = ? AND chat_number = ? ORDER BY number LIMIT ?`, []any{token, chat, limit}}}
+	if chat == 0 {
+		steps = []step{
+			{`DELETE FROM messages WHERE app_token = ? ORDER BY chat_number, number LIMIT ?`, []any{token, limit}},
+			{`DELETE FROM chats WHERE app_token = ? ORDER BY number LIMIT ?`, []any{token, limit}},
+		}
+	}
+	for _, s := range steps {
+		var n int64
+		err := db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, s.query, s.args...)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return 0, formatError(err, "")
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+	// A chat deleted before its application has nothing left either.
+	_, err = db.db.ExecContext(ctx, `DELETE FROM reclaims WHERE id = ? OR (app_token = ? AND ? = 0)`, id, token, chat)
+	if err != nil {
+		return 0, formatError(err, "")
+	}
+	return 1, nil
+}

@@ -1,0 +1,157 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/instachat/instachat"
+)
+
+// DeleteMessage implements instachat.Store: one transaction of the single
+// writer, so the deletion's revision is in commit order with the creates
+// and edits of its chat.
+func (db *DB) DeleteMessage(ctx context.Context, token string, chat, number int64, at time.Time) (*instachat.Message, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, formatError(err, "")
+	}
+	defer tx.Rollback()
+	m, err := one(ctx, tx.StmtContext(ctx, db.deleteMessage), scanMessage, "message", token, chat, number, at.UnixMicro())
+	if err != nil {
+		return nil, err
+	}
+	// A chat whose row is not stored yet matches nothing: its revision is
+	// its newest message's, and inserting it counts no tombstone.
+	for _, step := range []struct {
+		stmt *sql.Stmt
+		args []any
+	}{
+		{db.uncountMessage, []any{token, chat, m.Revision}},
+		{db.unindexMessage, []any{token, chat, number}},
+		{db.eraseReceipt, []any{token, chat, number}},
+	} {
+		if _, err := tx.StmtContext(ctx, step.stmt).ExecContext(ctx, step.args...); err != nil {
+			return nil, formatError(err, "")
+		}
+	}
+	return m, formatError(tx.Commit(), "")
+}
+
+// DeleteChat implements instachat.Store. The chat's row becomes its
+// tombstone and a reclaim is recorded, in one transaction; Reclaim erases
+// the messages later.
+func (db *DB) DeleteChat(ctx context.Context, token string, number int64, at time.Time) (*instachat.Chat, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, formatError(err, "")
+	}
+	defer tx.Rollback()
+	c, err := one(ctx, tx.StmtContext(ctx, db.deleteChat), scanChat, "chat", token, number, at.UnixMicro())
+	if err != nil {
+		return nil, err
+	}
+	for _, step := range []struct {
+		stmt *sql.Stmt
+		args []any
+	}{
+		{db.uncountChat, []any{token, c.AppRevision}},
+		{db.eraseReceipt, []any{token, 0, number}},
+		{db.insertReclaim, []any{token, number}},
+	} {
+		if _, err := tx.StmtContext(ctx, step.stmt).ExecContext(ctx, step.args...); err != nil {
+			return nil, formatError(err, "")
+		}
+	}
+	return c, formatError(tx.Commit(), "")
+}
+
+// DeleteApplication implements instachat.Store, as DeleteChat one level up.
+func (db *DB) DeleteApplication(ctx context.Context, token string, at time.Time) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return formatError(err, "")
+	}
+	defer tx.Rollback()
+	ok, err := inserted(tx.StmtContext(ctx, db.deleteApp).ExecContext(ctx, token, at.UnixMicro()))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return instachat.ErrApplicationNotFound
+	}
+	if _, err := tx.StmtContext(ctx, db.insertReclaim).ExecContext(ctx, token, 0); err != nil {
+		return formatError(err, "")
+	}
+	return formatError(tx.Commit(), "")
+}
+
+// Reclaim implements instachat.Store. Each call is one transaction of the
+// writer that deletes at most limit rows of the oldest reclaim, one kind of
+// row at a time — messages (their index entries go with them, by the
+// trigger of migrations/0002), then receipts, then, for an application, its
+// chats and search scopes — so it holds the write lock about as long as a
+// batch of creates; creates and edits take their turns between calls. The
+// tombstone rows of a deleted chat and application stay.
+func (db *DB) Reclaim(ctx context.Context, limit int) (int64, error) {
+	if limit < 1 {
+		return 0, instachat.Errorf(instachat.EBADREQUEST, "limit must be at least 1")
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, formatError(err, "")
+	}
+	defer tx.Rollback()
+	var id, chat int64
+	var token string
+	err = tx.StmtContext(ctx, db.nextReclaim).QueryRowContext(ctx).Scan(&id, &token, &chat)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, formatError(err, "")
+	}
+	// Each statement deletes at most limit rows of one kind; the first
+	// that finds some ends the call.
+	var steps []string
+	if chat > 0 {
+		steps = []string{
+			`DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE app_token = ?1 AND chat_number = ?2 LIMIT ?3)`,
+			`DELETE FROM receipts WHERE (app_token, idempotency_key) IN
+				(SELECT app_token, idempotency_key FROM receipts WHERE app_token = ?1 AND chat_number = ?2 LIMIT ?3)`,
+			`DELETE FROM search_scopes WHERE app_token = ?1 AND chat_number = ?2`,
+		}
+	} else {
+		steps = []string{
+			`DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE app_token = ?1 LIMIT ?3)`,
+			`DELETE FROM receipts WHERE (app_token, idempotency_key) IN
+				(SELECT app_token, idempotency_key FROM receipts WHERE app_token = ?1 LIMIT ?3)`,
+			`DELETE FROM search_scopes WHERE id IN (SELECT id FROM search_scopes WHERE app_token = ?1 LIMIT ?3)`,
+			`DELETE FROM chats WHERE id IN (SELECT id FROM chats WHERE app_token = ?1 LIMIT ?3)`,
+		}
+	}
+	for _, step := range steps {
+		res, err := tx.ExecContext(ctx, step, token, chat, limit)
+		if err != nil {
+			return 0, formatError(err, "")
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, formatError(err, "")
+		}
+		if n > 0 {
+			return n, formatError(tx.Commit(), "")
+		}
+	}
+	if chat == 0 {
+		// A chat deleted before its application has nothing left.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM reclaims WHERE app_token = ? AND chat_number > 0`, token); err != nil {
+			return 0, formatError(err, "")
+		}
+	}
+	if _, err := tx.StmtContext(ctx, db.doneReclaim).ExecContext(ctx, id); err != nil {
+		return 0, formatError(err, "")
+	}
+	return 1, formatError(tx.Commit(), "")
+}
