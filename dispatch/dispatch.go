@@ -95,6 +95,9 @@ func (d *Dispatcher) CreateChat(ctx context.Context, token, name, key string) (c
 	cr, replayed, err := d.publish(ctx, instachat.ChatsOf(token), key, func(n int64, at time.Time) instachat.Create {
 		return instachat.Create{Chat: &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: at, UpdatedAt: at}}
 	})
+	if err == nil {
+		err = dropped(cr, replayed, instachat.ChatsOf(token))
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -113,6 +116,9 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 	cr, replayed, err := d.publish(ctx, instachat.MessagesOf(token, chat), key, func(n int64, at time.Time) instachat.Create {
 		return instachat.Create{Message: &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: at, UpdatedAt: at}}
 	})
+	if err == nil {
+		err = dropped(cr, replayed, instachat.MessagesOf(token, chat))
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -163,7 +169,13 @@ func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key str
 		want.CreatedAt = at
 		var r instachat.Receipt
 		r, replayed, err = d.Sequencer.NextNumberOnce(ctx, scope, key, want)
-		if err == nil && r.Fingerprint != want.Fingerprint {
+		switch {
+		case err != nil:
+		case r.Fingerprint == instachat.ErasedFingerprint:
+			// What the key created was deleted: a retry answers so
+			// rather than create it again.
+			err = deletedError(scope)
+		case r.Fingerprint != want.Fingerprint:
 			err = instachat.ErrKeyReused
 		}
 		if err == nil {
@@ -272,6 +284,32 @@ func (d *Dispatcher) number(ctx context.Context, scope instachat.Scope, g *group
 		return nil, err
 	}
 	return creates, wait(ctx)
+}
+
+// dropped is not found for a create the store dropped, nil otherwise. A
+// queue that answers once the store committed (the embedded default) tells
+// of a create the store dropped: its chat or application was deleted, or,
+// retried, its message. A queue that answers sooner cannot; the store
+// drops the create all the same.
+func dropped(c instachat.Create, replayed bool, scope instachat.Scope) error {
+	switch {
+	case !c.Dropped():
+		return nil
+	case replayed:
+		return deletedError(scope)
+	case scope.ChatNumbers():
+		return instachat.ErrApplicationNotFound
+	}
+	return instachat.ErrChatNotFound
+}
+
+// deletedError answers a retried create of the scope whose chat or
+// message was deleted.
+func deletedError(scope instachat.Scope) error {
+	if scope.ChatNumbers() {
+		return instachat.ErrChatNotFound
+	}
+	return instachat.ErrMessageNotFound
 }
 
 // stripe hashes (token, chat) with FNV-1a onto one of the stripes.

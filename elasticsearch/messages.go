@@ -61,6 +61,26 @@ type bulkItem struct {
 // left alone and counts as indexed. Any other refused message fails the
 // call, so the worker delivers the batch again; an unreachable or
 // overloaded cluster is EUNAVAILABLE.
+// DeleteMessages implements instachat.Indexer. A deleted message's
+// document is replaced by its tombstone — no body, versioned by the
+// deletion's time like any edit — rather than deleted: Elasticsearch
+// forgets a deleted document's version after index.gc_deletes (60 s), and an
+// index request arriving later with the message's body and an older version
+// would bring it back; a tombstone refuses it with a conflict for good. The
+// erased body leaves the disk when its segment merges.
+func (x *Index) DeleteMessages(ctx context.Context, msgs []*instachat.Message) error {
+	tombstones := make([]*instachat.Message, len(msgs))
+	for i, m := range msgs {
+		t := *m
+		t.Body = ""
+		if m.DeletedAt != nil {
+			t.UpdatedAt = *m.DeletedAt
+		}
+		tombstones[i] = &t
+	}
+	return x.IndexMessages(ctx, tombstones)
+}
+
 func (x *Index) IndexMessages(ctx context.Context, msgs []*instachat.Message) error {
 	if len(msgs) == 0 {
 		return nil

@@ -108,6 +108,44 @@ func (p *Publisher) UpdateChat(ctx context.Context, token string, number int64, 
 	return c, nil
 }
 
+// DeleteMessage stores the deletion, then publishes message.deleted with
+// the tombstone.
+func (p *Publisher) DeleteMessage(ctx context.Context, token string, chat, number int64, at time.Time) (*instachat.Message, error) {
+	m, err := p.Store.DeleteMessage(ctx, token, chat, number, at)
+	if err != nil {
+		return nil, err
+	}
+	p.publish(ctx, instachat.Topic{Token: token, Chat: chat}, []instachat.Event{{Event: instachat.EventMessageDeleted, Revision: m.Revision, Message: m.Tombstone()}})
+	return m, nil
+}
+
+// DeleteChat stores the deletion, then publishes chat.deleted on the
+// application's topic, and on the chat's as the last event its streams
+// write (see Stream.Run): at the chat's revision, which the deletion does
+// not advance.
+func (p *Publisher) DeleteChat(ctx context.Context, token string, number int64, at time.Time) (*instachat.Chat, error) {
+	c, err := p.Store.DeleteChat(ctx, token, number, at)
+	if err != nil {
+		return nil, err
+	}
+	cc := *c
+	p.publish(ctx, instachat.Topic{Token: token}, []instachat.Event{{Event: instachat.EventChatDeleted, Revision: c.AppRevision, Chat: &cc}})
+	p.publish(ctx, instachat.Topic{Token: token, Chat: number}, []instachat.Event{{Event: instachat.EventChatDeleted, Revision: c.Revision, Chat: &cc}})
+	return c, nil
+}
+
+// DeleteApplication stores the deletion, then publishes
+// application.deleted on the application's topic, the last event its
+// streams write. Streams of its chats end at their next heartbeat, when
+// they find their feed gone (see Stream.Run).
+func (p *Publisher) DeleteApplication(ctx context.Context, token string, at time.Time) error {
+	if err := p.Store.DeleteApplication(ctx, token, at); err != nil {
+		return err
+	}
+	p.publish(ctx, instachat.Topic{Token: token}, []instachat.Event{{Event: instachat.EventApplicationDeleted}})
+	return nil
+}
+
 func (p *Publisher) publish(ctx context.Context, topic instachat.Topic, events []instachat.Event) {
 	// The batch's creates arrive in commit order already; sorting is
 	// cheap insurance that a topic's events go out in revision order.

@@ -30,6 +30,10 @@ var (
 	ErrTooManyStreams = instachat.Errorf(instachat.EUNAVAILABLE, "too many streams on this server; retry later")
 	// ErrTooManyTokenStreams refuses a stream over the per-application limit.
 	ErrTooManyTokenStreams = instachat.Errorf(instachat.EUNAVAILABLE, "too many streams for this application on this server; retry later")
+	// ErrDeleted ends the stream of a deleted chat or application, after
+	// its last event (chat.deleted, application.deleted) when the broker
+	// brought it.
+	ErrDeleted = instachat.Errorf(instachat.ENOTFOUND, "the chat or application of this stream was deleted")
 )
 
 // Observer is told what streams do, for metrics. Nil fields are skipped.
@@ -255,6 +259,9 @@ func (st *Stream) Run(ctx context.Context, w Writer) error {
 			beat.Reset(st.heartbeat())
 			idle.Reset(st.idleCheck())
 		case <-beat.C:
+			if err := st.stillThere(ctx); err != nil {
+				return err
+			}
 			if err := w.Heartbeat(); err != nil {
 				return err
 			}
@@ -347,9 +354,28 @@ func (s *numberSet) relabel(e instachat.Event) instachat.Event {
 	return e
 }
 
+// stillThere returns ErrDeleted once the stream's chat or application is
+// deleted, however its last event was lost: a quiet stream asks its feed
+// at each heartbeat, one indexed read.
+func (st *Stream) stillThere(ctx context.Context) error {
+	_, err := st.s.Feeds.ListChanges(ctx, instachat.ChangesQuery{Topic: st.topic, After: st.last, Cursor: st.last, Limit: 1})
+	if instachat.ErrorCode(err) == instachat.ENOTFOUND {
+		return ErrDeleted
+	}
+	return nil // a store that fails now is asked again at the next beat
+}
+
 // live writes e if it is the next revision, drops it if it was written
 // already, and fills the gap before it from the store if it is further.
+// The last event of a deleted topic is written as it comes, and ends the
+// stream.
 func (st *Stream) live(ctx context.Context, w Writer, e instachat.Event) error {
+	if e.Event == instachat.EventApplicationDeleted || e.Event == instachat.EventChatDeleted && st.topic.Chat > 0 {
+		if err := w.Event(e); err != nil {
+			return err
+		}
+		return ErrDeleted
+	}
 	if e.Revision <= st.last {
 		return nil
 	}

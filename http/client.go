@@ -169,6 +169,24 @@ func (c *Client) UpdateMessage(ctx context.Context, token string, chat, number i
 	return fillMessage(&m, token, chat), nil
 }
 
+// DeleteMessage deletes a message.
+func (c *Client) DeleteMessage(ctx context.Context, token string, chat, number int64) error {
+	_, _, err := c.Do(ctx, http.MethodDelete, MessagePath(token, chat, number), nil, nil)
+	return err
+}
+
+// DeleteChat deletes a chat and everything in it.
+func (c *Client) DeleteChat(ctx context.Context, token string, chat int64) error {
+	_, _, err := c.Do(ctx, http.MethodDelete, ChatPath(token, chat), nil, nil)
+	return err
+}
+
+// DeleteApplication deletes an application and everything under it.
+func (c *Client) DeleteApplication(ctx context.Context, token string) error {
+	_, _, err := c.Do(ctx, http.MethodDelete, AppPath(token), nil, nil)
+	return err
+}
+
 // SearchMessages implements instachat.Searcher: the page (q.Offset,
 // q.Limit) of the chat's matches of q.Terms, best first.
 func (c *Client) SearchMessages(ctx context.Context, q instachat.SearchQuery) ([]*instachat.Message, error) {

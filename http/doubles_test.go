@@ -240,7 +240,15 @@ func (q memEngine) SearchMessageNumbers(_ context.Context, sq instachat.SearchQu
 type memIndexer struct {
 	mu      sync.Mutex
 	indexed []*instachat.Message
+	deleted []*instachat.Message
 	err     error
+}
+
+func (x *memIndexer) DeleteMessages(_ context.Context, msgs []*instachat.Message) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.deleted = append(x.deleted, msgs...)
+	return x.err
 }
 
 func (x *memIndexer) IndexMessages(_ context.Context, msgs []*instachat.Message) error {

@@ -202,13 +202,13 @@ func TestUnroutedIsJSON(t *testing.T) {
 		{true, true, "GET", "/nope", 404, ""},
 		{true, true, "GET", "/api/v1/applications/" + token + "/nope", 404, ""},
 		{true, true, "DELETE", "/api/v1/applications", 405, "GET, HEAD, POST"},
-		{true, true, "DELETE", "/api/v1/applications/" + token, 405, "GET, HEAD, PUT, PATCH"},
+		{true, true, "POST", "/api/v1/applications/" + token, 405, "GET, HEAD, PUT, PATCH, DELETE"},
 		{true, true, "POST", "/healthz", 405, "GET, HEAD"},
 		// The search route serves GET alone, though PUT and PATCH reach the
 		// message routes there (which answer 400 for "search").
 		{true, true, "POST", "/api/v1/applications/" + token + "/chats/1/messages/search", 405, "GET, HEAD"},
 		{true, true, "DELETE", "/api/v1/applications/" + token + "/chats/1/messages/search", 405, "GET, HEAD"},
-		{true, true, "POST", "/api/v1/applications/" + token + "/chats/1/messages/7", 405, "GET, HEAD, PUT, PATCH"},
+		{true, true, "POST", "/api/v1/applications/" + token + "/chats/1/messages/7", 405, "GET, HEAD, PUT, PATCH, DELETE"},
 		{true, true, "DELETE", "/api/v1/applications/" + token + "/chats/1/messages", 405, "GET, HEAD, POST"},
 		// A route of the role the process does not play: see
 		// TestSplitRolesNameTheRoleThatServes.

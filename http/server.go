@@ -120,17 +120,20 @@ func (s *Server) routes() []route {
 			route{"GET " + appPath, s.getApplication},
 			route{"PATCH " + appPath, s.updateApplication},
 			route{"PUT " + appPath, s.updateApplication},
+			route{"DELETE " + appPath, s.deleteApplication},
 			route{"GET " + appPath + "/changes", s.listApplicationChanges},
 			route{"GET " + appPath + "/chats", s.listChats},
 			route{"GET " + chatPath, s.getChat},
 			route{"PATCH " + chatPath, s.updateChat},
 			route{"PUT " + chatPath, s.updateChat},
+			route{"DELETE " + chatPath, s.deleteChat},
 			route{"GET " + chatPath + "/changes", s.listChatChanges},
 			route{"GET " + chatPath + "/messages", s.listMessages},
 			route{"GET " + chatPath + "/messages/search", s.searchLimited(s.searchMessages)},
 			route{"GET " + messagePath, s.getMessage},
 			route{"PATCH " + messagePath, s.updateMessage},
 			route{"PUT " + messagePath, s.updateMessage},
+			route{"DELETE " + messagePath, s.deleteMessage},
 		)
 	}
 	if s.API && s.Streams != nil {

@@ -6,6 +6,7 @@ package inmem
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -38,7 +39,8 @@ type Sequencer struct {
 var _ instachat.Sequencer = (*Sequencer)(nil)
 
 type app struct {
-	mu sync.Mutex // serialises the growth of chats
+	deleted atomic.Bool
+	mu      sync.Mutex // serialises the growth of chats
 	// chats holds the message counter of chat n at n-1, so its length is
 	// the last chat number issued. Growth stores a new slice header, so a
 	// reader without the mutex sees the chats before or after, never half.
@@ -77,9 +79,16 @@ func LoadSequencer(ctx context.Context, store WatermarkStore, receipts instachat
 		defer a.mu.Unlock()
 		if w.ChatNumbers() {
 			a.extend(w.Highest)
+			if w.Deleted {
+				a.deleted.Store(true)
+			}
 			return nil
 		}
 		counter := a.extend(w.Chat)[w.Chat-1]
+		if w.Deleted {
+			counter.Store(deletedChat)
+			return nil
+		}
 		counter.Store(max(counter.Load(), w.Highest))
 		return nil
 	})
@@ -104,7 +113,7 @@ func (s *Sequencer) AddApplication(_ context.Context, token string) error {
 // NextChatNumber returns ENOTFOUND if the application is unknown.
 func (s *Sequencer) NextChatNumber(_ context.Context, token string) (int64, error) {
 	a, ok := s.app(token)
-	if !ok {
+	if !ok || a.deleted.Load() {
 		return 0, instachat.ErrApplicationNotFound
 	}
 	a.mu.Lock()
@@ -126,14 +135,43 @@ func (s *Sequencer) NextMessageNumbers(_ context.Context, token string, chat int
 		return 0, fmt.Errorf("inmem: a block of %d numbers", n)
 	}
 	a, ok := s.app(token)
-	if !ok {
+	if !ok || a.deleted.Load() {
 		return 0, instachat.ErrApplicationNotFound
 	}
 	chats := *a.chats.Load()
 	if chat < 1 || chat > int64(len(chats)) {
 		return 0, instachat.ErrChatNotFound
 	}
-	return chats[chat-1].Add(int64(n)) - int64(n) + 1, nil
+	last := chats[chat-1].Add(int64(n))
+	if last < 1 {
+		return 0, instachat.ErrChatNotFound
+	}
+	return last - int64(n) + 1, nil
+}
+
+// deletedChat is the counter of a deleted chat: so far below zero that
+// adding to it never issues a number, and so checked with the Add that
+// would issue one, without a lock.
+const deletedChat = math.MinInt64 / 2
+
+// Delete implements instachat.Sequencer. A chat's counter drops to
+// deletedChat, so a NextMessageNumber racing with it either issued its
+// number before (the store drops that create) or finds the chat gone.
+func (s *Sequencer) Delete(_ context.Context, scope instachat.Scope) error {
+	a, ok := s.app(scope.Token)
+	if !ok {
+		return nil
+	}
+	if scope.ChatNumbers() {
+		a.deleted.Store(true)
+		return nil
+	}
+	chat := scope.Chat
+	chats := *a.chats.Load()
+	if chat >= 1 && chat <= int64(len(chats)) {
+		chats[chat-1].Store(deletedChat)
+	}
+	return nil
 }
 
 func (s *Sequencer) app(token string) (*app, bool) {

@@ -31,6 +31,8 @@ type Metrics struct {
 	applied    prometheus.Counter
 	deadLetter prometheus.Counter
 	feeds      *feeds
+	dropped    prometheus.Counter
+	reclaimed  prometheus.Counter
 }
 
 // New registers the instruments, with the Go runtime and process collectors.
@@ -59,7 +61,14 @@ func New() *Metrics {
 	m.deadLetter = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "instachat_dead_letters_total", Help: "Creates set aside because the store refuses them.",
 	})
-	m.reg.MustRegister(m.requests, m.accepted, m.publish, m.batchSize, m.batchTime, m.applied, m.deadLetter,
+	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "instachat_worker_creates_dropped_total",
+		Help: "Creates the store dropped because their chat or application, or their message, was deleted.",
+	})
+	m.reclaimed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "instachat_reclaimed_rows_total", Help: "Rows of deleted chats and applications erased in the background.",
+	})
+	m.reg.MustRegister(m.requests, m.accepted, m.publish, m.batchSize, m.batchTime, m.applied, m.deadLetter, m.dropped, m.reclaimed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.feeds = newFeeds(m.reg)
 	return m
@@ -110,6 +119,12 @@ func (m *Metrics) ObserveBatch(size int, took time.Duration) {
 	m.batchTime.Observe(took.Seconds())
 	m.applied.Add(float64(size))
 }
+
+// ObserveDropped is the worker's hook: creates the store dropped as deleted.
+func (m *Metrics) ObserveDropped(n int) { m.dropped.Add(float64(n)) }
+
+// ObserveReclaimed is the reclaimer's hook: rows one batch erased.
+func (m *Metrics) ObserveReclaimed(n int64) { m.reclaimed.Add(float64(n)) }
 
 // Queue wraps q so publishes are timed and counted.
 func (m *Metrics) Queue(q instachat.Queue) instachat.Queue { return &queue{Queue: q, m: m} }

@@ -36,6 +36,13 @@ func (s *Sequencer) recover(ctx context.Context, scope instachat.Scope, key stri
 			}
 			n, err = s.Recover(ctx, scope)
 		}
+		if instachat.ErrorCode(err) == instachat.ENOTFOUND && !scope.ChatNumbers() {
+			// The application was confirmed, so the store does not know
+			// the chat: it is deleted (a chat not stored yet has its
+			// number's highest message, 0 at the least). Recovered as
+			// deleted, it is never numbered again.
+			return s.Delete(ctx, scope)
+		}
 		if instachat.ErrorCode(err) == instachat.ENOTFOUND {
 			s.rememberUnknown(scope.Token)
 			return instachat.ErrApplicationNotFound

@@ -9,6 +9,12 @@
 //	P{T}:c:N    the last message number issued in chat N, created at 0 with the chat
 //	P{T}:k:K    the receipt of idempotency key K, expiring (see NextNumberOnce)
 //
+// Delete sets P{T}:chats, or P{T}:c:N, to "deleted": the scripts refuse to
+// issue under it (ENOTFOUND) on every process at once. A deleted chat's key
+// lost with the rest is recovered as deleted, because the store answers
+// that the chat is not found; a deleted application's token is unknown to
+// the store, so it is never recovered at all.
+//
 // A create costs one round trip: a Lua script (EVALSHA, EVAL the first time
 // a server lacks it) that checks existence and increments atomically. A
 // block of message numbers (NextMessageNumbers) costs one too: the script
@@ -160,13 +166,33 @@ const (
 	lostApp  = -1 // the application's key is missing: unknown, or lost
 	lostChat = -2 // a chat at or below the last chat number has no key: lost
 	noChat   = -3 // the chat is above the last chat number: never issued
+	goneApp  = -4 // the application is deleted
+	goneChat = -5 // the chat is deleted
 )
+
+// deleted is the value of a deleted application's or chat's key.
+const deleted = "deleted"
+
+// Delete implements instachat.Sequencer: the key becomes "deleted", which
+// no script issues under. It is written whether the key exists or not, so a
+// key lost before the deletion cannot be recovered as live.
+func (s *Sequencer) Delete(ctx context.Context, scope instachat.Scope) error {
+	key := s.appKey(scope.Token)
+	if scope.Chat > 0 {
+		key = s.chatKey(scope.Token, strconv.FormatInt(scope.Chat, 10))
+	} else if scope.Chat < 0 {
+		return nil
+	}
+	return unavailable(s.client.Do(ctx, s.client.B().Set().Key(key).Value(deleted).Build()).Error())
+}
 
 // chatScript issues the next chat number. KEYS[1] is the application key;
 // the new chat's key, ARGV[1] followed by its number, shares its hash tag
 // and so its slot. NX keeps a chat key that outlived its application key.
 var chatScript = rueidis.NewLuaScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local last = redis.call('GET', KEYS[1])
+if not last then return -1 end
+if last == 'deleted' then return -4 end
 local n = redis.call('INCR', KEYS[1])
 redis.call('SET', ARGV[1] .. n, 0, 'NX')
 return n`)
@@ -175,8 +201,11 @@ return n`)
 // last. KEYS[1] is the application key, KEYS[2] the chat key, ARGV[1] the
 // chat number.
 var messageScript = rueidis.NewLuaScript(`
-if redis.call('EXISTS', KEYS[2]) == 1 then return redis.call('INCRBY', KEYS[2], ARGV[2]) end
 local last = redis.call('GET', KEYS[1])
+if last == 'deleted' then return -4 end
+local c = redis.call('GET', KEYS[2])
+if c == 'deleted' then return -5 end
+if c then return redis.call('INCRBY', KEYS[2], ARGV[2]) end
 if not last then return -1 end
 if tonumber(ARGV[1]) > tonumber(last) then return -3 end
 return -2`)
@@ -257,7 +286,9 @@ func (s *Sequencer) NextNumberOnce(ctx context.Context, scope instachat.Scope, k
 var chatOnceScript = rueidis.NewLuaScript(`
 local r = redis.call('GET', KEYS[2])
 if r then return r end
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local last = redis.call('GET', KEYS[1])
+if not last then return -1 end
+if last == 'deleted' then return -4 end
 local n = redis.call('INCR', KEYS[1])
 redis.call('SET', ARGV[1] .. n, 0, 'NX')
 redis.call('SET', KEYS[2], n .. ':' .. ARGV[2], 'PX', ARGV[3])
@@ -268,12 +299,15 @@ return n`)
 var messageOnceScript = rueidis.NewLuaScript(`
 local r = redis.call('GET', KEYS[3])
 if r then return r end
-if redis.call('EXISTS', KEYS[2]) == 1 then
+local last = redis.call('GET', KEYS[1])
+if last == 'deleted' then return -4 end
+local c = redis.call('GET', KEYS[2])
+if c == 'deleted' then return -5 end
+if c then
   local n = redis.call('INCR', KEYS[2])
   redis.call('SET', KEYS[3], n .. ':' .. ARGV[2], 'PX', ARGV[3])
   return n
 end
-local last = redis.call('GET', KEYS[1])
 if not last then return -1 end
 if tonumber(ARGV[1]) > tonumber(last) then return -3 end
 return -2`)
@@ -324,8 +358,10 @@ func (s *Sequencer) run(ctx context.Context, script *rueidis.Lua, scope instacha
 			err = s.recover(ctx, instachat.ChatsOf(scope.Token), keys[0])
 		case lostChat:
 			err = s.recover(ctx, scope, keys[1])
-		case noChat:
+		case noChat, goneChat:
 			return 0, "", notFound(scope)
+		case goneApp:
+			return 0, "", notFound(instachat.ChatsOf(scope.Token))
 		default:
 			return n, "", nil
 		}

@@ -141,12 +141,16 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 
 	if roles.Worker {
-		w := &worker.Worker{Queue: queue, Store: store, Logger: s.Logger, Observe: m.ObserveBatch}
+		w := &worker.Worker{Queue: queue, Store: store, Logger: s.Logger, Observe: m.ObserveBatch, Dropped: m.ObserveDropped}
 		loops := []func(context.Context) error{w.Run}
 		if b.indexLoop != nil {
 			loops = append(loops, b.indexLoop)
 		}
 		loops = append(loops, b.chores...)
+		// Every worker process erases what deletions left, in batches of
+		// their own transactions, resuming what a crash interrupted.
+		r := &worker.Reclaimer{Store: b.store, Logger: s.Logger, Reclaimed: m.ObserveReclaimed}
+		loops = append(loops, r.Run)
 		wctx, stop := context.WithCancel(context.Background())
 		s.stopWorker, s.workerDone = stop, make(chan error, 1)
 		go func() { s.workerDone <- runAll(wctx, loops) }()

@@ -26,6 +26,10 @@ type recordingIndexer struct {
 	err     error
 }
 
+func (ix *recordingIndexer) DeleteMessages(context.Context, []*instachat.Message) error {
+	panic("reindexing deletes nothing")
+}
+
 func (ix *recordingIndexer) IndexMessages(_ context.Context, msgs []*instachat.Message) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()

@@ -32,6 +32,10 @@ type Worker struct {
 	// Observe, when set, is told the size of every batch applied and how
 	// long the store took (rows and counts).
 	Observe func(size int, took time.Duration)
+	// Dropped, when set, is told how many creates of a batch the store
+	// dropped because what they belong to was deleted (see
+	// instachat.Create.Dropped): not failures, so not dead-lettered.
+	Dropped func(n int)
 }
 
 // Run consumes until ctx ends.
@@ -47,6 +51,17 @@ func (w *Worker) Handle(ctx context.Context, batch []instachat.Create) error {
 	}
 	if w.Observe != nil {
 		w.Observe(len(batch), time.Since(start))
+	}
+	if w.Dropped != nil {
+		n := 0
+		for _, c := range batch {
+			if c.Dropped() {
+				n++
+			}
+		}
+		if n > 0 {
+			w.Dropped(n)
+		}
 	}
 	return nil
 }

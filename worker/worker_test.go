@@ -51,6 +51,10 @@ type indexer struct {
 	indexed []int64
 }
 
+func (x *indexer) DeleteMessages(context.Context, []*instachat.Message) error {
+	panic("the index consumer deletes nothing")
+}
+
 func (x *indexer) IndexMessages(_ context.Context, msgs []*instachat.Message) error {
 	if x.fail {
 		return errors.New("index unreachable")
