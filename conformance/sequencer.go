@@ -29,6 +29,61 @@ func TestSequencer(t *testing.T, open func(t *testing.T) (a, b instachat.Sequenc
 	t.Run("a receipt answers a retry with the number first issued", opened(testSeqReceiptAnswersRetry))
 	t.Run("a call that issues nothing keeps no receipt", opened(testSeqReceiptNotKeptOnFailure))
 	t.Run("concurrent retries of one key issue one number", opened(testSeqConcurrentRetries))
+	t.Run("a deleted chat gets no number on any handle; its neighbours keep theirs", opened(testSeqDeleteChat))
+	t.Run("a deleted application gets no number on any handle", opened(testSeqDeleteApplication))
+}
+
+func testSeqDeleteChat(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	seqWantChats(t, token, []instachat.Sequencer{a}, 1, 2)
+	for range 3 {
+		if _, err := a.NextMessageNumber(t.Context(), token, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Delete(t.Context(), token, 1); err != nil {
+		t.Fatalf("Delete(chat 1): %v", err)
+	}
+	for _, s := range []instachat.Sequencer{a, b} {
+		_, err := s.NextMessageNumber(t.Context(), token, 1)
+		wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumber of a deleted chat")
+		_, _, err = s.NextNumberOnce(t.Context(), token, 1, "fresh-key", instachat.Receipt{Fingerprint: "f", CreatedAt: time.Now()})
+		wantCode(t, err, instachat.ENOTFOUND, "NextNumberOnce of a deleted chat")
+		if n, err := s.NextMessageNumber(t.Context(), token, 2); err != nil || n < 1 {
+			t.Errorf("NextMessageNumber of a chat beside the deleted one = %d, %v", n, err)
+		}
+	}
+	// The deleted chat's number is not issued again.
+	seqWantChats(t, token, []instachat.Sequencer{b}, 3)
+	// Deleting what is not known changes nothing.
+	if err := b.Delete(t.Context(), token, 9); err != nil {
+		t.Errorf("Delete of a chat not issued: %v", err)
+	}
+	if err := b.Delete(t.Context(), instachat.NewToken(), 1); err != nil {
+		t.Errorf("Delete in an unknown application: %v", err)
+	}
+	seqWantChats(t, token, []instachat.Sequencer{a}, 4)
+}
+
+func testSeqDeleteApplication(t *testing.T, a, b instachat.Sequencer) {
+	token := seqAddApp(t, a)
+	seqWantChats(t, token, []instachat.Sequencer{a}, 1)
+	if err := b.Delete(t.Context(), token, 0); err != nil {
+		t.Fatalf("Delete(application): %v", err)
+	}
+	for _, s := range []instachat.Sequencer{a, b} {
+		_, err := s.NextChatNumber(t.Context(), token)
+		wantCode(t, err, instachat.ENOTFOUND, "NextChatNumber of a deleted application")
+		_, err = s.NextMessageNumber(t.Context(), token, 1)
+		wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumber in a deleted application")
+		_, _, err = s.NextNumberOnce(t.Context(), token, 0, "fresh-key", instachat.Receipt{Fingerprint: "f", CreatedAt: time.Now()})
+		wantCode(t, err, instachat.ENOTFOUND, "NextNumberOnce in a deleted application")
+	}
+	if err := a.AddApplication(t.Context(), token); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.NextChatNumber(t.Context(), token)
+	wantCode(t, err, instachat.ENOTFOUND, "NextChatNumber of a deleted application added again")
 }
 
 func testSeqUnknownApplication(t *testing.T, a, b instachat.Sequencer) {

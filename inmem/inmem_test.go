@@ -319,3 +319,35 @@ func TestPendingOutlivesOneOfTwoConsumers(t *testing.T) {
 		}
 	}
 }
+
+// A restart never gives a deleted chat or application numbers again: the
+// store's watermarks say which are deleted.
+func TestLoadSequencerKeepsDeletionsDeleted(t *testing.T) {
+	ctx := t.Context()
+	a, b := instachat.NewToken(), instachat.NewToken()
+	s, err := LoadSequencer(ctx, watermarks{
+		{Token: a, Highest: 3},
+		{Token: a, Chat: 2, Highest: 9, Deleted: true},
+		{Token: a, Chat: 3, Highest: 4},
+		{Token: b, Highest: 1, Deleted: true},
+		{Token: b, Chat: 1, Highest: 2},
+	}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NextMessageNumber(ctx, a, 2); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+		t.Errorf("NextMessageNumber of a deleted chat after a restart: %v, want ENOTFOUND", err)
+	}
+	if n, err := s.NextMessageNumber(ctx, a, 3); err != nil || n != 5 {
+		t.Errorf("NextMessageNumber beside it = %d, %v; want 5", n, err)
+	}
+	if n, err := s.NextChatNumber(ctx, a); err != nil || n != 4 {
+		t.Errorf("NextChatNumber = %d, %v; want 4, above the deleted chat", n, err)
+	}
+	if _, err := s.NextChatNumber(ctx, b); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+		t.Errorf("NextChatNumber of a deleted application after a restart: %v, want ENOTFOUND", err)
+	}
+	if _, err := s.NextMessageNumber(ctx, b, 1); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+		t.Errorf("NextMessageNumber in a deleted application after a restart: %v, want ENOTFOUND", err)
+	}
+}

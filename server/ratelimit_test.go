@@ -250,7 +250,7 @@ func TestLogsNeverHoldAWholeToken(t *testing.T) {
 		{"POST", app + "/chats/9/messages", `{"body":"x"}`, 404},
 		{"POST", app + "/chats", `{"name":`, 400},
 		{"PATCH", app + "/chats/1", `{"name":5}`, 422},
-		{"DELETE", app, "", 405},
+		{"POST", app, "", 405},
 		{"GET", "/api/v1/applications/" + unknown, "", 404},
 		{"POST", "/api/v1/applications/" + unknown + "/chats", `{}`, 404},
 		{"POST", app + "/chats", `{}`, 429}, // the burst of 4 is spent
