@@ -41,13 +41,13 @@ func testSeqDeleteChat(t *testing.T, a, b instachat.Sequencer) {
 			t.Fatal(err)
 		}
 	}
-	if err := a.Delete(t.Context(), token, 1); err != nil {
+	if err := a.Delete(t.Context(), instachat.MessagesOf(token, 1)); err != nil {
 		t.Fatalf("Delete(chat 1): %v", err)
 	}
 	for _, s := range []instachat.Sequencer{a, b} {
 		_, err := s.NextMessageNumber(t.Context(), token, 1)
 		wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumber of a deleted chat")
-		_, _, err = s.NextNumberOnce(t.Context(), token, 1, "fresh-key", instachat.Receipt{Fingerprint: "f", CreatedAt: time.Now()})
+		_, _, err = s.NextNumberOnce(t.Context(), instachat.MessagesOf(token, 1), "fresh-key", instachat.Receipt{Fingerprint: "f", CreatedAt: time.Now()})
 		wantCode(t, err, instachat.ENOTFOUND, "NextNumberOnce of a deleted chat")
 		if n, err := s.NextMessageNumber(t.Context(), token, 2); err != nil || n < 1 {
 			t.Errorf("NextMessageNumber of a chat beside the deleted one = %d, %v", n, err)
@@ -56,10 +56,10 @@ func testSeqDeleteChat(t *testing.T, a, b instachat.Sequencer) {
 	// The deleted chat's number is not issued again.
 	seqWantChats(t, token, []instachat.Sequencer{b}, 3)
 	// Deleting what is not known changes nothing.
-	if err := b.Delete(t.Context(), token, 9); err != nil {
+	if err := b.Delete(t.Context(), instachat.MessagesOf(token, 9)); err != nil {
 		t.Errorf("Delete of a chat not issued: %v", err)
 	}
-	if err := b.Delete(t.Context(), instachat.NewToken(), 1); err != nil {
+	if err := b.Delete(t.Context(), instachat.MessagesOf(instachat.NewToken(), 1)); err != nil {
 		t.Errorf("Delete in an unknown application: %v", err)
 	}
 	seqWantChats(t, token, []instachat.Sequencer{a}, 4)
@@ -68,7 +68,7 @@ func testSeqDeleteChat(t *testing.T, a, b instachat.Sequencer) {
 func testSeqDeleteApplication(t *testing.T, a, b instachat.Sequencer) {
 	token := seqAddApp(t, a)
 	seqWantChats(t, token, []instachat.Sequencer{a}, 1)
-	if err := b.Delete(t.Context(), token, 0); err != nil {
+	if err := b.Delete(t.Context(), instachat.ChatsOf(token)); err != nil {
 		t.Fatalf("Delete(application): %v", err)
 	}
 	for _, s := range []instachat.Sequencer{a, b} {
@@ -76,7 +76,7 @@ func testSeqDeleteApplication(t *testing.T, a, b instachat.Sequencer) {
 		wantCode(t, err, instachat.ENOTFOUND, "NextChatNumber of a deleted application")
 		_, err = s.NextMessageNumber(t.Context(), token, 1)
 		wantCode(t, err, instachat.ENOTFOUND, "NextMessageNumber in a deleted application")
-		_, _, err = s.NextNumberOnce(t.Context(), token, 0, "fresh-key", instachat.Receipt{Fingerprint: "f", CreatedAt: time.Now()})
+		_, _, err = s.NextNumberOnce(t.Context(), instachat.ChatsOf(token), "fresh-key", instachat.Receipt{Fingerprint: "f", CreatedAt: time.Now()})
 		wantCode(t, err, instachat.ENOTFOUND, "NextNumberOnce in a deleted application")
 	}
 	if err := a.AddApplication(t.Context(), token); err != nil {

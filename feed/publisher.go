@@ -115,7 +115,8 @@ func (p *Publisher) DeleteMessage(ctx context.Context, token string, chat, numbe
 	if err != nil {
 		return nil, err
 	}
-	p.publish(ctx, instachat.Topic{Token: token, Chat: chat}, []instachat.Event{{Event: instachat.EventMessageDeleted, Revision: m.Revision, Message: m.Tombstone()}})
+	deleted := instachat.Event{Event: instachat.EventMessageDeleted, Revision: m.Revision, Message: m.Tombstone()}
+	p.publish(ctx, instachat.Topic{Token: token, Chat: chat}, []instachat.Event{deleted})
 	return m, nil
 }
 

@@ -326,11 +326,11 @@ func TestLoadSequencerKeepsDeletionsDeleted(t *testing.T) {
 	ctx := t.Context()
 	a, b := instachat.NewToken(), instachat.NewToken()
 	s, err := LoadSequencer(ctx, watermarks{
-		{Token: a, Highest: 3},
-		{Token: a, Chat: 2, Highest: 9, Deleted: true},
-		{Token: a, Chat: 3, Highest: 4},
-		{Token: b, Highest: 1, Deleted: true},
-		{Token: b, Chat: 1, Highest: 2},
+		{Scope: instachat.ChatsOf(a), Highest: 3},
+		{Scope: instachat.MessagesOf(a, 2), Highest: 9, Deleted: true},
+		{Scope: instachat.MessagesOf(a, 3), Highest: 4},
+		{Scope: instachat.ChatsOf(b), Highest: 1, Deleted: true},
+		{Scope: instachat.MessagesOf(b, 1), Highest: 2},
 	}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
