@@ -370,7 +370,8 @@ func advance(ctx context.Context, tx *sql.Tx, table, column, cols string, width 
 func lockFeeds(ctx context.Context, tx *sql.Tx, table, cols string, width int, keys []key) (map[key]*feed, error) {
 	found := map[key]*feed{}
 	for part := range slices.Chunk(keys, maxRows) {
-		rows, err := tx.QueryContext(ctx, `SELECT `+cols+`, revision, deleted_at FROM `+table+` WHERE (`+cols+`) IN (`+tuples(len(part), width)+`) FOR UPDATE`,
+		rows, err := tx.QueryContext(ctx,
+			`SELECT `+cols+`, revision, deleted_at FROM `+table+` WHERE (`+cols+`) IN (`+tuples(len(part), width)+`) FOR UPDATE`,
 			keyArgs(part, width)...)
 		if err != nil {
 			return nil, err

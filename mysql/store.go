@@ -61,7 +61,8 @@ func (db *DB) ListApplications(ctx context.Context, after string, limit int) ([]
 
 // UpdateApplication implements instachat.Store.
 func (db *DB) UpdateApplication(ctx context.Context, token, name string, at time.Time) (*instachat.Application, error) {
-	return update(ctx, db, "application", scanApp, `UPDATE applications SET name = ?, updated_at = ? WHERE token = ? AND deleted_at IS NULL`, findApp, name, at, token)
+	return update(ctx, db, "application", scanApp, `UPDATE applications SET name = ?, updated_at = ? WHERE token = ? AND deleted_at IS NULL`,
+		findApp, name, at, token)
 }
 
 // FindChat implements instachat.Store.
@@ -91,7 +92,8 @@ func (db *DB) UpdateChat(ctx context.Context, token string, number int64, name s
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE chats SET name = ?, updated_at = ?, app_revision = ? WHERE app_token = ? AND number = ? AND deleted_at IS NULL`,
+		if _, err := tx.ExecContext(ctx, `UPDATE chats SET name = ?, updated_at = ?, app_revision = ?
+			WHERE app_token = ? AND number = ? AND deleted_at IS NULL`,
 			name, at, revision+1, token, number); err != nil {
 			return err
 		}
@@ -239,7 +241,8 @@ func (db *DB) Recount(ctx context.Context) error {
 			// Through the primary key, as lockApps: ApplyCreates locks
 			// applications through the token index first, so a transaction
 			// taking both in the other order could hold what it waits for.
-			_, err = tx.ExecContext(ctx, `UPDATE applications a SET chats_count = (SELECT COUNT(*) FROM chats c WHERE c.app_token = a.token AND c.deleted_at IS NULL)
+			_, err = tx.ExecContext(ctx, `UPDATE applications a
+				SET chats_count = (SELECT COUNT(*) FROM chats c WHERE c.app_token = a.token AND c.deleted_at IS NULL)
 				WHERE a.id IN `+in, ids...)
 			return err
 		})

@@ -88,7 +88,9 @@ func TestWatermarksPassesFnErrorAsIs(t *testing.T) {
 	rows, err := db.Query(`SELECT token, chat, highest, deleted FROM w ORDER BY rowid`)
 	err = sqlrow.Watermarks(rows, err, func(w instachat.Watermark) error { got = append(got, w); return nil }, format)
 	want := []instachat.Watermark{
-		{Scope: instachat.ChatsOf("a"), Highest: 2}, {Scope: instachat.MessagesOf("a", 1), Highest: 5, Deleted: true}, {Scope: instachat.ChatsOf("b"), Highest: 0},
+		{Scope: instachat.ChatsOf("a"), Highest: 2},
+		{Scope: instachat.MessagesOf("a", 1), Highest: 5, Deleted: true},
+		{Scope: instachat.ChatsOf("b"), Highest: 0},
 	}
 	if err != nil || len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("Watermarks = %v, %v; want %v", got, err, want)
