@@ -137,8 +137,8 @@ func (p *Publisher) DeleteChat(ctx context.Context, token string, number int64, 
 
 // DeleteApplication stores the deletion, then publishes
 // application.deleted on the application's topic, the last event its
-// streams write. Streams of its chats end at their next heartbeat, when
-// they find their feed gone (see Stream.Run).
+// streams write. Streams of its chats end at their next idle check, when
+// the store answers that their feed is gone (see Stream.Run).
 func (p *Publisher) DeleteApplication(ctx context.Context, token string, at time.Time) error {
 	if err := p.Store.DeleteApplication(ctx, token, at); err != nil {
 		return err

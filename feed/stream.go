@@ -259,16 +259,16 @@ func (st *Stream) Run(ctx context.Context, w Writer) error {
 			beat.Reset(st.heartbeat())
 			idle.Reset(st.idleCheck())
 		case <-beat.C:
-			if err := st.stillThere(ctx); err != nil {
-				return err
-			}
 			if err := w.Heartbeat(); err != nil {
 				return err
 			}
 			beat.Reset(st.heartbeat())
 		case <-idle.C:
 			before := st.last
-			if err := st.fill(ctx, w); err != nil {
+			if err := st.fill(ctx, w); instachat.ErrorCode(err) == instachat.ENOTFOUND {
+				// Deleted, and its last event lost: the store says so.
+				return ErrDeleted
+			} else if err != nil {
 				return err
 			}
 			if st.last != before && st.s.Observer.GapFilled != nil {
@@ -352,17 +352,6 @@ func (s *numberSet) relabel(e instachat.Event) instachat.Event {
 	}
 	(*s)[word] |= bit
 	return e
-}
-
-// stillThere returns ErrDeleted once the stream's chat or application is
-// deleted, however its last event was lost: a quiet stream asks its feed
-// at each heartbeat, one indexed read.
-func (st *Stream) stillThere(ctx context.Context) error {
-	_, err := st.s.Feeds.ListChanges(ctx, instachat.ChangesQuery{Topic: st.topic, After: st.last, Cursor: st.last, Limit: 1})
-	if instachat.ErrorCode(err) == instachat.ENOTFOUND {
-		return ErrDeleted
-	}
-	return nil // a store that fails now is asked again at the next beat
 }
 
 // live writes e if it is the next revision, drops it if it was written

@@ -480,3 +480,86 @@ func TestRandomDisconnectsConverge(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestDeletesStreamAndReplay: a deletion comes live as message.deleted and
+// the client drops the message; a client resuming from before the
+// message's creation is told nothing of it, one resuming after is told of
+// the deletion; all converge.
+func TestDeletesStreamAndReplay(t *testing.T) {
+	chat, b, s := setup(t, 4)
+	r := newRecorder()
+	for n := int64(1); n <= 4; n++ { // the client loaded the chat, then subscribed
+		r.client.Messages[n] = fmt.Sprintf("m%d", n)
+	}
+	r.stopAt = 6
+	wait := run(t, s, chat.Topic, 0, false, r)
+	waitSynced(t, r)
+	publish(t, b, chat.Topic, chat.Delete(2))
+	publish(t, b, chat.Topic, chat.Delete(4))
+	if err := wait(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if got := r.events[len(r.events)-1]; got.Event != instachat.EventMessageDeleted || got.Message.Number != 4 || got.Message.Body != "" {
+		t.Errorf("last live event %+v, want message.deleted of 4 without its body", got)
+	}
+	if d := feedtest.Diff(r.client.Messages, chat.Messages()); d != "" {
+		t.Errorf("live client: %s", d)
+	}
+	for _, after := range []int64{0, 1, 3, 5} {
+		rr := newRecorder()
+		if after > 0 {
+			// The client holds what it had at after.
+			for n := int64(1); n <= min(after, 4); n++ {
+				rr.client.Messages[n] = fmt.Sprintf("m%d", n)
+			}
+			if after == 5 {
+				delete(rr.client.Messages, 2)
+			}
+		}
+		rr.client.Last = after
+		rr.stopAt = 6
+		wait := run(t, s, chat.Topic, after, true, rr)
+		waitSynced(t, rr)
+		if err := wait(); !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+		if d := feedtest.Diff(rr.client.Messages, chat.Messages()); d != "" {
+			t.Errorf("client resuming after %d: %s", after, d)
+		}
+		for _, e := range rr.events {
+			if e.Event == instachat.EventMessageDeleted && e.Message.CreatedRevision > after {
+				t.Errorf("client resuming after %d told of the deletion of %d, created after it", after, e.Message.Number)
+			}
+		}
+	}
+}
+
+// TestDeletedChatEndsItsStreams: the chat.deleted its deletion publishes is
+// the stream's last event; a deletion whose publish was lost ends the
+// stream at its next idle check.
+func TestDeletedChatEndsItsStreams(t *testing.T) {
+	chat, b, s := setup(t, 2)
+	r := newRecorder()
+	wait := run(t, s, chat.Topic, 0, false, r)
+	waitSynced(t, r)
+	publish(t, b, chat.Topic, chat.DeleteChat())
+	if err := wait(); !errors.Is(err, feed.ErrDeleted) {
+		t.Fatalf("Run ended with %v, want ErrDeleted", err)
+	}
+	if last := r.events[len(r.events)-1]; last.Event != instachat.EventChatDeleted || !r.client.Deleted {
+		t.Errorf("last event %+v, want chat.deleted", last)
+	}
+
+	chat, _, s = setup(t, 2)
+	s.IdleCheck = 20 * time.Millisecond
+	r = newRecorder()
+	wait = run(t, s, chat.Topic, 0, false, r)
+	waitSynced(t, r)
+	chat.DeleteChat() // committed, never published
+	if err := wait(); !errors.Is(err, feed.ErrDeleted) {
+		t.Fatalf("Run of a chat deleted without a publish ended with %v, want ErrDeleted", err)
+	}
+	if _, err := s.Open(t.Context(), chat.Topic, 0, true); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+		t.Errorf("Open of a deleted chat's stream: %v, want ENOTFOUND", err)
+	}
+}

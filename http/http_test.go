@@ -204,10 +204,11 @@ func TestUnroutedIsJSON(t *testing.T) {
 		{true, true, "DELETE", "/api/v1/applications", 405, "GET, HEAD, POST"},
 		{true, true, "POST", "/api/v1/applications/" + token, 405, "GET, HEAD, PUT, PATCH, DELETE"},
 		{true, true, "POST", "/healthz", 405, "GET, HEAD"},
-		// The search route serves GET alone, though PUT and PATCH reach the
-		// message routes there (which answer 400 for "search").
+		// The search route serves GET alone, though PUT, PATCH and DELETE
+		// reach the message routes there (which answer 400 for "search").
 		{true, true, "POST", "/api/v1/applications/" + token + "/chats/1/messages/search", 405, "GET, HEAD"},
-		{true, true, "DELETE", "/api/v1/applications/" + token + "/chats/1/messages/search", 405, "GET, HEAD"},
+		// DELETE reaches the message route there too: 400, as for PUT.
+		{true, true, "DELETE", "/api/v1/applications/" + token + "/chats/1/messages/search", 400, ""},
 		{true, true, "POST", "/api/v1/applications/" + token + "/chats/1/messages/7", 405, "GET, HEAD, PUT, PATCH, DELETE"},
 		{true, true, "DELETE", "/api/v1/applications/" + token + "/chats/1/messages", 405, "GET, HEAD, POST"},
 		// A route of the role the process does not play: see

@@ -22,7 +22,8 @@ type Chat struct {
 
 	mu       sync.Mutex
 	revision int64
-	messages map[int64]*instachat.Message
+	messages map[int64]*instachat.Message // tombstones included
+	deleted  bool                         // the chat itself
 	// Reads counts ListChanges calls, so a test can tell replay and gap
 	// fills happened.
 	Reads int
@@ -62,6 +63,31 @@ func (c *Chat) Edit(n int64, body string) instachat.Event {
 	return instachat.Event{Event: instachat.EventMessageUpdated, Revision: c.revision, Message: &mc}
 }
 
+// Delete erases message n at the next revision, leaving its tombstone.
+func (c *Chat) Delete(n int64) instachat.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.messages[n]
+	if m == nil || m.DeletedAt != nil {
+		panic(fmt.Sprintf("feedtest: delete of message %d, not there", n))
+	}
+	c.revision++
+	at := time.Now().UTC()
+	m.Body, m.Revision, m.DeletedAt = "", c.revision, &at
+	return instachat.MessageEvent(m, 0)
+}
+
+// DeleteChat deletes the chat: its feed answers not found from now on. It
+// returns the last event a store publishes on the chat's topic.
+func (c *Chat) DeleteChat() instachat.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deleted = true
+	at := time.Now().UTC()
+	return instachat.Event{Event: instachat.EventChatDeleted, Revision: c.revision,
+		Chat: &instachat.Chat{Token: c.Topic.Token, Number: c.Topic.Chat, DeletedAt: &at}}
+}
+
 // Revision is the feed's current revision.
 func (c *Chat) Revision() int64 {
 	c.mu.Lock()
@@ -75,7 +101,9 @@ func (c *Chat) Messages() map[int64]string {
 	defer c.mu.Unlock()
 	out := make(map[int64]string, len(c.messages))
 	for n, m := range c.messages {
-		out[n] = m.Body
+		if m.DeletedAt == nil {
+			out[n] = m.Body
+		}
 	}
 	return out
 }
@@ -85,7 +113,7 @@ func (c *Chat) ListChanges(_ context.Context, q instachat.ChangesQuery) (*instac
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.Reads++
-	if q.Topic != c.Topic {
+	if q.Topic != c.Topic || c.deleted {
 		return nil, instachat.ErrChatNotFound
 	}
 	if q.After < 0 || q.After > c.revision {
@@ -94,7 +122,8 @@ func (c *Chat) ListChanges(_ context.Context, q instachat.ChangesQuery) (*instac
 	from := max(q.After, q.Cursor)
 	var items []*instachat.Message
 	for _, m := range c.messages {
-		if m.Revision > from {
+		// A tombstone only for a client that may hold its message.
+		if m.Revision > from && (m.DeletedAt == nil || m.CreatedRevision <= q.After) {
 			items = append(items, m)
 		}
 	}
@@ -105,11 +134,7 @@ func (c *Chat) ListChanges(_ context.Context, q instachat.ChangesQuery) (*instac
 	}
 	for _, m := range items {
 		mc := *m
-		name := instachat.EventMessageUpdated
-		if m.CreatedRevision > q.After {
-			name = instachat.EventMessageCreated
-		}
-		page.Events = append(page.Events, instachat.Event{Event: name, Revision: m.Revision, Message: &mc})
+		page.Events = append(page.Events, instachat.MessageEvent(&mc, q.After))
 	}
 	return page, nil
 }
@@ -121,6 +146,7 @@ type Client struct {
 	Last     int64 // the last revision received, where it resumes
 	Synced   bool  // a synced arrived on the current connection
 	Created  map[int64]bool
+	Deleted  bool // the chat.deleted that ends a deleted chat's stream arrived
 }
 
 // NewClient returns a client that holds nothing yet.
@@ -132,6 +158,13 @@ func NewClient() *Client {
 // guarantee: a revision not above the last, a skipped revision after
 // synced, message.created twice for a number.
 func (cl *Client) Apply(e instachat.Event) error {
+	if cl.Deleted {
+		return fmt.Errorf("%s at %d after the chat was deleted", e.Event, e.Revision)
+	}
+	if e.Event == instachat.EventChatDeleted {
+		cl.Deleted, cl.Messages = true, map[int64]string{}
+		return nil
+	}
 	if e.Event == instachat.EventSynced {
 		if e.Revision < cl.Last {
 			return fmt.Errorf("synced at %d after receiving %d", e.Revision, cl.Last)
@@ -154,7 +187,11 @@ func (cl *Client) Apply(e instachat.Event) error {
 		}
 		cl.Created[e.Message.Number] = true
 	}
-	cl.Messages[e.Message.Number] = e.Message.Body
+	if e.Event == instachat.EventMessageDeleted {
+		delete(cl.Messages, e.Message.Number)
+	} else {
+		cl.Messages[e.Message.Number] = e.Message.Body
+	}
 	cl.Last = e.Revision
 	return nil
 }
