@@ -23,6 +23,26 @@ type Indexing struct {
 	Logger  *slog.Logger // nil means slog.Default()
 }
 
+// DeleteMessage stores the deletion, then replaces the message's document
+// by its tombstone (see instachat.Indexer.DeleteMessages). No read returns
+// the message once the deletion is stored, search included, since search
+// loads its hits from the store: a failed index update leaves the erased
+// body in the index until a reindex, and is logged, not returned.
+func (x *Indexing) DeleteMessage(ctx context.Context, token string, chat, number int64, at time.Time) (*instachat.Message, error) {
+	m, err := x.Store.DeleteMessage(ctx, token, chat, number, at)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.Indexer.DeleteMessages(ctx, []*instachat.Message{m}); err != nil {
+		logger := x.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.WarnContext(ctx, "removing a deleted message from the search index", "token", instachat.RedactToken(token), "chat", chat, "err", err)
+	}
+	return m, nil
+}
+
 // UpdateMessage stores the edit, then indexes it. The edit is stored, which
 // is what the caller asked for; a failed index update only leaves search
 // stale until the indexing consumer or a reindex catches up, so it is

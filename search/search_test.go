@@ -142,8 +142,13 @@ func TestEngineErrorIsReturned(t *testing.T) {
 
 // recordingIndexer keeps what it is asked to index; err, when set, fails.
 type recordingIndexer struct {
-	indexed []*instachat.Message
-	err     error
+	indexed, deleted []*instachat.Message
+	err              error
+}
+
+func (x *recordingIndexer) DeleteMessages(_ context.Context, msgs []*instachat.Message) error {
+	x.deleted = append(x.deleted, msgs...)
+	return x.err
 }
 
 func (x *recordingIndexer) IndexMessages(_ context.Context, msgs []*instachat.Message) error {
@@ -164,6 +169,22 @@ func TestIndexingIndexesTheStoredEdit(t *testing.T) {
 	}
 	if _, err := store.UpdateMessage(t.Context(), token, 1, 9, "none", at); !errors.Is(err, instachat.ErrMessageNotFound) || len(x.indexed) != 1 {
 		t.Errorf("editing a message not stored: %v, %d indexed; want not found and nothing indexed", err, len(x.indexed))
+	}
+}
+
+func TestIndexingRemovesTheDeletedMessage(t *testing.T) {
+	db, token := open(t)
+	x := &recordingIndexer{}
+	store := &search.Indexing{Store: db, Indexer: x}
+	m, err := store.DeleteMessage(t.Context(), token, 1, 2, at.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.deleted) != 1 || x.deleted[0].Number != 2 || x.deleted[0].DeletedAt == nil || x.deleted[0].Revision != m.Revision {
+		t.Errorf("deleted from the index %v after the delete %+v; want its tombstone once", x.deleted, *m)
+	}
+	if _, err := store.DeleteMessage(t.Context(), token, 1, 2, at); !errors.Is(err, instachat.ErrMessageNotFound) || len(x.deleted) != 1 {
+		t.Errorf("deleting it again: %v, %d deleted from the index; want not found and nothing more", err, len(x.deleted))
 	}
 }
 

@@ -126,6 +126,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	// announced in that order by one call; the worker's creates are
 	// published by the same layer (and indexed by their own consumer).
 	store := b.store
+	if b.sequencer != nil {
+		store = &dispatch.Deletes{Store: store, Sequencer: b.sequencer, Logger: s.Logger}
+	}
 	if b.indexer != nil {
 		store = &search.Indexing{Store: store, Indexer: b.indexer, Logger: s.Logger}
 	}
