@@ -45,12 +45,12 @@ func TestCrashWhileReclaimingResumes(t *testing.T) {
 
 	ctx := context.Background()
 	p := startChild(t, dir, env)
-	kept, _, err := p.client.CreateChat(ctx, token, "kept")
+	kept, _, err := p.client.CreateChat(ctx, token, "kept", "")
 	if err != nil || kept.Number != 2 {
 		t.Fatalf("create the chat kept: %+v %v", kept, err)
 	}
 	for i := range 50 {
-		if _, _, err := p.client.CreateMessage(ctx, token, 2, fmt.Sprintf("kept %d", i)); err != nil {
+		if _, _, err := p.client.CreateMessage(ctx, token, 2, fmt.Sprintf("kept %d", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,17 +82,17 @@ func TestCrashWhileReclaimingResumes(t *testing.T) {
 	p = startChild(t, dir, env)
 	check := func(when string) {
 		t.Helper()
-		if _, err := p.client.Chat(ctx, token, 1); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+		if _, err := p.client.FindChat(ctx, token, 1); instachat.ErrorCode(err) != instachat.ENOTFOUND {
 			t.Errorf("%s: GET the deleted chat: %v, want 404", when, err)
 		}
-		if _, _, err := p.client.CreateMessage(ctx, token, 1, "too late"); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+		if _, _, err := p.client.CreateMessage(ctx, token, 1, "too late", ""); instachat.ErrorCode(err) != instachat.ENOTFOUND {
 			t.Errorf("%s: create in the deleted chat: %v, want 404", when, err)
 		}
-		app, err := p.client.Application(ctx, token)
+		app, err := p.client.FindApplication(ctx, token)
 		if err != nil || app.ChatsCount != 1 {
 			t.Errorf("%s: application %+v, %v; want chats_count 1", when, app, err)
 		}
-		c, err := p.client.Chat(ctx, token, 2)
+		c, err := p.client.FindChat(ctx, token, 2)
 		if err != nil || c.MessagesCount != 50 {
 			t.Errorf("%s: chat kept %+v, %v; want messages_count 50", when, c, err)
 		}
@@ -109,7 +109,7 @@ func TestCrashWhileReclaimingResumes(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	check("once reclaimed")
-	if c, _, err := p.client.CreateChat(ctx, token, "next"); err != nil || c.Number != 3 {
+	if c, _, err := p.client.CreateChat(ctx, token, "next", ""); err != nil || c.Number != 3 {
 		t.Errorf("chat created after the reclaim: %+v %v; want number 3, the deleted 1 never reissued", c, err)
 	}
 }
