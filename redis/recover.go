@@ -73,7 +73,7 @@ func (s *Sequencer) knownUnknown(token string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	until, ok := s.unknown[token]
-	return ok && time.Now().Before(until)
+	return ok && s.now().Before(until)
 }
 
 func (s *Sequencer) rememberUnknown(token string) {
@@ -82,13 +82,20 @@ func (s *Sequencer) rememberUnknown(token string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	if len(s.unknown) >= maxUnknown {
 		maps.DeleteFunc(s.unknown, func(_ string, until time.Time) bool { return !now.Before(until) })
 	}
 	if len(s.unknown) < maxUnknown {
 		s.unknown[token] = now.Add(s.NotFoundTTL)
 	}
+}
+
+func (s *Sequencer) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // flight is a recovery under way; callers that find it wait for done.

@@ -113,6 +113,8 @@ type Sequencer struct {
 	// NotFoundTTL is how long this process remembers that Recover did not
 	// know a token (0: not at all). Open sets 5s.
 	NotFoundTTL time.Duration
+	// Now is the clock NotFoundTTL runs on; nil means time.Now.
+	Now func() time.Time
 	// ReceiptTTL is how long an idempotency receipt answers retries; zero
 	// means instachat.DefaultReceiptTTL.
 	ReceiptTTL time.Duration
