@@ -19,6 +19,12 @@ func (s *Sequencer) recover(ctx context.Context, scope instachat.Scope, key stri
 		return notFound(scope)
 	}
 	return s.shared(ctx, key, func(ctx context.Context) error {
+		// A recovery that ended between the look above and this one's
+		// start has, for an unknown token, filled the cache: asking again
+		// would be a second Recover call for it within NotFoundTTL.
+		if s.knownUnknown(scope.Token) {
+			return notFound(scope)
+		}
 		// A recovery that ended since the script ran, in this process or
 		// another, has installed the key: nothing to ask.
 		if n, err := s.client.Do(ctx, s.client.B().Exists().Key(key).Build()).AsInt64(); err != nil || n == 1 {

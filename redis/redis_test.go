@@ -468,3 +468,29 @@ func TestRecoveryOutlivesImpatientCallers(t *testing.T) {
 			next, got, skipped, late)
 	}
 }
+
+// TestUnknownApplicationAskedOnce has many callers ask at once about one
+// unknown token, for token after token: however their turns interleave
+// with the recovery that asks Recover, Recover is asked once per token.
+// A caller that looked in the negative cache just before the first
+// recovery filled it, and reached the recoveries just after it ended, once
+// asked again.
+func TestUnknownApplicationAskedOnce(t *testing.T) {
+	s := open(t, testPrefix(t))
+	l := newLedger("")
+	s.Recover, s.RecoverGrace, s.NotFoundTTL = l.Recover, time.Hour, time.Hour
+	const tokens = 1000
+	for i := range tokens {
+		token := instachat.NewToken()
+		gather(t, 20, func(g int, _ func(chat, n int64)) error {
+			_, err := s.NextMessageNumber(t.Context(), token, int64(g+1))
+			if instachat.ErrorCode(err) != instachat.ENOTFOUND {
+				return fmt.Errorf("unknown application: %w, want ENOTFOUND", err)
+			}
+			return nil
+		})
+		if n := l.calls.Load(); n != int64(i+1) {
+			t.Fatalf("token %d: Recover called %d times for %d unknown tokens, want once each", i+1, n, i+1)
+		}
+	}
+}
