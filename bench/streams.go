@@ -281,7 +281,8 @@ func openLoop(ctx context.Context, o streamsOptions, ops []*op, p *pool, answers
 // streams attached and one with none, the first round with first (p is
 // attached already), then alternating, so that neither side always goes
 // first. It returns the pool attached at the end, if any.
-func ratio(ctx context.Context, o streamsOptions, base *url.URL, token string, ops []*op, p *pool, wsClient *http.Client, stderr io.Writer) (*StreamsRatio, *pool, error) {
+func ratio(ctx context.Context, o streamsOptions, base *url.URL, token string, ops []*op, p *pool,
+	wsClient *http.Client, stderr io.Writer) (*StreamsRatio, *pool, error) {
 	r := &StreamsRatio{}
 	var with, none []float64
 	load := options{url: o.url, concurrency: o.concurrency, duration: o.ratioD, chats: o.chats}
@@ -407,7 +408,8 @@ func (r StreamsReport) print(w io.Writer, o streamsOptions) error {
 			(m.GoroutinesAfter-m.GoroutinesBefore)/float64(max(r.Attach.Connected, 1)))
 	}
 	if m.BenchRSSAfter > 0 {
-		fmt.Fprintf(w, "bench resident memory %.1f → %.1f MiB: %.1f KiB per stream\n", m.BenchRSSBefore/(1<<20), m.BenchRSSAfter/(1<<20), m.BenchKiBPerSubscriber)
+		fmt.Fprintf(w, "bench resident memory %.1f → %.1f MiB: %.1f KiB per stream\n", m.BenchRSSBefore/(1<<20),
+			m.BenchRSSAfter/(1<<20), m.BenchKiBPerSubscriber)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if d := r.Delivery; d != nil {
