@@ -232,7 +232,11 @@ func TestProductionElasticsearchOutage(t *testing.T) {
 	cfg.ElasticsearchURL = es.url
 	r := startProduction(t, cfg)
 	app, answered := loadedChats(t, r, "search outage")
-	eventually(t, 10*time.Second, func() error { return es.holds(app, answered) })
+	// The index and the store are fed by consumer groups of their own: the
+	// index may hold every message before the worker stored the chat, and
+	// a search of a chat not yet stored answers 404. Wait for both.
+	eventually(t, 20*time.Second, func() error { return es.holds(app, answered) })
+	settled(t, r, app, answered, 15*time.Second)
 	search := "/api/v1/applications/" + app + "/chats/1/messages/search?q=says"
 	if st, v := r.do(t, "GET", search, "", ""); st != http.StatusOK {
 		t.Fatalf("search: %d %v, want 200", st, v)
@@ -243,7 +247,7 @@ func TestProductionElasticsearchOutage(t *testing.T) {
 	unavailable(t, r, 2*time.Second, []request{{"GET", search, ""}, {"GET", "/healthz", ""}})
 	answered, _, _ = createWithin(t, r, app, "without search: ", answered)
 	// Stored and counted while the index cannot take them.
-	settled(t, r, app, answered, 5*time.Second)
+	settled(t, r, app, answered, 15*time.Second)
 	if st, v := r.do(t, "PATCH", "/api/v1/applications/"+app+"/chats/1/messages/1", jsonType, `{"body":"edited without search"}`); st != http.StatusOK {
 		t.Errorf("an edit without search: %d %v, want 200", st, v)
 	}
@@ -258,7 +262,9 @@ func TestProductionElasticsearchOutage(t *testing.T) {
 	back := time.Now()
 	// The edit, indexed by the API alone, stays stale until a reindex.
 	answered[1][1] = ""
-	eventually(t, 10*time.Second, func() error { return es.holds(app, answered) })
+	// The index consumer retries with a backoff that reaches seconds during
+	// the outage; the bound is for a loaded machine.
+	eventually(t, 20*time.Second, func() error { return es.holds(app, answered) })
 	t.Logf("the index caught up %v after Elasticsearch came back", time.Since(back).Round(time.Millisecond))
 	if st, v := r.do(t, "GET", search, "", ""); st != http.StatusOK {
 		t.Errorf("search after the outage: %d %v, want 200", st, v)
