@@ -50,6 +50,11 @@ func TestCrashLosesNoAcknowledgedCreate(t *testing.T) {
 	for round := 1; round <= 3; round++ {
 		run := startLoad(p.client, l.token, round)
 		time.Sleep(time.Second + rand.N(time.Second))
+		// However slow the machine, the kill lands after a create was
+		// answered, or the round proves nothing about them.
+		if err := run.waitAnswered(20 * time.Second); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
 		// SIGSTOP first: the process never runs again, as if the SIGKILL
 		// landed now, but creates sent from now on are surely in flight at
 		// the kill, however loaded the machine. A bare SIGKILL once landed
@@ -58,7 +63,9 @@ func TestCrashLosesNoAcknowledgedCreate(t *testing.T) {
 		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatalf("SIGSTOP: %v", err)
 		}
-		if err := run.waitInFlight(10 * time.Second); err != nil {
+		// Every writer, not one: the first create seen in flight may have
+		// been answered just before the freeze, its answer not yet read.
+		if err := run.waitInFlight(writers, 10*time.Second); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		p.kill(t)
@@ -491,14 +498,25 @@ type load struct {
 	wg       sync.WaitGroup
 	results  []writerResult
 	inFlight atomic.Int64 // creates sent and not yet answered
+	answered atomic.Int64 // creates answered 2xx
 }
 
-// waitInFlight waits, at most within, until a create is sent and not
-// answered.
-func (l *load) waitInFlight(within time.Duration) error {
-	for start := time.Now(); l.inFlight.Load() == 0; time.Sleep(time.Millisecond) {
+// waitAnswered waits, at most within, until a create is answered 2xx.
+func (l *load) waitAnswered(within time.Duration) error {
+	for start := time.Now(); l.answered.Load() == 0; time.Sleep(time.Millisecond) {
 		if time.Since(start) > within {
-			return fmt.Errorf("no create in flight %v into the load", within)
+			return fmt.Errorf("no create answered 2xx %v into the load", within)
+		}
+	}
+	return nil
+}
+
+// waitInFlight waits, at most within, until n creates are sent and not
+// answered.
+func (l *load) waitInFlight(n int64, within time.Duration) error {
+	for start := time.Now(); l.inFlight.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Since(start) > within {
+			return fmt.Errorf("%d creates in flight %v into the load, want %d", l.inFlight.Load(), within, n)
 		}
 	}
 	return nil
@@ -533,6 +551,7 @@ func startLoad(c *instachathttp.Client, token string, round int) *load {
 				switch {
 				case err == nil:
 					r.acked = append(r.acked, m)
+					l.answered.Add(1)
 				case errors.Is(err, context.Canceled): // stopped
 				case status != 0 && (status < 200 || status > 299):
 					r.refused = append(r.refused, fmt.Errorf("%s: %d %w", body, status, err))
