@@ -60,9 +60,10 @@ func (q *gatedQueue) Enqueue(ctx context.Context, cs ...instachat.Create) (func(
 
 // waiters returns how many creates wait in the chat's next group.
 func (d *Dispatcher) waiters(scope instachat.Scope) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if g := d.waiting[scope]; g != nil {
+	st := &d.stripes[stripe(scope.Token, scope.Chat)]
+	st.waitMu.Lock()
+	defer st.waitMu.Unlock()
+	if g := st.waiting[scope]; g != nil {
 		return len(g.builds)
 	}
 	return 0
@@ -150,8 +151,8 @@ func TestWaitingCreatesShareOneRoundTrip(t *testing.T) {
 }
 
 // TestGroupSharesItsFailure checks that a group's numbering failure
-// answers each of its creates, and that a member whose request ends stops
-// waiting without failing the others.
+// answers each of its creates, and that a follower whose request ends
+// stops waiting without failing the others.
 func TestGroupSharesItsFailure(t *testing.T) {
 	d, seq, q, token := newCoalesceTest(t)
 	errs := make(chan error, 10)
@@ -162,10 +163,15 @@ func TestGroupSharesItsFailure(t *testing.T) {
 	go create(context.Background())
 	<-q.entered
 	gone, leave := context.WithCancel(context.Background())
-	go create(gone) // leads the next group, then leaves
+	joined := func(n int) {
+		waitFor(t, fmt.Sprint(n, " creates joined the group"), func() bool { return d.waiters(instachat.MessagesOf(token, 1)) == n })
+	}
+	go create(context.Background()) // leads the next group
+	joined(1)
+	go create(gone) // follows, then leaves
+	joined(2)
 	go create(context.Background())
-	go create(context.Background())
-	waitFor(t, "three creates joined the group", func() bool { return d.waiters(instachat.MessagesOf(token, 1)) == 3 })
+	joined(3)
 	leave()
 	if err := <-errs; instachat.ErrorCode(err) != instachat.EUNAVAILABLE {
 		t.Errorf("the create whose request ended: %v, want EUNAVAILABLE", err)

@@ -30,14 +30,17 @@ type Dispatcher struct {
 	// wait for durability does not. A sequencer recovering lost state
 	// (Redis) holds its stripe for the recovery, so chats sharing it wait
 	// too: many stripes make that rare event touch few other chats.
-	stripes [stripes]sync.Mutex
+	stripes [stripes]stripeLock
+}
 
-	// waiting holds, per chat, the group of message creates without an
-	// idempotency key that wait for the chat's stripe together: the first
-	// to come leads it, and once it holds the stripe takes the group's
-	// numbers in one NextMessageNumbers call and enqueues its creates in
-	// one Enqueue (see coalesce).
+// stripeLock is one stripe: mu is the numbering lock, and waiting holds,
+// per chat of the stripe, the group of message creates without an
+// idempotency key that wait for mu together: the first to come leads it,
+// and once it holds mu takes the group's numbers in one NextMessageNumbers
+// call and enqueues its creates in one Enqueue (see coalesce).
+type stripeLock struct {
 	mu      sync.Mutex
+	waitMu  sync.Mutex
 	waiting map[instachat.Scope]*group
 }
 
@@ -152,7 +155,7 @@ func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key str
 		c, err = d.coalesce(ctx, scope, build)
 		return c, false, err
 	}
-	mu := &d.stripes[stripe(scope.Token, scope.Chat)]
+	mu := &d.stripes[stripe(scope.Token, scope.Chat)].mu
 	mu.Lock()
 	at := d.now()
 	if key == "" {
@@ -200,39 +203,45 @@ func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key str
 // next), takes as many numbers as the group holds in one round trip,
 // builds the creates in the order they joined and enqueues them in one
 // call, releases the stripe and waits until they are durable, for all of
-// them. Alone, a create costs what it did before grouping; under load, the
-// creates of a chat that arrive while the one before them is being
-// numbered share a round trip to the sequencer and a call to the queue.
+// them. A create that finds the stripe free takes it at once, as before
+// grouping, and a leader left alone uses its own ctx; under load, the creates of a chat that arrive while the one
+// before them is being numbered share a round trip to the sequencer and a
+// call to the queue.
 //
-// The leader numbers and waits for the whole group, so it does so apart
-// from its own request: a client that hangs up does not fail the others.
-// The sequencer and the queue bound those calls (Redis's timeouts and
-// RecoverTimeout; Kafka's PublishTimeout), and groupTimeout bounds the
-// whole. Each member waits for the group as long as its own ctx lasts.
+// A leader with followers numbers and waits for all of them, so it does
+// so with its ctx detached: a client that hangs up does not fail the
+// others. The sequencer and the queue bound those calls (Redis's timeouts
+// and RecoverTimeout; Kafka's PublishTimeout), and groupTimeout bounds the
+// whole. A follower waits for its group as long as its own ctx lasts.
 func (d *Dispatcher) coalesce(ctx context.Context, scope instachat.Scope,
 	build func(n int64, at time.Time) instachat.Create) (instachat.Create, error) {
-	d.mu.Lock()
-	g := d.waiting[scope]
+	st := &d.stripes[stripe(scope.Token, scope.Chat)]
+	if st.mu.TryLock() {
+		// Nobody holds the stripe: no group to wait with, and none of
+		// its allocations. A group whose leader waits for the stripe
+		// then numbers after this create, as it would after any.
+		return d.numberAlone(ctx, st, scope, build)
+	}
+	st.waitMu.Lock()
+	g := st.waiting[scope]
 	lead := g == nil
 	if lead {
-		if d.waiting == nil {
-			d.waiting = map[instachat.Scope]*group{}
+		if st.waiting == nil {
+			st.waiting = map[instachat.Scope]*group{}
 		}
 		g = &group{done: make(chan struct{})}
-		d.waiting[scope] = g
+		st.waiting[scope] = g
 	}
 	i := len(g.builds)
 	g.builds = append(g.builds, build)
-	d.mu.Unlock()
+	st.waitMu.Unlock()
 	if lead {
-		go func() {
-			// The group runs in a goroutine of its own, so that the leader,
-			// like every member, stops waiting when its ctx ends.
-			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
-			defer cancel()
-			g.creates, g.err = d.number(gctx, scope, g)
-			close(g.done)
-		}()
+		g.creates, g.err = d.number(ctx, st, scope, g)
+		close(g.done)
+		if g.err != nil {
+			return instachat.Create{}, g.err
+		}
+		return g.creates[0], nil
 	}
 	select {
 	case <-g.done:
@@ -245,19 +254,39 @@ func (d *Dispatcher) coalesce(ctx context.Context, scope instachat.Scope,
 	}
 }
 
+// numberAlone numbers, builds and enqueues one create under the stripe,
+// which the caller holds, releases it and waits until the create is
+// durable.
+func (d *Dispatcher) numberAlone(ctx context.Context, st *stripeLock, scope instachat.Scope,
+	build func(n int64, at time.Time) instachat.Create) (instachat.Create, error) {
+	var (
+		c    instachat.Create
+		wait func(context.Context) error
+	)
+	n, err := d.Sequencer.NextMessageNumber(ctx, scope.Token, scope.Chat)
+	if err == nil {
+		c = build(n, d.now())
+		wait, err = d.Queue.Enqueue(ctx, c)
+	}
+	st.mu.Unlock()
+	if err != nil {
+		return instachat.Create{}, err
+	}
+	return c, wait(ctx)
+}
+
 // groupTimeout bounds a group's numbering, enqueueing and wait, past what
 // the sequencer and the queue bound themselves.
 const groupTimeout = time.Minute
 
 // number takes the chat's stripe and numbers, builds and enqueues the
 // group's creates, then waits until they are durable.
-func (d *Dispatcher) number(ctx context.Context, scope instachat.Scope, g *group) ([]instachat.Create, error) {
-	mu := &d.stripes[stripe(scope.Token, scope.Chat)]
-	mu.Lock()
-	d.mu.Lock()
-	delete(d.waiting, scope) // newcomers start the next group
+func (d *Dispatcher) number(ctx context.Context, st *stripeLock, scope instachat.Scope, g *group) ([]instachat.Create, error) {
+	st.mu.Lock()
+	st.waitMu.Lock()
+	delete(st.waiting, scope) // newcomers start the next group
 	builds := g.builds
-	d.mu.Unlock()
+	st.waitMu.Unlock()
 	var (
 		first int64
 		err   error
@@ -265,6 +294,9 @@ func (d *Dispatcher) number(ctx context.Context, scope instachat.Scope, g *group
 	if len(builds) == 1 {
 		first, err = d.Sequencer.NextMessageNumber(ctx, scope.Token, scope.Chat)
 	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
+		defer cancel()
 		first, err = d.Sequencer.NextMessageNumbers(ctx, scope.Token, scope.Chat, len(builds))
 	}
 	var (
@@ -279,7 +311,7 @@ func (d *Dispatcher) number(ctx context.Context, scope instachat.Scope, g *group
 		}
 		wait, err = d.Queue.Enqueue(ctx, creates...)
 	}
-	mu.Unlock()
+	st.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
