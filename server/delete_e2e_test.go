@@ -12,6 +12,7 @@ import (
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/internal/feedtest"
+	"github.com/instachat/instachat/internal/testenv"
 )
 
 func TestDeletesEndToEnd(t *testing.T) { deletesEndToEnd(t, start(t, t.TempDir())) }
@@ -154,7 +155,7 @@ func deletesEndToEnd(t *testing.T, r *running) {
 		if deleted[m.Chat][m.Number] {
 			continue
 		}
-		eventually(t, 10*time.Second, func() error {
+		testenv.Eventually(t, 10*time.Second, func() error {
 			err := r.client.DeleteMessage(ctx, app.Token, m.Chat, m.Number)
 			if err == nil {
 				deleted[m.Chat][m.Number] = true
@@ -181,7 +182,7 @@ func deletesEndToEnd(t *testing.T, r *running) {
 	}
 	for chat := int64(1); chat < chats; chat++ {
 		want := survivors(chat)
-		eventually(t, 10*time.Second, func() error {
+		testenv.Eventually(t, 10*time.Second, func() error {
 			msgs, err := r.client.AllMessages(ctx, app.Token, chat)
 			if err != nil {
 				return err
@@ -241,7 +242,7 @@ func deletesEndToEnd(t *testing.T, r *running) {
 	if _, err := r.client.FindChat(ctx, app.Token, chats); instachat.ErrorCode(err) != instachat.ENOTFOUND {
 		t.Errorf("GET the deleted chat: %v, want 404", err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		if a, err := r.client.FindApplication(ctx, app.Token); err != nil || a.ChatsCount != chats-1 {
 			return fmt.Errorf("application %+v, %v; want chats_count %d", a, err, chats-1)
 		}

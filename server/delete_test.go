@@ -71,7 +71,7 @@ func deletesThroughTheAPI(t *testing.T, r *running) {
 	if got := listed(chat + "/messages/search?q=hello"); !slices.Equal(got, []float64{1, 3}) {
 		t.Errorf("search after deleting 2: %v", got)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testenv.Eventually(t, 5*time.Second, func() error {
 		if _, v := r.do(t, "GET", chat, "", ""); v["messages_count"] != 2.0 || v["revision"] != 4.0 {
 			return fmt.Errorf("chat after a delete: %v; want messages_count 2, revision 4", v)
 		}
@@ -127,7 +127,7 @@ func deletesThroughTheAPI(t *testing.T, r *running) {
 	if got := listed(base + "/chats"); !slices.Equal(got, []float64{1}) {
 		t.Errorf("chats listed after deleting 2: %v", got)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testenv.Eventually(t, 5*time.Second, func() error {
 		if _, v := r.do(t, "GET", base, "", ""); v["chats_count"] != 1.0 || v["revision"] != 3.0 {
 			return fmt.Errorf("application after a chat's delete: %v; want chats_count 1, revision 3", v)
 		}

@@ -235,7 +235,7 @@ func TestProductionElasticsearchOutage(t *testing.T) {
 	// The index and the store are fed by consumer groups of their own: the
 	// index may hold every message before the worker stored the chat, and
 	// a search of a chat not yet stored answers 404. Wait for both.
-	eventually(t, 20*time.Second, func() error { return es.holds(app, answered) })
+	testenv.Eventually(t, 20*time.Second, func() error { return es.holds(app, answered) })
 	settled(t, r, app, answered, 15*time.Second)
 	search := "/api/v1/applications/" + app + "/chats/1/messages/search?q=says"
 	if st, v := r.do(t, "GET", search, "", ""); st != http.StatusOK {
@@ -264,7 +264,7 @@ func TestProductionElasticsearchOutage(t *testing.T) {
 	answered[1][1] = ""
 	// The index consumer retries with a backoff that reaches seconds during
 	// the outage; the bound is for a loaded machine.
-	eventually(t, 20*time.Second, func() error { return es.holds(app, answered) })
+	testenv.Eventually(t, 20*time.Second, func() error { return es.holds(app, answered) })
 	t.Logf("the index caught up %v after Elasticsearch came back", time.Since(back).Round(time.Millisecond))
 	if st, v := r.do(t, "GET", search, "", ""); st != http.StatusOK {
 		t.Errorf("search after the outage: %d %v, want 200", st, v)
@@ -504,7 +504,7 @@ func sample(t *testing.T, r *running, name string) float64 {
 // waitLag waits until the consumer lag is want.
 func waitLag(t *testing.T, r *running, want float64) {
 	t.Helper()
-	eventually(t, 15*time.Second, func() error {
+	testenv.Eventually(t, 15*time.Second, func() error {
 		if lag := sample(t, r, "instachat_queue_consumer_lag"); lag != want {
 			return fmt.Errorf("consumer lag %v, want %v", lag, want)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/testenv"
 )
 
 // keyed is an answer to a create sent with an Idempotency-Key.
@@ -84,7 +85,7 @@ func idempotentRetries(t *testing.T, a, b *running) string {
 	if err != nil || m.Number != 2 {
 		t.Fatalf("unkeyed message after the retries = %+v, %v; want number 2", m, err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		msgs, err := a.client.AllMessages(ctx, app.Token, 1)
 		if err != nil {
 			return err

@@ -135,7 +135,7 @@ func TestProductionHealthAndMetrics(t *testing.T) {
 
 	// The worker counts a batch just after committing it: wait for it.
 	var text string
-	eventually(t, 5*time.Second, func() (err error) {
+	testenv.Eventually(t, 5*time.Second, func() (err error) {
 		if text, err = scrape(r); err != nil {
 			return err
 		}
@@ -203,7 +203,7 @@ func TestProductionHealthRecreatesALostTopic(t *testing.T) {
 		m, status, err := postMessage(ctx, r.client, app.Token, 1, "after the topic came back")
 		if err == nil {
 			r.readable(t, fmt.Sprintf("/api/v1/applications/%s/chats/1/messages/%d", app.Token, m.Number))
-			eventually(t, 10*time.Second, func() error { return es.holds(app.Token, []answers{nil, {m.Number: m.Body}}) })
+			testenv.Eventually(t, 10*time.Second, func() error { return es.holds(app.Token, []answers{nil, {m.Number: m.Body}}) })
 			break
 		}
 		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {

@@ -300,7 +300,7 @@ func TestProductionRateLimitIsSharedAcrossProcesses(t *testing.T) {
 	if res := requestWith(t, p, "POST", "/api/v1/applications/"+other+"/chats", "", `{}`); res.status != http.StatusAccepted || res.number() != 1 {
 		t.Fatalf("another application's create: %d %s", res.status, res.body)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		app, err := p.client.FindApplication(t.Context(), token)
 		if err == nil && app.ChatsCount != 4 {
 			return fmt.Errorf("chats_count %d, want 4", app.ChatsCount)

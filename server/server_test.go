@@ -18,6 +18,7 @@ import (
 	"github.com/instachat/instachat"
 	instachathttp "github.com/instachat/instachat/http"
 	"github.com/instachat/instachat/http/openapitest"
+	"github.com/instachat/instachat/internal/testenv"
 	"github.com/instachat/instachat/server"
 )
 
@@ -209,29 +210,12 @@ func everyRoute(t *testing.T, r *running) {
 // a 202.
 func (r *running) readable(t *testing.T, path string) {
 	t.Helper()
-	eventually(t, 5*time.Second, func() error {
+	testenv.Eventually(t, 5*time.Second, func() error {
 		if st, v := r.do(t, "GET", path, "", ""); st != http.StatusOK {
 			return fmt.Errorf("GET %s: %d %v", path, st, v)
 		}
 		return nil
 	})
-}
-
-// eventually calls check until it returns nil, and fails the test with its
-// last error if that takes longer than within.
-func eventually(t *testing.T, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still after %v: %v", within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestCreateAnswersLocation(t *testing.T) {
@@ -474,7 +458,7 @@ func concurrentCreates(t *testing.T, r *running) {
 	}
 
 	// Counts are exact within 5 seconds of the last create.
-	eventually(t, 5*time.Second, func() error {
+	testenv.Eventually(t, 5*time.Second, func() error {
 		if a, err := r.client.FindApplication(ctx, app.Token); err != nil || a.ChatsCount != chats {
 			return fmt.Errorf("application: %+v %v, want chats_count %d", a, err, chats)
 		}
@@ -489,7 +473,7 @@ func settled(t *testing.T, r *running, token string, answered []answers, within 
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
-	eventually(t, within, func() error {
+	testenv.Eventually(t, within, func() error {
 		for chat := 1; chat < len(answered); chat++ {
 			c, err := r.client.FindChat(ctx, token, int64(chat))
 			if err != nil {

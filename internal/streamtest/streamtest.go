@@ -19,6 +19,7 @@ import (
 	"github.com/instachat/instachat"
 	instachathttp "github.com/instachat/instachat/http"
 	"github.com/instachat/instachat/internal/feedtest"
+	"github.com/instachat/instachat/internal/testenv"
 )
 
 // Front is one process serving the api and the dispatcher: its base URL
@@ -54,7 +55,7 @@ func Converge(t *testing.T, fronts []Front, disrupt func()) {
 	}
 	for c := 1; c <= chats; c++ {
 		for _, f := range fronts {
-			eventually(t, 10*time.Second, func() error { // at once after 201, soon after 202
+			testenv.Eventually(t, 10*time.Second, func() error { // at once after 201, soon after 202
 				_, err := f.Client.FindChat(ctx, app.Token, int64(c))
 				return err
 			})
@@ -139,7 +140,7 @@ func Converge(t *testing.T, fronts []Front, disrupt func()) {
 	// Once every create is stored, the chats' revisions are final.
 	for c := 1; c <= chats; c++ {
 		var chat *instachat.Chat
-		eventually(t, 60*time.Second, func() error {
+		testenv.Eventually(t, 60*time.Second, func() error {
 			var err error
 			if chat, err = front.Client.FindChat(ctx, app.Token, int64(c)); err != nil {
 				return err
@@ -180,23 +181,6 @@ func Converge(t *testing.T, fronts []Front, disrupt func()) {
 		}
 	}
 	t.Logf("%d subscribers converged over %d connections", chats*subscribers, connections)
-}
-
-// eventually calls check until it returns nil, failing the test with its
-// last error after within.
-func eventually(t *testing.T, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still after %v: %v", within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // KillFeedConnections kills every Redis connection named name (see

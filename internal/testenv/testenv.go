@@ -1,5 +1,6 @@
 // Package testenv finds the external services that integration tests run
-// against, such as MySQL, Redis or Elasticsearch.
+// against, such as MySQL, Redis or Elasticsearch, and waits, with Eventually,
+// on what those tests see happen outside their goroutine.
 package testenv
 
 import (
