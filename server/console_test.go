@@ -841,13 +841,7 @@ func TestConsoleRetriesALostSendWithItsKey(t *testing.T) {
 	b := browser.Start(t)
 	r := start(t, t.TempDir())
 	ctx := t.Context()
-	app, err := r.client.CreateApplication(ctx, "retries")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "general", ""); err != nil {
-		t.Fatal(err)
-	}
+	app := r.appWithChat(t, "retries", "general")
 	a := openConsole(t, b, "A", r.URL()+"/")
 	// With the keyboard alone: Enter in the token field opens, Enter on a
 	// chat opens it.
@@ -920,13 +914,7 @@ func TestConsoleScrollsBackThroughPagesCutShort(t *testing.T) {
 	b := browser.Start(t)
 	r := start(t, t.TempDir())
 	ctx := t.Context()
-	app, err := r.client.CreateApplication(ctx, "large bodies")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "big", ""); err != nil {
-		t.Fatal(err)
-	}
+	app := r.appWithChat(t, "large bodies", "big")
 	const n, size = 120, 60 << 10 // pages of about 16 under the 1 MiB bound
 	var want []string
 	for i := range n {

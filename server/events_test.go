@@ -54,13 +54,7 @@ func TestProductionStreamsConverge(t *testing.T) {
 func TestStreamMetricsAndShutdown(t *testing.T) {
 	r := start(t, t.TempDir())
 	ctx := t.Context()
-	app, err := r.client.CreateApplication(ctx, "metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "c", ""); err != nil {
-		t.Fatal(err)
-	}
+	app := r.appWithChat(t, "metrics", "c")
 	resp, err := http.Get(fmt.Sprintf("%s/api/v1/applications/%s/chats/1/events", r.URL(), app.Token))
 	if err != nil {
 		t.Fatal(err)
@@ -131,13 +125,7 @@ func TestStreamMetricsAndShutdown(t *testing.T) {
 func TestApplicationStream(t *testing.T) {
 	r := start(t, t.TempDir())
 	ctx := t.Context()
-	app, err := r.client.CreateApplication(ctx, "chats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "first", ""); err != nil {
-		t.Fatal(err)
-	}
+	app := r.appWithChat(t, "chats", "first")
 	resp, err := http.Get(fmt.Sprintf("%s/api/v1/applications/%s/events?after=0", r.URL(), app.Token))
 	if err != nil {
 		t.Fatal(err)

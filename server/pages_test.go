@@ -25,13 +25,7 @@ func TestLargeBodiesListInBoundedPages(t *testing.T) {
 	}
 	r := start(t, t.TempDir())
 	ctx := t.Context()
-	app, err := r.client.CreateApplication(ctx, "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "", ""); err != nil {
-		t.Fatal(err)
-	}
+	app := r.appWithChat(t, "big", "")
 	const n = 100
 	for i := range n {
 		body := "hello " + strings.Repeat("<", instachat.DefaultLimits.MaxBodyBytes-10) + string(rune('a'+i%26)) + "<<<"

@@ -119,13 +119,7 @@ func TestProductionHealthAndMetrics(t *testing.T) {
 		t.Fatalf("healthz: %d %v, want 200 with mysql, redis and kafka ok", st, v)
 	}
 
-	app, err := r.client.CreateApplication(ctx, "metered")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "", ""); err != nil {
-		t.Fatal(err)
-	}
+	app := r.appWithChat(t, "metered", "")
 	for range 3 {
 		if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "counted", ""); err != nil {
 			t.Fatal(err)
@@ -177,13 +171,7 @@ func TestProductionHealthRecreatesALostTopic(t *testing.T) {
 	var logs testenv.Buffer
 	r := startProduction(t, cfg, &logs)
 	ctx := t.Context()
-	app, err := r.client.CreateApplication(ctx, "topic lost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "", ""); err != nil {
-		t.Fatal(err)
-	}
+	app := r.appWithChat(t, "topic lost", "")
 	admin, err := kgo.NewClient(kgo.SeedBrokers(cfg.KafkaBrokers...))
 	if err != nil {
 		t.Fatal(err)

@@ -218,6 +218,20 @@ func (r *running) readable(t *testing.T, path string) {
 	})
 }
 
+// appWithChat creates an application named app holding one chat, number 1,
+// named chat, as most tests begin.
+func (r *running) appWithChat(t *testing.T, app, chat string) *instachat.Application {
+	t.Helper()
+	a, err := r.client.CreateApplication(t.Context(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.client.CreateChat(t.Context(), a.Token, chat, ""); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 func TestCreateAnswersLocation(t *testing.T) {
 	r := start(t, t.TempDir())
 	app, err := r.client.CreateApplication(context.Background(), "loc")
@@ -238,13 +252,7 @@ func TestCreateAnswersLocation(t *testing.T) {
 func TestHostileInput(t *testing.T) {
 	r := start(t, t.TempDir())
 	ctx := context.Background()
-	app, err := r.client.CreateApplication(ctx, "hostile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.client.CreateChat(ctx, app.Token, "", ""); err != nil {
-		t.Fatal(err)
-	}
+	app := r.appWithChat(t, "hostile", "")
 	if _, _, err := r.client.CreateMessage(ctx, app.Token, 1, "first", ""); err != nil {
 		t.Fatal(err)
 	}
