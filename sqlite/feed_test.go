@@ -1,9 +1,7 @@
 package sqlite
 
 import (
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,53 +17,22 @@ import (
 // continue it.
 func TestMigrationNumbersExistingRows(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "instachat.db")
-	old, err := sql.Open("sqlite", dsn(path, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	names, err := migrations.ReadDir("migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before []string
-	for _, e := range names {
-		if e.Name() < "0006" {
-			before = append(before, "migrations/"+e.Name())
-		}
-	}
-	if err := applyMigrations(ctx, old, before); err != nil {
-		t.Fatal(err)
-	}
+	old := makeOldDataDir(t, "0006")
 	a, b := instachat.NewToken(), instachat.NewToken()
-	exec := func(query string, args ...any) {
-		t.Helper()
-		if _, err := old.ExecContext(ctx, query, args...); err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
-	}
 	for _, token := range []string{a, b} {
-		exec(`INSERT INTO applications (token, name, created_at, updated_at) VALUES (?, 'old', 0, 0)`, token)
+		old.exec(`INSERT INTO applications (token, name, created_at, updated_at) VALUES (?, 'old', 0, 0)`, token)
 	}
 	// a's chat 3 was never stored (its number lost), chat 4 was.
 	for _, n := range []int{2, 1, 4} {
-		exec(`INSERT INTO chats (app_token, number, name, created_at, updated_at) VALUES (?, ?, 'old', 0, 0)`, a, n)
+		old.exec(`INSERT INTO chats (app_token, number, name, created_at, updated_at) VALUES (?, ?, 'old', 0, 0)`, a, n)
 	}
 	// Interleaved, in no number order; chat 1 skips number 3; chat 5 has no row.
 	for _, m := range [][2]int{{1, 2}, {2, 1}, {1, 1}, {1, 4}, {5, 1}, {1, 5}, {2, 2}} {
-		exec(`INSERT INTO messages (app_token, chat_number, number, body, created_at, updated_at) VALUES (?, ?, ?, 'old', 0, 0)`, a, m[0], m[1])
+		old.exec(`INSERT INTO messages (app_token, chat_number, number, body, created_at, updated_at) VALUES (?, ?, ?, 'old', 0, 0)`, a, m[0], m[1])
 	}
-	exec(`UPDATE messages SET body = 'edited' WHERE app_token = ? AND chat_number = 1 AND number = 2`, a)
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
+	old.exec(`UPDATE messages SET body = 'edited' WHERE app_token = ? AND chat_number = 1 AND number = 2`, a)
 
-	db, err := Open(path, Options{})
-	if err != nil {
-		t.Fatalf("open the old database: %v", err)
-	}
-	defer db.Close()
+	db := old.open()
 	for chat, want := range map[int64][]string{
 		1: {"message.created 1@1", "message.created 2@2", "message.created 4@3", "message.created 5@4"},
 		2: {"message.created 1@1", "message.created 2@2"},

@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,50 +18,29 @@ import (
 // converted index.
 func TestMigrationIndexesExistingMessages(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "instachat.db")
-	old, err := sql.Open("sqlite", dsn(path, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	if err := applyMigrations(ctx, old, []string{"migrations/0001_init.sql"}); err != nil {
-		t.Fatal(err)
-	}
+	old := makeOldDataDir(t, "0002")
 	a, b := instachat.NewToken(), instachat.NewToken()
 	chats := []chatKey{{a, 1}, {b, 1}, {a, 2}} // a's chat 2 has no row
 	const perChat = 30
-	exec := func(query string, args ...any) {
-		t.Helper()
-		if _, err := old.ExecContext(ctx, query, args...); err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
-	}
 	for _, token := range []string{a, b} {
-		exec(`INSERT INTO applications (token, name, created_at, updated_at) VALUES (?, 'old', 0, 0)`, token)
-		exec(`INSERT INTO chats (app_token, number, name, created_at, updated_at) VALUES (?, 1, '', 0, 0)`, token)
+		old.exec(`INSERT INTO applications (token, name, created_at, updated_at) VALUES (?, 'old', 0, 0)`, token)
+		old.exec(`INSERT INTO chats (app_token, number, name, created_at, updated_at) VALUES (?, 1, '', 0, 0)`, token)
 	}
 	// Interleaved, as workers store them: no chat's ids are contiguous.
 	for n := 1; n <= perChat; n++ {
 		for _, c := range chats {
-			exec(`INSERT INTO messages (app_token, chat_number, number, body, created_at, updated_at) VALUES (?, ?, ?, ?, 0, 0)`,
+			old.exec(`INSERT INTO messages (app_token, chat_number, number, body, created_at, updated_at) VALUES (?, ?, ?, ?, 0, 0)`,
 				c.token, c.number, n, "shared words, "+tag(int64(n)))
 		}
 	}
 	// Never issued, and beyond the index's 32 bits: it must be left out,
 	// not land in another chat's range.
-	exec(`INSERT INTO messages (app_token, chat_number, number, body, created_at, updated_at) VALUES (?, 1, ?, 'shared overflow', 0, 0)`,
+	old.exec(`INSERT INTO messages (app_token, chat_number, number, body, created_at, updated_at) VALUES (?, 1, ?, 'shared overflow', 0, 0)`,
 		a, int64(1)<<32)
-	exec(`INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')`)
-	exec(`UPDATE messages SET body = 'shared, edited before the migration' WHERE app_token = ? AND chat_number = 1 AND number = 1`, b)
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
+	old.exec(`INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')`)
+	old.exec(`UPDATE messages SET body = 'shared, edited before the migration' WHERE app_token = ? AND chat_number = 1 AND number = 1`, b)
 
-	db, err := Open(path, Options{})
-	if err != nil {
-		t.Fatalf("open the old database: %v", err)
-	}
-	defer db.Close()
+	db := old.open()
 	for _, c := range chats {
 		want := make([]int64, perChat)
 		for i := range want {

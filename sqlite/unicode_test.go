@@ -1,10 +1,7 @@
 package sqlite
 
 import (
-	"database/sql"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -118,23 +115,7 @@ func TestSearchFoldsCaseAsMatchesTerm(t *testing.T) {
 // reach the rebuilt index.
 func TestMigrationRebuildsIndexInGoCase(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "instachat.db")
-	old, err := sql.Open("sqlite", dsn(path, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := slices.IndexFunc(names, func(n string) bool { return strings.HasSuffix(n, "/0005_go_case_folding.sql") })
-	if before < 0 {
-		t.Fatal("no migration 0005")
-	}
-	if err := applyMigrations(ctx, old, names[:before]); err != nil {
-		t.Fatal(err)
-	}
+	old := makeOldDataDir(t, "0005")
 	token := instachat.NewToken()
 	bodies := []string{"İstanbul Ankara", "ΟΔΟΣ road", "\u13a0\u13a1\u13a2 Cherokee", "Stra\u017f\u017fe", "plain words"}
 	for i, b := range bodies {
@@ -143,9 +124,7 @@ func TestMigrationRebuildsIndexInGoCase(t *testing.T) {
 			`INSERT INTO messages (app_token, chat_number, number, body, created_at, updated_at) VALUES (?1, 1, ?2, ?3, 0, 0)`,
 			`INSERT INTO message_index (rowid, body) SELECT id << 32 | (0xffffffff - ?2), ?3 FROM search_scopes WHERE app_token = ?1`,
 		} {
-			if _, err := old.ExecContext(ctx, q, token, i+1, b); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
+			old.exec(q, token, i+1, b)
 		}
 	}
 	// The old index shows the defect this migration mends.
@@ -154,15 +133,8 @@ func TestMigrationRebuildsIndexInGoCase(t *testing.T) {
 		`SELECT COUNT(*) FROM message_index WHERE message_index MATCH '"οδος"'`).Scan(&oldFinds); err != nil || oldFinds != 1 {
 		t.Fatalf("before 0005, the index finds %d messages for οδος, %v; want SQLite's folding to find ΟΔΟΣ", oldFinds, err)
 	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
 
-	db, err := Open(path, Options{})
-	if err != nil {
-		t.Fatalf("open the old database: %v", err)
-	}
-	defer db.Close()
+	db := old.open()
 	c := chatKey{token, 1}
 	for q, want := range map[string][]int64{
 		"istanbul": {1}, "İSTANBUL": {1}, "ankara": {1},
