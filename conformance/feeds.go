@@ -173,11 +173,7 @@ func feedMessagesBeforeTheirChat(t *testing.T, s instachat.Store) {
 // feedChangesLatestStates: each message once, in its latest state, ordered
 // by its latest revision, created or updated as seen from After.
 func feedChangesLatestStates(t *testing.T, s instachat.Store) {
-	app := storeNewApp(t, s, 0)
-	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 2))
-	for n := range int64(5) {
-		storeApply(t, s, storeMessage(app.Token, 1, n+1))
-	}
+	app, _ := storeFiveMessages(t, s)
 	storeApply(t, s, storeMessage(app.Token, 2, 1))
 	for _, n := range []int64{2, 4, 2} {
 		if _, err := s.UpdateMessage(t.Context(), app.Token, 1, n, fmt.Sprintf("edit of %d", n), storeTime(20)); err != nil {

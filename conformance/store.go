@@ -145,14 +145,7 @@ func testStoreChats(t *testing.T, s instachat.Store) {
 }
 
 func testStoreMessages(t *testing.T, s instachat.Store) {
-	app := storeNewApp(t, s, 0)
-	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 2))
-	var msgs []*instachat.Message
-	for n := range int64(5) {
-		m := storeMessage(app.Token, 1, n+1)
-		storeApply(t, s, m)
-		msgs = append(msgs, m.Message)
-	}
+	app, msgs := storeFiveMessages(t, s)
 	for _, m := range msgs {
 		got, err := s.FindMessage(t.Context(), app.Token, 1, m.Number)
 		storeWant(t, "FindMessage", got, err, m, sameMessage)
@@ -185,14 +178,7 @@ func testStoreMessages(t *testing.T, s instachat.Store) {
 }
 
 func testStoreFindMessages(t *testing.T, s instachat.Store) {
-	app := storeNewApp(t, s, 0)
-	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 2))
-	var msgs []*instachat.Message
-	for n := range int64(5) {
-		m := storeMessage(app.Token, 1, n+1)
-		storeApply(t, s, m)
-		msgs = append(msgs, m.Message)
-	}
+	app, msgs := storeFiveMessages(t, s)
 	storeApply(t, s, storeMessage(app.Token, 2, 3))
 	// In no particular order, with numbers not stored, and a number stored
 	// in another chat only.
@@ -396,6 +382,22 @@ func storeMessage(token string, chat, n int64) instachat.Create {
 	body := fmt.Sprintf("%s #%d.%d", storeText[i%len(storeText)], chat, n)
 	return instachat.Create{Message: &instachat.Message{Token: token, Chat: chat, Number: n, Body: body,
 		CreatedAt: storeTime(i), UpdatedAt: storeTime(i + 1)}}
+}
+
+// storeFiveMessages stores a new application with chats 1 and 2 and
+// messages 1 to 5 in chat 1, one apply each, and returns the application
+// and the messages as stored.
+func storeFiveMessages(t *testing.T, s instachat.Store) (*instachat.Application, []*instachat.Message) {
+	t.Helper()
+	app := storeNewApp(t, s, 0)
+	storeApply(t, s, storeChat(app.Token, 1), storeChat(app.Token, 2))
+	var msgs []*instachat.Message
+	for n := range int64(5) {
+		m := storeMessage(app.Token, 1, n+1)
+		storeApply(t, s, m)
+		msgs = append(msgs, m.Message)
+	}
+	return app, msgs
 }
 
 func storeApply(t *testing.T, s instachat.Store, creates ...instachat.Create) {
