@@ -67,13 +67,5 @@ func (db *DB) ListChanges(ctx context.Context, q instachat.ChangesQuery) (*insta
 // readTx runs fn in a read-only REPEATABLE READ transaction: every read of
 // fn sees the snapshot of its first.
 func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return db.tx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
 }

@@ -259,7 +259,7 @@ const txAttempts = 4
 // the start after a short, jittered pause.
 func (db *DB) inTx(ctx context.Context, isolation sql.IsolationLevel, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.tx(ctx, isolation, fn)
+		err := db.tx(ctx, &sql.TxOptions{Isolation: isolation}, fn)
 		if attempt == txAttempts || !serverError(err, erDeadlock, erLockWaitTimeout, erDupEntry) {
 			return err
 		}
@@ -272,8 +272,10 @@ func (db *DB) inTx(ctx context.Context, isolation sql.IsolationLevel, fn func(tx
 	}
 }
 
-func (db *DB) tx(ctx context.Context, isolation sql.IsolationLevel, fn func(tx *sql.Tx) error) error {
-	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{Isolation: isolation})
+// tx runs fn in one transaction begun with opts and commits it, or rolls
+// it back if fn fails.
+func (db *DB) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
