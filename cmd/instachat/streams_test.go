@@ -1,17 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"math/rand/v2"
-	"net/http"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/instachat/instachat/internal/streamtest"
-	"github.com/instachat/instachat/internal/testenv"
 	"github.com/instachat/instachat/redis"
 )
 
@@ -26,32 +18,9 @@ func TestTopologyStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four instachat processes on MySQL, Redis and Kafka: not run with -short")
 	}
-	dsn := testenv.MySQLDatabase(t)
-	redisURL, prefix := testenv.RedisPrefix(t)
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kc.Close)
-	id := rand.Uint64()
-	env := []string{
-		"INSTACHAT_MYSQL_DSN=" + dsn,
-		"INSTACHAT_REDIS_URL=" + redisURL,
-		"INSTACHAT_REDIS_PREFIX=" + prefix,
-		"INSTACHAT_KAFKA_BROKERS=" + strings.Join(kc.ListenAddrs(), ","),
-		fmt.Sprintf("INSTACHAT_KAFKA_TOPIC=instachat-test-%016x", id),
-		fmt.Sprintf("INSTACHAT_KAFKA_GROUP=instachat-test-workers-%016x", id),
-		"INSTACHAT_KAFKA_PARTITIONS=8",
-		"INSTACHAT_ADMIN_TOKEN=" + topologyAdminToken,
-	}
-	hc := &http.Client{Timeout: 5 * time.Second}
-	start := func(roles string, checks ...string) *child {
-		p := startChild(t, t.TempDir(), append(env[:len(env):len(env)], "INSTACHAT_ROLES="+roles)...)
-		waitHealthy(t, hc, p, checks)
-		return p
-	}
-	fronts := []*child{start("api,dispatcher", "kafka", "mysql", "redis"), start("api,dispatcher", "kafka", "mysql", "redis")}
-	workers := []*child{start("worker", "kafka", "mysql"), start("worker", "kafka", "mysql")}
+	tp := newTopology(t)
+	fronts := []*child{tp.start("api,dispatcher", "kafka", "mysql", "redis"), tp.start("api,dispatcher", "kafka", "mysql", "redis")}
+	workers := []*child{tp.start("worker", "kafka", "mysql"), tp.start("worker", "kafka", "mysql")}
 	var fs []streamtest.Front
 	for _, f := range fronts {
 		fs = append(fs, streamtest.Front{URL: f.url, Client: f.client})
@@ -61,6 +30,6 @@ func TestTopologyStreams(t *testing.T) {
 			t.Error(err)
 		}
 		t.Logf("SIGKILL to worker pid %d halfway through the writes", workers[0].cmd.Process.Pid)
-		streamtest.KillFeedConnections(t, redisURL, redis.ConnectionName(prefix))
+		streamtest.KillFeedConnections(t, tp.redisURL, redis.ConnectionName(tp.redisPrefix))
 	})
 }

@@ -43,33 +43,9 @@ func TestTopology(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four instachat processes on MySQL, Redis and Kafka and loads them (about 15 s): not run with -short")
 	}
-	dsn := testenv.MySQLDatabase(t)
-	redisURL, prefix := testenv.RedisPrefix(t)
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1)) // the processes create the topics, as in production
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kc.Close)
-	id := rand.Uint64()
-	env := []string{
-		"INSTACHAT_MYSQL_DSN=" + dsn,
-		"INSTACHAT_REDIS_URL=" + redisURL,
-		"INSTACHAT_REDIS_PREFIX=" + prefix,
-		"INSTACHAT_KAFKA_BROKERS=" + strings.Join(kc.ListenAddrs(), ","),
-		fmt.Sprintf("INSTACHAT_KAFKA_TOPIC=instachat-test-%016x", id),
-		fmt.Sprintf("INSTACHAT_KAFKA_GROUP=instachat-test-workers-%016x", id),
-		"INSTACHAT_KAFKA_PARTITIONS=8",
-		"INSTACHAT_ADMIN_TOKEN=" + topologyAdminToken, // /metrics needs it
-	}
-	hc := &http.Client{Timeout: 5 * time.Second}
-	start := func(roles string, checks ...string) *child {
-		p := startChild(t, t.TempDir(), append(env[:len(env):len(env)], "INSTACHAT_ROLES="+roles)...)
-		t.Logf("pid %d plays %s at %s", p.cmd.Process.Pid, roles, p.url)
-		waitHealthy(t, hc, p, checks)
-		return p
-	}
-	fronts := []*child{start("api,dispatcher", "kafka", "mysql", "redis"), start("api,dispatcher", "kafka", "mysql", "redis")}
-	workers := []*child{start("worker", "kafka", "mysql"), start("worker", "kafka", "mysql")}
+	tp := newTopology(t)
+	fronts := []*child{tp.start("api,dispatcher", "kafka", "mysql", "redis"), tp.start("api,dispatcher", "kafka", "mysql", "redis")}
+	workers := []*child{tp.start("worker", "kafka", "mysql"), tp.start("worker", "kafka", "mysql")}
 
 	ctx := t.Context()
 	var ledgers []*ledger
@@ -107,13 +83,13 @@ func TestTopology(t *testing.T) {
 	// JoinGroup, 25 s with Consume's 15 s rebalance timeout, 70 s with
 	// kgo's default of 60 s), covered by kafka's
 	// TestDeadMemberWithPendingJoin.
-	before, err := workersApplied(hc, workers)
+	before, err := workersApplied(tp.hc, workers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var killedAt time.Time
 	placed, took = topologyLoad(t, fronts, ledgers, 2, 3000, func() {
-		now, err := workersApplied(hc, workers)
+		now, err := workersApplied(tp.hc, workers)
 		if err != nil {
 			t.Error(err)
 			now = before
@@ -135,9 +111,9 @@ func TestTopology(t *testing.T) {
 			t.Fatalf("pid %d still runs 10 s after SIGKILL", w.cmd.Process.Pid)
 		}
 	}
-	workers = []*child{start("worker", "kafka", "mysql"), start("worker", "kafka", "mysql")}
+	workers = []*child{tp.start("worker", "kafka", "mysql"), tp.start("worker", "kafka", "mysql")}
 	for {
-		applied, err := workersApplied(hc, workers)
+		applied, err := workersApplied(tp.hc, workers)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,6 +144,48 @@ func TestTopology(t *testing.T) {
 			t.Errorf("pid %d still runs 20 s after SIGTERM", p.cmd.Process.Pid)
 		}
 	}
+}
+
+// topology is what the processes of one run of the production topology
+// share: a MySQL database and a Redis prefix of the test's own, and a Kafka
+// (kfake) of its own, in which the processes create the topics, as in
+// production.
+type topology struct {
+	t                     *testing.T
+	env                   []string
+	hc                    *http.Client // bounded, for /healthz and /metrics
+	redisURL, redisPrefix string
+}
+
+func newTopology(t *testing.T) *topology {
+	dsn := testenv.MySQLDatabase(t)
+	redisURL, prefix := testenv.RedisPrefix(t)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	id := rand.Uint64()
+	env := []string{
+		"INSTACHAT_MYSQL_DSN=" + dsn,
+		"INSTACHAT_REDIS_URL=" + redisURL,
+		"INSTACHAT_REDIS_PREFIX=" + prefix,
+		"INSTACHAT_KAFKA_BROKERS=" + strings.Join(kc.ListenAddrs(), ","),
+		fmt.Sprintf("INSTACHAT_KAFKA_TOPIC=instachat-test-%016x", id),
+		fmt.Sprintf("INSTACHAT_KAFKA_GROUP=instachat-test-workers-%016x", id),
+		"INSTACHAT_KAFKA_PARTITIONS=8",
+		"INSTACHAT_ADMIN_TOKEN=" + topologyAdminToken, // /metrics needs it
+	}
+	return &topology{t: t, env: env, hc: &http.Client{Timeout: 5 * time.Second}, redisURL: redisURL, redisPrefix: prefix}
+}
+
+// start starts a process of the binary playing roles and waits until its
+// /healthz reports checks ok.
+func (tp *topology) start(roles string, checks ...string) *child {
+	p := startChild(tp.t, tp.t.TempDir(), append(tp.env[:len(tp.env):len(tp.env)], "INSTACHAT_ROLES="+roles)...)
+	tp.t.Logf("pid %d plays %s at %s", p.cmd.Process.Pid, roles, p.url)
+	waitHealthy(tp.t, tp.hc, p, checks)
+	return p
 }
 
 // waitHealthy waits until p's /healthz answers 200 with exactly the checks
