@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,13 +77,9 @@ type BrokerOptions struct {
 // OpenBroker connects to the Redis at rawURL and names its channels under
 // prefix (the same prefix as the sequencer's keys).
 func OpenBroker(rawURL, prefix string, opts BrokerOptions) (*Broker, error) {
-	opt, err := rueidis.ParseURL(rawURL)
+	opt, err := parseURL(rawURL)
 	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // url.Error quotes the URL, password included
-		}
-		return nil, fmt.Errorf("redis: invalid URL: %w", err)
+		return nil, err
 	}
 	opt.DisableCache = true
 	// One connection per shard carries the process's publishes and every

@@ -133,17 +133,28 @@ var _ instachat.Sequencer = (*Sequencer)(nil)
 // grace and for workers to drain a queue that grew while numbering was lost.
 const DefaultRecoverTimeout = time.Minute
 
-// Open connects to the Redis at rawURL (redis://[user:password@]host:port/db)
-// and keeps its keys under prefix. It returns EUNAVAILABLE when Redis cannot
-// be reached.
-func Open(rawURL, prefix string) (*Sequencer, error) {
+// parseURL reads the options of a redis:// URL for the sequencer and the
+// broker alike. Its error leaves the URL out: url.Error quotes it, password
+// included.
+func parseURL(rawURL string) (rueidis.ClientOption, error) {
 	opt, err := rueidis.ParseURL(rawURL)
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
-			err = uerr.Err // url.Error quotes the URL, password included
+			err = uerr.Err
 		}
-		return nil, fmt.Errorf("redis: invalid URL: %w", err)
+		return opt, fmt.Errorf("redis: invalid URL: %w", err)
+	}
+	return opt, nil
+}
+
+// Open connects to the Redis at rawURL (redis://[user:password@]host:port/db)
+// and keeps its keys under prefix. It returns EUNAVAILABLE when Redis cannot
+// be reached.
+func Open(rawURL, prefix string) (*Sequencer, error) {
+	opt, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
 	}
 	// The sequencer never reads through a cache, so it needs no tracking.
 	opt.DisableCache = true
