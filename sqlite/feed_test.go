@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/feedtest"
 )
 
 // TestMigrationNumbersExistingRows opens a data dir as every one was before
@@ -23,37 +24,17 @@ func TestMigrationNumbersExistingRows(t *testing.T) {
 		old.exec(`INSERT INTO applications (token, name, created_at, updated_at) VALUES (?, 'old', 0, 0)`, token)
 	}
 	// a's chat 3 was never stored (its number lost), chat 4 was.
-	for _, n := range []int{2, 1, 4} {
+	for _, n := range feedtest.OldChats {
 		old.exec(`INSERT INTO chats (app_token, number, name, created_at, updated_at) VALUES (?, ?, 'old', 0, 0)`, a, n)
 	}
 	// Interleaved, in no number order; chat 1 skips number 3; chat 5 has no row.
-	for _, m := range [][2]int{{1, 2}, {2, 1}, {1, 1}, {1, 4}, {5, 1}, {1, 5}, {2, 2}} {
+	for _, m := range feedtest.OldMessages {
 		old.exec(`INSERT INTO messages (app_token, chat_number, number, body, created_at, updated_at) VALUES (?, ?, ?, 'old', 0, 0)`, a, m[0], m[1])
 	}
 	old.exec(`UPDATE messages SET body = 'edited' WHERE app_token = ? AND chat_number = 1 AND number = 2`, a)
 
 	db := old.open()
-	for chat, want := range map[int64][]string{
-		1: {"message.created 1@1", "message.created 2@2", "message.created 4@3", "message.created 5@4"},
-		2: {"message.created 1@1", "message.created 2@2"},
-		4: nil,
-	} {
-		page, err := db.ListChanges(ctx, instachat.ChangesQuery{Topic: instachat.Topic{Token: a, Chat: chat}, Limit: 10})
-		if err != nil {
-			t.Fatalf("ListChanges(chat %d): %v", chat, err)
-		}
-		if got := eventNames(page.Events); !slices.Equal(got, want) || page.Revision != int64(len(want)) {
-			t.Errorf("chat %d after the migration: %v at revision %d; want %v at %d", chat, got, page.Revision, want, len(want))
-		}
-	}
-	page, err := db.ListChanges(ctx, instachat.ChangesQuery{Topic: instachat.Topic{Token: a}, Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := eventNames(page.Events), []string{"chat.created 1@1", "chat.created 2@2",
-		"chat.created 4@3"}; !slices.Equal(got, want) || page.Revision != 3 {
-		t.Errorf("application after the migration: %v at revision %d; want %v at 3", got, page.Revision, want)
-	}
+	feedtest.WantOldRowsNumbered(t, db, a)
 	if app, err := db.FindApplication(ctx, b); err != nil || app.Revision != 0 {
 		t.Errorf("an application without chats after the migration: %+v, %v; want revision 0", app, err)
 	}
@@ -200,16 +181,4 @@ func TestResumeFromZeroOnALargeChat(t *testing.T) {
 	if int64(len(seen)) != messages || last != revision {
 		t.Errorf("the replay listed %d messages up to revision %d in %d pages; want %d up to %d", len(seen), last, pages+1, messages, revision)
 	}
-}
-
-func eventNames(events []instachat.Event) []string {
-	var names []string
-	for _, e := range events {
-		if e.Message != nil {
-			names = append(names, fmt.Sprintf("%s %d@%d", e.Event, e.Message.Number, e.Revision))
-		} else {
-			names = append(names, fmt.Sprintf("%s %d@%d", e.Event, e.Chat.Number, e.Revision))
-		}
-	}
-	return names
 }
