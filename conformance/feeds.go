@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/feedtest"
 )
 
 // TestFeeds checks the revisions a store keeps and the changes it lists
@@ -230,7 +231,7 @@ func feedChangesPages(t *testing.T, s instachat.Store) {
 			}
 			cursor = page.Events[len(page.Events)-1].Revision
 		}
-		feedWantEvents(t, fmt.Sprintf("pages after %d", after), paged, feedNames(whole.Events)...)
+		feedWantEvents(t, fmt.Sprintf("pages after %d", after), paged, feedtest.Names(whole.Events)...)
 		if len(whole.Events) == 0 {
 			t.Errorf("changes after %d are empty", after)
 		}
@@ -620,25 +621,9 @@ func feedWantRevision(t *testing.T, s instachat.Store, token string, chat, want 
 	}
 }
 
-// feedNames spells events "message.created 3@5": event, number, revision.
-func feedNames(events []instachat.Event) []string {
-	names := make([]string, len(events))
-	for i, e := range events {
-		switch {
-		case e.Message != nil:
-			names[i] = fmt.Sprintf("%s %d@%d", e.Event, e.Message.Number, e.Revision)
-		case e.Chat != nil:
-			names[i] = fmt.Sprintf("%s %d@%d", e.Event, e.Chat.Number, e.Revision)
-		default:
-			names[i] = e.Event
-		}
-	}
-	return names
-}
-
 func feedWantEvents(t *testing.T, what string, got []instachat.Event, want ...string) {
 	t.Helper()
-	if names := feedNames(got); !slices.Equal(names, want) {
+	if names := feedtest.Names(got); !slices.Equal(names, want) {
 		t.Errorf("%s:\n%v\nwant\n%v", what, names, want)
 	}
 }

@@ -215,3 +215,20 @@ func Diff(got, want map[int64]string) string {
 	}
 	return ""
 }
+
+// Names spells events "message.created 3@5": event, its message's or its
+// chat's number, revision; for comparing a page of a feed with a list.
+func Names(events []instachat.Event) []string {
+	names := make([]string, len(events))
+	for i, e := range events {
+		switch {
+		case e.Message != nil:
+			names[i] = fmt.Sprintf("%s %d@%d", e.Event, e.Message.Number, e.Revision)
+		case e.Chat != nil:
+			names[i] = fmt.Sprintf("%s %d@%d", e.Event, e.Chat.Number, e.Revision)
+		default:
+			names[i] = e.Event
+		}
+	}
+	return names
+}

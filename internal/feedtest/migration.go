@@ -1,7 +1,6 @@
 package feedtest
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 
@@ -46,21 +45,4 @@ func WantOldRowsNumbered(t testing.TB, feeds instachat.Feeds, token string) {
 		"chat.created 4@3"}; !slices.Equal(got, want) || page.Revision != 3 {
 		t.Errorf("application after the migration: %v at revision %d; want %v at 3", got, page.Revision, want)
 	}
-}
-
-// Names names each event "event number@revision", after its message's or
-// its chat's number, for comparing a page of a feed with a list.
-func Names(events []instachat.Event) []string {
-	names := make([]string, len(events))
-	for i, e := range events {
-		switch {
-		case e.Message != nil:
-			names[i] = fmt.Sprintf("%s %d@%d", e.Event, e.Message.Number, e.Revision)
-		case e.Chat != nil:
-			names[i] = fmt.Sprintf("%s %d@%d", e.Event, e.Chat.Number, e.Revision)
-		default:
-			names[i] = e.Event
-		}
-	}
-	return names
 }
