@@ -70,18 +70,13 @@ func TestMigrationIndexesExistingMessages(t *testing.T) {
 	searchFinds(t, db, chatKey{a, 2}, "rewritten", 5)
 	searchFinds(t, db, chatKey{a, 2}, tag(5))
 
-	for query, want := range map[string]int{
+	wantInts(t, db, map[string]int{
 		`SELECT COUNT(*) FROM message_index WHERE message_index MATCH 'overflow'`: 0,
 		`SELECT COUNT(*) FROM message_index`:                                      len(chats)*perChat + 2,
 		`SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE 'messages_fts%'`:      0,
 		`SELECT v FROM message_index_config WHERE k = 'automerge'`:                16,
 		`SELECT v FROM message_index_config WHERE k = 'crisismerge'`:              64,
-	} {
-		var got int
-		if err := db.read.QueryRowContext(ctx, query).Scan(&got); err != nil || got != want {
-			t.Errorf("%s = %d, %v; want %d", query, got, err, want)
-		}
-	}
+	})
 	integrityCheck(t, db)
 }
 
@@ -147,6 +142,18 @@ func searchFinds(t *testing.T, db *DB, c chatKey, q string, want ...int64) {
 }
 
 // integrityCheck has FTS5 check the index's structure.
+// wantInts checks what each query, of one integer, answers on db's
+// reader.
+func wantInts(t *testing.T, db *DB, queries map[string]int) {
+	t.Helper()
+	for query, want := range queries {
+		var got int
+		if err := db.read.QueryRowContext(t.Context(), query).Scan(&got); err != nil || got != want {
+			t.Errorf("%s = %d, %v; want %d", query, got, err, want)
+		}
+	}
+}
+
 func integrityCheck(t *testing.T, db *DB) {
 	t.Helper()
 	if _, err := db.write.ExecContext(t.Context(), `INSERT INTO message_index (message_index) VALUES ('integrity-check')`); err != nil {
