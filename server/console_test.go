@@ -132,7 +132,14 @@ func TestConsoleFilesHoldNoInlineCodeOrHTMLSinks(t *testing.T) {
 
 func rawGet(t *testing.T, url string, h http.Header) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
+	return rawRequest(t, "GET", url, h)
+}
+
+// rawRequest sends a bodiless request with the headers h through
+// testClient, reads its answer's body away and returns the answer.
+func rawRequest(t *testing.T, method, url string, h http.Header) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,6 +301,21 @@ func (tb *tab) describe() string {
 			.map(e => e.dataset.number + ':' + e.dataset.state + ':' + (e.querySelector('.body')||{}).textContent),
 		count: document.querySelectorAll('[data-testid=message-item]').length})`))
 	return s
+}
+
+// scrollToStart scrolls the message list to its top, at most tries times
+// 200 ms apart, until the console shows the start of the chat, then fails
+// the test unless it shows within timeout.
+func (tb *tab) scrollToStart(tries int, timeout time.Duration) {
+	tb.t.Helper()
+	for range tries {
+		if js[bool](tb, `!document.getElementById('start').hidden`) {
+			break
+		}
+		js[bool](tb, `(document.getElementById('scroller').scrollTop = 0, true)`)
+		time.Sleep(200 * time.Millisecond)
+	}
+	tb.wait(`!document.getElementById('start').hidden`, timeout)
 }
 
 // typeInto replaces the value of a field by typing, as a person would.
@@ -674,14 +696,7 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 	if len(first) >= 130 || first[len(first)-1] != "130:history 130" {
 		t.Fatalf("the chat opened showing %d messages ending %q, want its newest page", len(first), first[len(first)-1])
 	}
-	for range 20 {
-		if js[bool](a, `!document.getElementById('start').hidden`) {
-			break
-		}
-		js[bool](a, `(document.getElementById('scroller').scrollTop = 0, true)`)
-		time.Sleep(200 * time.Millisecond)
-	}
-	a.wait(`!document.getElementById('start').hidden`, 10*time.Second)
+	a.scrollToStart(20, 10*time.Second)
 	var want []string
 	for i := range 130 {
 		want = append(want, fmt.Sprintf("%d:history %03d", i+1, i+1))
@@ -814,23 +829,8 @@ func consoleDetails(t *testing.T, a, bt *tab, r *running, token string, live boo
 
 // allowsDelete reports whether the server deletes messages.
 func allowsDelete(t *testing.T, r *running, token string) bool {
-	res := rawOptions(t, fmt.Sprintf("%s/api/v1/applications/%s/chats/1/messages/1", r.URL(), token))
+	res := rawRequest(t, "OPTIONS", fmt.Sprintf("%s/api/v1/applications/%s/chats/1/messages/1", r.URL(), token), nil)
 	return strings.Contains(res.Header.Get("Allow"), "DELETE")
-}
-
-func rawOptions(t *testing.T, url string) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest("OPTIONS", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := testClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res
 }
 
 // TestConsoleRetriesALostSendWithItsKey loses the answer to a send after
@@ -929,14 +929,7 @@ func TestConsoleScrollsBackThroughPagesCutShort(t *testing.T) {
 	a.click("#open-app button[type=submit]")
 	a.click(`[data-testid=chat-item][data-number="1"] button`)
 	a.wait(`document.querySelectorAll('[data-testid=message-item]').length > 0`, 10*time.Second)
-	for range 40 {
-		if js[bool](a, `!document.getElementById('start').hidden`) {
-			break
-		}
-		js[bool](a, `(document.getElementById('scroller').scrollTop = 0, true)`)
-		time.Sleep(200 * time.Millisecond)
-	}
-	a.wait(`!document.getElementById('start').hidden`, 20*time.Second)
+	a.scrollToStart(40, 20*time.Second)
 	got := js[[]string](a, `[...document.querySelectorAll('[data-testid=message-item][data-number]')]
 		.map(e => e.dataset.number + ':' + e.querySelector('.body').textContent.slice(0, 7))`)
 	if !slices.Equal(got, want) {
