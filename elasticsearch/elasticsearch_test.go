@@ -500,3 +500,41 @@ func TestPingAndDeleteIndex(t *testing.T) {
 		t.Errorf("requests %q, want %q", got, want)
 	}
 }
+
+// TestDeleteMessagesIndexesTombstones: a deleted message's document is
+// replaced by a body-less one versioned by the deletion time, so that the
+// body leaves the index and an index request carrying it later, with its
+// older version, is refused (a conflict, which the recorded answer holds
+// for one item and which counts as success).
+func TestDeleteMessagesIndexesTombstones(t *testing.T) {
+	x, c := open(t, map[string]string{"POST /instachat-messages/_bulk": "bulk_conflict.http"})
+	deletedAt := time.Date(2024, 5, 2, 8, 0, 0, 7000, time.UTC)
+	var tombstones []*instachat.Message
+	for _, m := range messages() {
+		m.DeletedAt = &deletedAt
+		tombstones = append(tombstones, m)
+	}
+	if err := x.DeleteMessages(t.Context(), tombstones); err != nil {
+		t.Fatalf("DeleteMessages: %v", err)
+	}
+	reqs := c.take()
+	if len(reqs) != 1 || routes(reqs)[0] != "POST /instachat-messages/_bulk?refresh=wait_for" {
+		t.Fatalf("requests %q, want one bulk request", routes(reqs))
+	}
+	lines := strings.Split(strings.TrimSuffix(string(reqs[0].Body), "\n"), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("bulk body has %d lines, want 6:\n%s", len(lines), reqs[0].Body)
+	}
+	jsonEqual(t, "the first action", []byte(lines[0]),
+		[]byte(`{"index": {"_id": "kQ3vT7mW2xYz8bN4pR6sLg/1/1", "version": 1714636800000007, "version_type": "external"}}`))
+	jsonEqual(t, "the first tombstone", []byte(lines[1]), []byte(`{"token": "kQ3vT7mW2xYz8bN4pR6sLg", "chat": 1, "number": 1, "body": "",`+
+		` "created_at": "2024-05-01T10:00:00.000001Z", "updated_at": "2024-05-02T08:00:00.000007Z"}`))
+	for i, line := range lines {
+		if strings.Contains(line, "hello") || strings.Contains(line, "Hi-five") || strings.Contains(line, "école") {
+			t.Errorf("bulk line %d still holds a body: %s", i+1, line)
+		}
+	}
+	if tombstones[0].Body != "hello world" {
+		t.Errorf("DeleteMessages changed the messages it was given")
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/conformance"
@@ -214,4 +216,57 @@ func TestDeletesConformance(t *testing.T) {
 func TestDeletesConformanceShared(t *testing.T) {
 	db := openTest(t)
 	conformance.TestDeletes(t, func(*testing.T) instachat.Store { return db })
+}
+
+// TestDeleteErasesTheBody: a deleted message's body is gone from its row
+// and from the search index, in the transaction of the deletion.
+func TestDeleteErasesTheBody(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	token, at := instachat.NewToken(), time.Now()
+	if err := db.CreateApplication(ctx, &instachat.Application{Token: token, Name: "a", CreatedAt: at, UpdatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	creates := []instachat.Create{{Chat: &instachat.Chat{Token: token, Number: 1, CreatedAt: at, UpdatedAt: at}}}
+	for n, body := range []string{"keep this zebra", "erase this zebra", "secret zebra words"} {
+		creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: int64(n + 1), Body: body,
+			CreatedAt: at, UpdatedAt: at}})
+	}
+	if err := db.ApplyCreates(ctx, creates); err != nil {
+		t.Fatal(err)
+	}
+	search := func(term string) []int64 {
+		t.Helper()
+		hits, err := db.SearchMessageNumbers(ctx, instachat.SearchQuery{Token: token, Chat: 1, Terms: []string{term}, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ns []int64
+		for _, h := range hits {
+			ns = append(ns, h.Number)
+		}
+		slices.Sort(ns)
+		return ns
+	}
+	if got := search("zebra"); !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Fatalf("search before the delete: %v", got)
+	}
+	for _, n := range []int64{2, 3} {
+		if _, err := db.DeleteMessage(ctx, token, 1, n, at.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := search("zebra"); !slices.Equal(got, []int64{1}) {
+		t.Errorf("the engine still finds %v, want [1]: the deleted messages are left in the index", got)
+	}
+	var entries int
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM message_index WHERE message_index MATCH '"erase" OR "secret"'`).Scan(&entries)
+	if err != nil || entries != 0 {
+		t.Errorf("the index holds %d entries of the deleted bodies (%v), want none", entries, err)
+	}
+	var bodies int
+	err = db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE body <> '' AND number IN (2, 3)`).Scan(&bodies)
+	if err != nil || bodies != 0 {
+		t.Errorf("%d deleted rows keep a body (%v)", bodies, err)
+	}
 }
