@@ -10,13 +10,21 @@ import (
 
 // Defaults of Reclaimer.
 const (
-	// DefaultReclaimBatch is how many rows one Store.Reclaim call erases:
-	// a statement of a few tens of milliseconds, never near the ~100 ms
-	// that would hold up the creates sharing the store.
+	// DefaultReclaimBatch is the most rows one Store.Reclaim call erases.
 	DefaultReclaimBatch = 1000
-	// DefaultReclaimPause is the pause between two batches, so that the
-	// writes of creates and edits take their turns on the store.
+	// DefaultReclaimTarget is how long one batch should hold the store: the
+	// batch shrinks when a call takes longer and grows back when it takes
+	// less than half. What a row costs to erase is not constant (SQLite's
+	// FTS5 deletes slow down as a segment collects tombstones: a batch of
+	// 1,000 rows was seen taking seconds, stalling every create behind it).
+	DefaultReclaimTarget = 20 * time.Millisecond
+	// DefaultReclaimPause is the shortest pause between two batches.
 	DefaultReclaimPause = 5 * time.Millisecond
+	// reclaimShare is the most of the store's time the reclaimer takes:
+	// after a batch of d it pauses at least d*(1-share)/share, so creates
+	// and edits have the store at least 80% of the time however slow a
+	// batch turns out.
+	reclaimShare = 0.2
 	// DefaultReclaimPoll is how often an idle reclaimer asks the store
 	// whether a deletion left rows to erase.
 	DefaultReclaimPoll = time.Second
@@ -31,6 +39,7 @@ const (
 type Reclaimer struct {
 	Store  instachat.Store
 	Batch  int
+	Target time.Duration
 	Pause  time.Duration
 	Poll   time.Duration
 	Logger *slog.Logger
@@ -45,9 +54,12 @@ func (r *Reclaimer) Run(ctx context.Context) error {
 	if batch <= 0 {
 		batch = DefaultReclaimBatch
 	}
-	pause, poll := r.Pause, r.Poll
+	pause, poll, target := r.Pause, r.Poll, r.Target
 	if pause <= 0 {
 		pause = DefaultReclaimPause
+	}
+	if target <= 0 {
+		target = DefaultReclaimTarget
 	}
 	if poll <= 0 {
 		poll = DefaultReclaimPoll
@@ -57,9 +69,15 @@ func (r *Reclaimer) Run(ctx context.Context) error {
 		logger = slog.Default()
 	}
 	var total int64
+	size := batch
 	for {
-		n, err := r.Store.Reclaim(ctx, batch)
-		wait := pause
+		start := time.Now()
+		n, err := r.Store.Reclaim(ctx, size)
+		took := time.Since(start)
+		wait := max(pause, time.Duration(float64(took)*(1-reclaimShare)/reclaimShare))
+		if err == nil && n > 0 {
+			size = nextReclaimBatch(size, batch, took, target)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -84,4 +102,17 @@ func (r *Reclaimer) Run(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// nextReclaimBatch sizes the next batch from how long the last one, of size
+// rows, took: in proportion to target when it took longer, twice as large
+// (up to most) when it took less than half; never below one row.
+func nextReclaimBatch(size, most int, took, target time.Duration) int {
+	switch {
+	case took > target:
+		size = int(float64(size) * float64(target) / float64(took))
+	case took < target/2:
+		size *= 2
+	}
+	return min(max(size, 1), most)
 }
