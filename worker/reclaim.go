@@ -25,6 +25,8 @@ const (
 	// and edits have the store at least 80% of the time however slow a
 	// batch turns out.
 	reclaimShare = 0.2
+	// reclaimFirstBatch is the size of the first batch of a run.
+	reclaimFirstBatch = 16
 	// DefaultReclaimPoll is how often an idle reclaimer asks the store
 	// whether a deletion left rows to erase.
 	DefaultReclaimPoll = time.Second
@@ -69,7 +71,10 @@ func (r *Reclaimer) Run(ctx context.Context) error {
 		logger = slog.Default()
 	}
 	var total int64
-	size := batch
+	// Start small and double while batches stay well under the target: a
+	// first batch at the most could hold the store for seconds before the
+	// reclaimer learns what a row costs.
+	size := min(batch, reclaimFirstBatch)
 	for {
 		start := time.Now()
 		n, err := r.Store.Reclaim(ctx, size)

@@ -60,14 +60,14 @@ func TestReclaimerKeepsItsShareOfTheStore(t *testing.T) {
 	if len(calls) < 8 {
 		t.Fatalf("%d reclaim calls in 30 s, want 8", len(calls))
 	}
-	if calls[0].limit != DefaultReclaimBatch {
-		t.Errorf("first batch %d rows, want %d", calls[0].limit, DefaultReclaimBatch)
+	if calls[0].limit != reclaimFirstBatch {
+		t.Errorf("first batch %d rows, want %d", calls[0].limit, reclaimFirstBatch)
 	}
 	// A row costs at least 1 ms, so a batch that met the 20 ms target has
 	// at most 20 rows; a loaded machine only makes batches smaller.
-	for i, c := range calls[2:] {
-		if c.limit > 20 {
-			t.Errorf("batch %d: %d rows, want at most 20 once a row costs 1 ms", i+2, c.limit)
+	for i, c := range calls {
+		if c.limit > 32 {
+			t.Errorf("batch %d: %d rows, want at most 32 (a first batch of 16, doubled once) once a row costs 1 ms", i, c.limit)
 		}
 	}
 	for i := 1; i < len(calls); i++ {
