@@ -34,6 +34,8 @@ type streamsOptions struct {
 	ratioD                      time.Duration
 	ratioRounds                 int
 	dials                       int
+	quiet                       bool
+	first                       int // the chat of the first stream
 	json                        bool
 }
 
@@ -64,6 +66,8 @@ func parseStreamsOptions(args []string, stderr io.Writer) (streamsOptions, error
 	fs.DurationVar(&o.ratioD, "ratio-d", 0, "length of each closed-loop phase comparing creates/s with the streams attached and with none (0: none)")
 	fs.IntVar(&o.ratioRounds, "ratio-rounds", 3, "rounds of the comparison, each a phase with and one without, alternating which goes first")
 	fs.IntVar(&o.dials, "dials", 64, "streams being opened at once while attaching")
+	fs.BoolVar(&o.quiet, "quiet", false,
+		"hold the streams on -chats chats of their own, beside those the creates go to: attached, never written to")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -98,6 +102,7 @@ type StreamsReport struct {
 	Subscribers int             `json:"subscribers"`
 	WebSocket   int             `json:"websocket"`
 	Chats       int             `json:"chats"`
+	Quiet       bool            `json:"quiet,omitempty"` // the streams are on chats no create goes to
 	Attach      StreamsAttach   `json:"attach"`
 	Memory      StreamsMemory   `json:"memory"`
 	Delivery    *StreamsDeliver `json:"delivery,omitempty"` // the open loop
@@ -178,7 +183,18 @@ func Streams(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("setup: %w", err)
 	}
 	ops := w.creates()
-	rep := StreamsReport{URL: o.url, Subscribers: o.subscribers, WebSocket: o.ws, Chats: o.chats}
+	first := 1
+	if o.quiet {
+		// The streams' chats come after the creates' ones.
+		first = o.chats + 1
+		for range o.chats {
+			if _, _, err := client.CreateChat(ctx, w.token, ""); err != nil {
+				return fmt.Errorf("setup: %w", err)
+			}
+		}
+	}
+	o.first = first
+	rep := StreamsReport{URL: o.url, Subscribers: o.subscribers, WebSocket: o.ws, Chats: o.chats, Quiet: o.quiet}
 
 	// The answer table covers the open loop's creates: the chats are new,
 	// so its messages are numbered from 1.
@@ -193,7 +209,7 @@ func Streams(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	before, beforeErr := scrapeServer(ctx, hc, o)
 	benchBefore := selfRSS()
 	start := time.Now()
-	p := attach(ctx, base, w.token, o.chats, o.subscribers, o.ws, o.dials, answers, wsClient)
+	p := attach(ctx, base, w.token, o.first, o.chats, o.subscribers, o.ws, o.dials, answers, wsClient)
 	rep.Attach = StreamsAttach{Connected: p.connected(), Refused: p.snapshot(p.refused), Seconds: time.Since(start).Seconds()}
 	defer func() { p.close() }()
 	if !sleepUntil(ctx, time.Now().Add(o.settle)) {
@@ -253,7 +269,7 @@ func openLoop(ctx context.Context, o streamsOptions, ops []*op, p *pool, answers
 	for c := range answers.ok {
 		n := answers.ok[c].Load()
 		d.Answered += n
-		d.Expected += n * int64(p.perChat[c])
+		d.Expected += n * int64(p.on(c+1))
 	}
 	// Wait for the events still on their way, as long as they keep coming.
 	last, lastAt := p.measured.Load(), time.Now()
@@ -297,7 +313,7 @@ func ratio(ctx context.Context, o streamsOptions, base *url.URL, token string, o
 				if p != nil {
 					p.close()
 				}
-				p = attach(ctx, base, token, o.chats, o.subscribers, o.ws, o.dials, nil, wsClient)
+				p = attach(ctx, base, token, o.first, o.chats, o.subscribers, o.ws, o.dials, nil, wsClient)
 			case !attached && p != nil:
 				p.close()
 				p = nil
@@ -397,7 +413,11 @@ func selfRSS() float64 {
 }
 
 func (r StreamsReport) print(w io.Writer, o streamsOptions) error {
-	fmt.Fprintf(w, "instachat-bench streams: %d streams (%d WebSocket) over %d chats on %s\n\n", r.Subscribers, r.WebSocket, r.Chats, r.URL)
+	quiet := ""
+	if r.Quiet {
+		quiet = " (quiet: on chats of their own, which no create goes to)"
+	}
+	fmt.Fprintf(w, "instachat-bench streams: %d streams (%d WebSocket) over %d chats%s on %s\n\n", r.Subscribers, r.WebSocket, r.Chats, quiet, r.URL)
 	fmt.Fprintf(w, "attached %d in %.1f s%s\n", r.Attach.Connected, r.Attach.Seconds, counts(", refused: ", r.Attach.Refused))
 	m := r.Memory
 	if m.Error != "" {

@@ -83,6 +83,17 @@ func TestStreamsAccounting(t *testing.T) {
 	}
 }
 
+// TestStreamsQuiet: quiet streams sit on chats of their own and receive
+// nothing of the creates.
+func TestStreamsQuiet(t *testing.T) {
+	u := startServer(t, t.TempDir()).URL()
+	r := runStreams(t, "-url", u, "-s", "4", "-chats", "2", "-quiet", "-rate", "20", "-d", "500ms", "-c", "4", "-settle", "0s", "-drain", "200ms")
+	d := r.Delivery
+	if r.Attach.Connected != 4 || d == nil || d.Answered == 0 || d.Expected != 0 || d.Delivered != 0 {
+		t.Errorf("attach %+v, delivery %+v; want 4 streams, creates answered, no events expected or delivered", r.Attach, d)
+	}
+}
+
 // TestStreamsRefused: streams over the server's per-application cap are
 // reported refused, by status, and the rest held.
 func TestStreamsRefused(t *testing.T) {
@@ -105,7 +116,7 @@ func TestStreamsEnded(t *testing.T) {
 	if _, _, err := instachathttp.NewClient(s.URL(), http.DefaultClient).CreateChat(t.Context(), app.Token, "", ""); err != nil {
 		t.Fatal(err)
 	}
-	p := attach(t.Context(), base, app.Token, 1, 4, 1, 2, nil, http.DefaultClient)
+	p := attach(t.Context(), base, app.Token, 1, 1, 4, 1, 2, nil, http.DefaultClient)
 	if p.connected() != 4 {
 		t.Fatalf("%d connected, want 4: %v", p.connected(), p.snapshot(p.refused))
 	}

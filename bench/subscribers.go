@@ -24,12 +24,13 @@ import (
 type pool struct {
 	base    *url.URL
 	token   string
+	first   int // the chat of the first subscriber; the others follow round robin
 	chats   int
 	answers *answerTable // nil: deliveries are counted, not timed
 	hc      *http.Client // WebSocket handshakes
 
 	subs    []*subscriber
-	perChat []int // connected subscribers by chat (index chat-1)
+	perChat []int // connected subscribers by chat (index chat-first)
 	wg      sync.WaitGroup
 	closing atomic.Bool
 
@@ -151,16 +152,16 @@ type subscriber struct {
 }
 
 // attach opens n streams, ws of them WebSocket, subscriber i on chat
-// i%chats+1, at most dials at a time, and returns once each got to synced
-// or was refused.
-func attach(ctx context.Context, base *url.URL, token string, chats, n, ws, dials int, answers *answerTable, hc *http.Client) *pool {
-	p := &pool{base: base, token: token, chats: chats, answers: answers, hc: hc,
+// first+i%chats, at most dials at a time, and returns once each got to
+// synced or was refused.
+func attach(ctx context.Context, base *url.URL, token string, first, chats, n, ws, dials int, answers *answerTable, hc *http.Client) *pool {
+	p := &pool{base: base, token: token, first: first, chats: chats, answers: answers, hc: hc,
 		perChat: make([]int, chats), refused: map[string]int64{}, ended: map[string]int64{}}
 	sem := make(chan struct{}, max(dials, 1))
 	var ready sync.WaitGroup
 	var mu sync.Mutex
 	for i := range n {
-		s := &subscriber{p: p, chat: i%chats + 1, shard: i % latencyShards, ws: i < ws}
+		s := &subscriber{p: p, chat: first + i%chats, shard: i % latencyShards, ws: i < ws}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -176,7 +177,7 @@ func attach(ctx context.Context, base *url.URL, token string, chats, n, ws, dial
 			err := s.run(ctx, func() {
 				mu.Lock()
 				p.subs = append(p.subs, s)
-				p.perChat[s.chat-1]++
+				p.perChat[s.chat-first]++
 				mu.Unlock()
 				once()
 			})
@@ -209,6 +210,14 @@ func (p *pool) record(s *subscriber, err error) {
 	case !p.closing.Load():
 		p.refused[err.Error()]++
 	}
+}
+
+// on is how many subscribers of chat got to synced.
+func (p *pool) on(chat int) int {
+	if chat < p.first || chat >= p.first+p.chats {
+		return 0
+	}
+	return p.perChat[chat-p.first]
 }
 
 // connected is how many subscribers got to synced.
