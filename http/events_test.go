@@ -295,3 +295,29 @@ func TestWebSocketSlowClientClosedWithTryAgainLater(t *testing.T) {
 		}
 	}
 }
+
+// TestEventEncodedOnceForEveryStream: a published event, which reaches each
+// stream as a copy sharing its message, is encoded once and the bytes
+// shared; another event, or the same message under another name, is not
+// confused with it.
+func TestEventEncodedOnceForEveryStream(t *testing.T) {
+	var c eventCache
+	m := &instachat.Message{Number: 7, Body: "hi"}
+	e := instachat.Event{Event: instachat.EventMessageCreated, Revision: 9, Message: m}
+	first, second := c.json(e), c.json(e) // two subscribers' copies
+	if string(first) != `{"event":"message.created","revision":9,"message":{"number":7,"body":"hi","created_at":"0001-01-01T00:00:00Z","updated_at":"0001-01-01T00:00:00Z"}}` {
+		t.Fatalf("json = %s", first)
+	}
+	if &first[0] != &second[0] {
+		t.Error("the second stream's copy was encoded again")
+	}
+	other := c.json(instachat.Event{Event: instachat.EventMessageCreated, Revision: 9, Message: &instachat.Message{Number: 8, Body: "ho"}})
+	relabelled := c.json(instachat.Event{Event: instachat.EventMessageUpdated, Revision: 9, Message: m})
+	synced := c.json(instachat.Event{Event: instachat.EventSynced, Revision: 9})
+	if !strings.Contains(string(other), `"number":8`) || !strings.Contains(string(relabelled), `"message.updated"`) || string(synced) != `{"event":"synced","revision":9}` {
+		t.Errorf("other %s, relabelled %s, synced %s", other, relabelled, synced)
+	}
+	if again := c.json(e); !strings.Contains(string(again), `"number":7`) {
+		t.Errorf("after the others: %s", again)
+	}
+}
