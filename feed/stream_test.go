@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -561,5 +563,72 @@ func TestDeletedChatEndsItsStreams(t *testing.T) {
 	}
 	if _, err := s.Open(t.Context(), chat.Topic, 0, true); instachat.ErrorCode(err) != instachat.ENOTFOUND {
 		t.Errorf("Open of a deleted chat's stream: %v, want ENOTFOUND", err)
+	}
+}
+
+// deepFeeds reads its changes after using deep stack, as SQLite's reads do.
+type deepFeeds struct{ instachat.Feeds }
+
+func (d deepFeeds) ListChanges(ctx context.Context, q instachat.ChangesQuery) (*instachat.ChangesPage, error) {
+	return deepList(ctx, d.Feeds, q, 64)
+}
+
+//go:noinline
+func deepList(ctx context.Context, f instachat.Feeds, q instachat.ChangesQuery, depth int) (*instachat.ChangesPage, error) {
+	var pad [1024]byte // 64 frames of 1 KiB: a 64 KiB stack
+	pad[depth%len(pad)] = byte(depth)
+	if depth > 0 {
+		p, err := deepList(ctx, f, q, depth-1)
+		if pad[depth%len(pad)] != byte(depth) {
+			panic("unreachable")
+		}
+		return p, err
+	}
+	return f.ListChanges(ctx, q)
+}
+
+// TestIdleStreamsKeepSmallStacks: the store's read at open (and likewise
+// at each idle check) does not leave its stack on the stream's goroutine, which
+// then waits idle with 10,000 others. Before the reads ran on goroutines
+// of their own, 200 streams held at least 200 × 64 KiB of stack.
+func TestIdleStreamsKeepSmallStacks(t *testing.T) {
+	chat, _, s := setup(t, 1)
+	s.Feeds, s.MaxStreamsPerToken = deepFeeds{chat}, 1000
+	const n = 200
+	stacks := func() uint64 {
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}}
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	before := stacks()
+	var waits []func() error
+	for range n {
+		r := newRecorder()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { // as a server's handler does: open, then run
+			st, err := s.Open(ctx, chat.Topic, 0, false)
+			if err != nil {
+				r.synced <- -1
+				done <- err
+				return
+			}
+			defer st.Close()
+			done <- st.Run(ctx, r)
+		}()
+		if <-r.synced < 0 { // else the stream waits for its next event
+			t.Fatal(<-done)
+		}
+		waits = append(waits, func() error { cancel(); return <-done })
+	}
+	// Also frees the stacks of goroutines that ended, and halves those
+	// using under a quarter of theirs: a 64 KiB stack stays 32 KiB.
+	runtime.GC()
+	grown := int64(stacks()) - int64(before)
+	for _, wait := range waits {
+		wait()
+	}
+	if limit := int64(n * 24 << 10); grown > limit {
+		t.Errorf("%d idle streams grew the stacks by %d KiB, %d KiB each; want under 24 KiB each", n, grown>>10, grown/n>>10)
 	}
 }
