@@ -194,6 +194,11 @@ func Streams(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	o.first = first
+	// In production a chat is created asynchronously (202): a stream of
+	// it is 404 until it is stored.
+	if err := waitForChats(ctx, client, w.token, first+o.chats-1); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
 	rep := StreamsReport{URL: o.url, Subscribers: o.subscribers, WebSocket: o.ws, Chats: o.chats, Quiet: o.quiet}
 
 	// The answer table covers the open loop's creates: the chats are new,
@@ -239,6 +244,20 @@ func Streams(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return enc.Encode(rep)
 	}
 	return rep.print(stdout, o)
+}
+
+// waitForChats waits until chats 1..n of token can be read, at most
+// lagTimeout.
+func waitForChats(ctx context.Context, client *instachathttp.Client, token string, n int) error {
+	for chat := 1; chat <= n; chat++ {
+		if _, ok := poll(ctx, time.Now(), func() bool {
+			_, err := client.Chat(ctx, token, int64(chat))
+			return err == nil
+		}); !ok {
+			return fmt.Errorf("chat %d of %s not readable after %v", chat, token, lagTimeout)
+		}
+	}
+	return nil
 }
 
 // perChat is how many of n requests cycling through ops (op i on chat
