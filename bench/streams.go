@@ -188,7 +188,7 @@ func Streams(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// The streams' chats come after the creates' ones.
 		first = o.chats + 1
 		for range o.chats {
-			if _, _, err := client.CreateChat(ctx, w.token, ""); err != nil {
+			if _, _, err := client.CreateChat(ctx, w.token, "", ""); err != nil {
 				return fmt.Errorf("setup: %w", err)
 			}
 		}
@@ -251,7 +251,7 @@ func Streams(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func waitForChats(ctx context.Context, client *instachathttp.Client, token string, n int) error {
 	for chat := 1; chat <= n; chat++ {
 		if _, ok := poll(ctx, time.Now(), func() bool {
-			_, err := client.Chat(ctx, token, int64(chat))
+			_, err := client.FindChat(ctx, token, int64(chat))
 			return err == nil
 		}); !ok {
 			return fmt.Errorf("chat %d of %s not readable after %v", chat, token, lagTimeout)

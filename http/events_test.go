@@ -305,7 +305,7 @@ func TestEventEncodedOnceForEveryStream(t *testing.T) {
 	m := &instachat.Message{Number: 7, Body: "hi"}
 	e := instachat.Event{Event: instachat.EventMessageCreated, Revision: 9, Message: m}
 	first, second := c.json(e), c.json(e) // two subscribers' copies
-	if string(first) != `{"event":"message.created","revision":9,"message":{"number":7,"body":"hi","created_at":"0001-01-01T00:00:00Z","updated_at":"0001-01-01T00:00:00Z"}}` {
+	if !strings.HasPrefix(string(first), `{"event":"message.created","revision":9,"message":{"number":7,"body":"hi"`) || !json.Valid(first) {
 		t.Fatalf("json = %s", first)
 	}
 	if &first[0] != &second[0] {
