@@ -52,8 +52,7 @@ func parseStreamsOptions(args []string, stderr io.Writer) (streamsOptions, error
 	}
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "base URL of the Instachat server")
 	fs.StringVar(&o.metricsURL, "metrics-url", "", "the server's Prometheus metrics, for its resident memory (default: -url + /metrics)")
-	fs.StringVar(&o.adminToken, "admin-token", os.Getenv("INSTACHAT_ADMIN_TOKEN"),
-		"the server's admin token, which guards /metrics (default: $INSTACHAT_ADMIN_TOKEN)")
+	fs.StringVar(&o.adminToken, "admin-token", "", "the server's admin token, which guards /metrics (default: $INSTACHAT_ADMIN_TOKEN)")
 	fs.IntVar(&o.subscribers, "s", 1000, "event streams to hold open")
 	fs.IntVar(&o.ws, "ws", 0, "how many of the -s streams are WebSocket rather than Server-Sent Events")
 	fs.IntVar(&o.chats, "chats", 1, "chats the streams and the creates spread over, round robin")
@@ -71,6 +70,9 @@ func parseStreamsOptions(args []string, stderr io.Writer) (streamsOptions, error
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.adminToken == "" { // not the flag's default, which -h would print
+		o.adminToken = os.Getenv("INSTACHAT_ADMIN_TOKEN")
 	}
 	o.url = strings.TrimSuffix(o.url, "/")
 	u, err := url.Parse(o.url)

@@ -202,3 +202,22 @@ func TestStreamsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// The admin token comes from the environment when -admin-token is not
+// given, but never as the flag's default, which -h prints.
+func TestStreamsHelpHidesTheAdminToken(t *testing.T) {
+	const secret = "admin-token-that-help-must-not-print"
+	t.Setenv("INSTACHAT_ADMIN_TOKEN", secret)
+	var help strings.Builder
+	parseStreamsOptions([]string{"-h"}, &help)
+	if strings.Contains(help.String(), secret) {
+		t.Errorf("streams -h printed the admin token:\n%s", help.String())
+	}
+	o, err := parseStreamsOptions(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.adminToken != secret {
+		t.Errorf("admin token %q, want the environment's", o.adminToken)
+	}
+}
