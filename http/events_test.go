@@ -314,7 +314,9 @@ func TestEventEncodedOnceForEveryStream(t *testing.T) {
 	other := c.json(instachat.Event{Event: instachat.EventMessageCreated, Revision: 9, Message: &instachat.Message{Number: 8, Body: "ho"}})
 	relabelled := c.json(instachat.Event{Event: instachat.EventMessageUpdated, Revision: 9, Message: m})
 	synced := c.json(instachat.Event{Event: instachat.EventSynced, Revision: 9})
-	if !strings.Contains(string(other), `"number":8`) || !strings.Contains(string(relabelled), `"message.updated"`) || string(synced) != `{"event":"synced","revision":9}` {
+	if !strings.Contains(string(other), `"number":8`) ||
+		!strings.Contains(string(relabelled), `"message.updated"`) ||
+		string(synced) != `{"event":"synced","revision":9}` {
 		t.Errorf("other %s, relabelled %s, synced %s", other, relabelled, synced)
 	}
 	if again := c.json(e); !strings.Contains(string(again), `"number":7`) {
