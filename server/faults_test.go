@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/instachat/instachat/internal/apitest"
 	"io"
 	"maps"
 	"net"
@@ -72,7 +73,7 @@ func TestProductionMySQLOutage(t *testing.T) {
 		{"POST", "/api/v1/applications", `{"name":"new"}`},
 		{"GET", "/healthz", ""},
 	})
-	if c, status, err := postChat(ctx, r.client, app, ""); err != nil || status != http.StatusAccepted || c.Number != faultChats+1 {
+	if c, status, err := apitest.PostChat(ctx, r.client, app, ""); err != nil || status != http.StatusAccepted || c.Number != faultChats+1 {
 		t.Errorf("create a chat without MySQL: %+v %d %v, want 202 and number %d", c, status, err, faultChats+1)
 	}
 	var during int
@@ -155,7 +156,7 @@ func TestProductionKafkaOutage(t *testing.T) {
 	// be refused.
 	for i := 0; ; i++ {
 		body := fmt.Sprintf("probe %d", i)
-		m, status, err := postMessage(ctx, r.client, app, 1, body)
+		m, status, err := apitest.PostMessage(ctx, r.client, app, 1, body)
 		if err == nil {
 			if err := answered[1].add(m.Number, body); err != nil {
 				t.Fatal(err)
@@ -174,7 +175,7 @@ func TestProductionKafkaOutage(t *testing.T) {
 			t.Errorf("chat %d: number %d answered again after the outage, at or below %d", c, lowest[c], highest[c])
 		}
 	}
-	if c, status, err := postChat(ctx, r.client, app, ""); err != nil || status != http.StatusAccepted || c.Number <= faultChats+1 {
+	if c, status, err := apitest.PostChat(ctx, r.client, app, ""); err != nil || status != http.StatusAccepted || c.Number <= faultChats+1 {
 		t.Errorf("create a chat after the outage: %+v %d %v, want 202 above %d, the refused chat's", c, status, err, faultChats+1)
 	}
 	// Everything the topic holds is applied: a refused create that reached
@@ -310,7 +311,7 @@ func TestProductionRedisLossImpatientClients(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				body := fmt.Sprintf("impatient %d try %d", c, i)
-				m, status, err := postMessage(ctx, impatient, app, chat, body)
+				m, status, err := apitest.PostMessage(ctx, impatient, app, chat, body)
 				mu.Lock()
 				if err == nil {
 					err = answered[chat].add(m.Number, body)

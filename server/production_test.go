@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"github.com/instachat/instachat/internal/apitest"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -188,7 +189,7 @@ func TestProductionHealthRecreatesALostTopic(t *testing.T) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		m, status, err := postMessage(ctx, r.client, app.Token, 1, "after the topic came back")
+		m, status, err := apitest.PostMessage(ctx, r.client, app.Token, 1, "after the topic came back")
 		if err == nil {
 			r.readable(t, fmt.Sprintf("/api/v1/applications/%s/chats/1/messages/%d", app.Token, m.Number))
 			testenv.Eventually(t, 10*time.Second, func() error { return es.holds(app.Token, []answers{nil, {m.Number: m.Body}}) })

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/instachat/instachat/internal/apitest"
 	"io"
 	"maps"
 	"math/rand/v2"
@@ -113,7 +114,7 @@ func TestShutdownDrainsAndLosesNoAcknowledgedCreate(t *testing.T) {
 		}
 		body := fmt.Sprintf("after-sigterm-%d", i)
 		l.sent([]sentCreate{{1, body}})
-		m, status, err := postMessage(context.Background(), probe, l.token, 1, body)
+		m, status, err := apitest.PostMessage(context.Background(), probe, l.token, 1, body)
 		if err == nil {
 			l.ack(t, m)
 			continue
@@ -352,7 +353,7 @@ func newLedger(t *testing.T, c *instachathttp.Client) *ledger {
 	}
 	l := &ledger{token: app.Token, acked: map[int64]map[int64]string{}, chats: map[string]int64{}}
 	for n := int64(1); n <= chats; n++ {
-		ch, status, err := postChat(ctx, c, app.Token, "")
+		ch, status, err := apitest.PostChat(ctx, c, app.Token, "")
 		if err != nil || status != http.StatusCreated || ch.Number != n {
 			t.Fatalf("creating chat %d: %+v %d %v", n, ch, status, err)
 		}
@@ -546,7 +547,7 @@ func startLoad(c *instachathttp.Client, token string, round int) *load {
 				body := fmt.Sprintf("r%d-w%d-%d", round, w, seq)
 				r.sent = append(r.sent, sentCreate{chat, body})
 				l.inFlight.Add(1)
-				m, status, err := postMessage(ctx, c, token, chat, body)
+				m, status, err := apitest.PostMessage(ctx, c, token, chat, body)
 				l.inFlight.Add(-1)
 				switch {
 				case err == nil:

@@ -7,6 +7,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/instachat/instachat/internal/apitest"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -56,7 +57,7 @@ func TestTopology(t *testing.T) {
 		}
 		l := &ledger{token: app.Token, acked: map[int64]map[int64]string{}, chats: map[string]int64{}}
 		for n := int64(1); n <= topologyChats; n++ {
-			ch, status, err := postChat(ctx, fronts[n%2].client, app.Token, "")
+			ch, status, err := apitest.PostChat(ctx, fronts[n%2].client, app.Token, "")
 			if err != nil || status != http.StatusAccepted || ch.Number != n {
 				t.Fatalf("creating chat %d: %+v %d %v", n, ch, status, err)
 			}

@@ -1,4 +1,6 @@
-package server_test
+// Package apitest holds what tests of several packages need from the API beyond
+// the Go client: creates that also report the status they were answered with.
+package apitest
 
 import (
 	"context"
@@ -8,10 +10,10 @@ import (
 	instachathttp "github.com/instachat/instachat/http"
 )
 
-// postChat and postMessage create as the client's CreateChat and
+// PostChat and PostMessage create as the client's CreateChat and
 // CreateMessage do, and also return the status, for the tests that tell
 // 201 (readable now) from 202 (stored shortly after).
-func postChat(ctx context.Context, c *instachathttp.Client, token, name string) (*instachat.Chat, int, error) {
+func PostChat(ctx context.Context, c *instachathttp.Client, token, name string) (*instachat.Chat, int, error) {
 	var ch instachat.Chat
 	status, _, err := c.Do(ctx, http.MethodPost, instachathttp.AppPath(token)+"/chats", map[string]string{"name": name}, &ch)
 	if err != nil {
@@ -21,7 +23,7 @@ func postChat(ctx context.Context, c *instachathttp.Client, token, name string) 
 	return &ch, status, nil
 }
 
-func postMessage(ctx context.Context, c *instachathttp.Client, token string, chat int64, body string) (*instachat.Message, int, error) {
+func PostMessage(ctx context.Context, c *instachathttp.Client, token string, chat int64, body string) (*instachat.Message, int, error) {
 	var m instachat.Message
 	status, _, err := c.Do(ctx, http.MethodPost, instachathttp.ChatPath(token, chat)+"/messages", map[string]string{"body": body}, &m)
 	if err != nil {
