@@ -121,6 +121,17 @@ type ReceiptStore interface {
 // such a retry not found.
 const ErasedFingerprint = "erased"
 
+// ReceiptEraser is implemented by a Sequencer that keeps its receipts
+// apart from the store (redis), where the store's deletion cannot erase
+// them: EraseReceipt overwrites the fingerprint of the receipt, if one is
+// kept, that issued number in the scope (a chat of ChatsOf, a message of
+// MessagesOf) with ErasedFingerprint, so that a retry of the create answers
+// not found at once instead of being queued for the store to drop. The
+// dispatcher's Deletes calls it once the store committed a deletion.
+type ReceiptEraser interface {
+	EraseReceipt(ctx context.Context, s Scope, number int64) error
+}
+
 // ErrKeyReused answers a request whose Idempotency-Key was first used for a
 // different create.
 var ErrKeyReused = Errorf(EINVALID, "this Idempotency-Key was already used for a different request")

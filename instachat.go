@@ -221,9 +221,12 @@ type Sequencer interface {
 	// (ChatsOf) was deleted from the store: from then on no number is
 	// issued in it (for an application, in none of its scopes), and the
 	// Next methods return ENOTFOUND for it, in every process that shares
-	// the sequencer. A replayed receipt is still returned; the store drops
-	// its create. Deleting what the sequencer does not know changes
-	// nothing.
+	// the sequencer. A retry whose receipt lies in a deleted application
+	// or chat answers ENOTFOUND, or its receipt erased (ErasedFingerprint),
+	// where the sequencer keeps receipts apart from the store (redis); one
+	// that keeps them beside the store (inmem) may return the receipt, and
+	// the store drops its create. Deleting what the sequencer does not
+	// know changes nothing.
 	Delete(ctx context.Context, s Scope) error
 }
 

@@ -18,6 +18,24 @@ type Deletes struct {
 	Logger    *slog.Logger // nil means slog.Default()
 }
 
+// DeleteMessage deletes the message in the store, then erases the receipt
+// that issued it where the sequencer keeps receipts itself
+// (instachat.ReceiptEraser), so that a retry of its create answers not
+// found on every dispatcher.
+func (d *Deletes) DeleteMessage(ctx context.Context, token string, chat, number int64, at time.Time) (*instachat.Message, error) {
+	m, err := d.Store.DeleteMessage(ctx, token, chat, number, at)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := d.Sequencer.(instachat.ReceiptEraser); ok {
+		scope := instachat.MessagesOf(token, chat)
+		if err := e.EraseReceipt(context.WithoutCancel(ctx), scope, number); err != nil {
+			d.warn(ctx, "erasing the receipt of a deleted message; a retry of its create answers 202 and is dropped", scope, err)
+		}
+	}
+	return m, nil
+}
+
 // DeleteChat deletes the chat in the store, then in the sequencer.
 func (d *Deletes) DeleteChat(ctx context.Context, token string, number int64, at time.Time) (*instachat.Chat, error) {
 	c, err := d.Store.DeleteChat(ctx, token, number, at)
@@ -43,11 +61,14 @@ func (d *Deletes) DeleteApplication(ctx context.Context, token string, at time.T
 // store then drops, so it is logged, not returned.
 func (d *Deletes) forget(ctx context.Context, scope instachat.Scope) {
 	if err := d.Sequencer.Delete(context.WithoutCancel(ctx), scope); err != nil {
-		logger := d.Logger
-		if logger == nil {
-			logger = slog.Default()
-		}
-		logger.WarnContext(ctx, "telling the sequencer of a deletion; the store drops the creates it numbers meanwhile",
-			"token", instachat.RedactToken(scope.Token), "chat", scope.Chat, "err", err)
+		d.warn(ctx, "telling the sequencer of a deletion; the store drops the creates it numbers meanwhile", scope, err)
 	}
+}
+
+func (d *Deletes) warn(ctx context.Context, msg string, scope instachat.Scope, err error) {
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.WarnContext(ctx, msg, "token", instachat.RedactToken(scope.Token), "chat", scope.Chat, "err", err)
 }

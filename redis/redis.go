@@ -8,9 +8,14 @@
 //	P{T}:chats  the last chat number issued; the application exists iff it does
 //	P{T}:c:N    the last message number issued in chat N, created at 0 with the chat
 //	P{T}:k:K    the receipt of idempotency key K, expiring (see NextNumberOnce)
+//	P{T}:rc:N   the key K whose receipt issued chat N, expiring with it
+//	P{T}:rm:C:M the key K whose receipt issued message M of chat C, likewise
 //
 // Delete sets P{T}:chats, or P{T}:c:N, to "deleted": the scripts refuse to
-// issue under it (ENOTFOUND) on every process at once. A deleted chat's key
+// issue under it (ENOTFOUND) on every process at once, and refuse a retry
+// whose receipt is in it. Delete of a chat, and EraseReceipt of a message,
+// overwrite the fingerprint of the receipt that issued it (found by its
+// rc: or rm: key), so that a retry of its create answers not found. A deleted chat's key
 // lost with the rest is recovered as deleted, because the store answers
 // that the chat is not found; a deleted application's token is unknown to
 // the store, so it is never recovered at all.
@@ -189,6 +194,10 @@ const deleted = "deleted"
 // Delete implements instachat.Sequencer: the key becomes "deleted", which
 // no script issues under. It is written whether the key exists or not, so a
 // key lost before the deletion cannot be recovered as live.
+//
+// A chat's deletion also erases the receipt that issued it, if one is kept;
+// an application's needs none: its receipts all answer not found, since the
+// scripts check the application's key first.
 func (s *Sequencer) Delete(ctx context.Context, scope instachat.Scope) error {
 	key := s.appKey(scope.Token)
 	if scope.Chat > 0 {
@@ -196,8 +205,52 @@ func (s *Sequencer) Delete(ctx context.Context, scope instachat.Scope) error {
 	} else if scope.Chat < 0 {
 		return nil
 	}
-	return unavailable(s.client.Do(ctx, s.client.B().Set().Key(key).Value(deleted).Build()).Error())
+	if err := s.client.Do(ctx, s.client.B().Set().Key(key).Value(deleted).Build()).Error(); err != nil {
+		return unavailable(err)
+	}
+	if scope.Chat > 0 {
+		return s.EraseReceipt(ctx, instachat.ChatsOf(scope.Token), scope.Chat)
+	}
+	return nil
 }
+
+// EraseReceipt implements instachat.ReceiptEraser: one script run that
+// finds the key whose receipt issued number in scope, if any, and
+// overwrites the receipt's fingerprint with instachat.ErasedFingerprint,
+// keeping its number, time and expiry.
+func (s *Sequencer) EraseReceipt(ctx context.Context, scope instachat.Scope, number int64) error {
+	if scope.Chat < 0 || number < 1 {
+		return nil
+	}
+	n := strconv.FormatInt(number, 10)
+	err := eraseScript.Exec(ctx, s.client, []string{s.issuedKey(scope, n)}, []string{tokenKey(s.prefix, scope.Token, "k:"), n}).Error()
+	return unavailable(err)
+}
+
+// issuedKey is the key naming which idempotency key issued number n of
+// the scope, or with n "" the prefix of those keys.
+func (s *Sequencer) issuedKey(scope instachat.Scope, n string) string {
+	if scope.ChatNumbers() {
+		return tokenKey(s.prefix, scope.Token, "rc:"+n)
+	}
+	return tokenKey(s.prefix, scope.Token, "rm:"+strconv.FormatInt(scope.Chat, 10)+":"+n)
+}
+
+// eraseScript overwrites a receipt's fingerprint. KEYS[1] is the key
+// naming the idempotency key that issued the number ARGV[2]; the receipt's
+// key is ARGV[1] followed by it, in the same slot. A receipt of another
+// number (its key reused since) is left alone.
+var eraseScript = rueidis.NewLuaScript(`
+local k = redis.call('GET', KEYS[1])
+if not k then return 0 end
+redis.call('DEL', KEYS[1])
+local rk = ARGV[1] .. k
+local r = redis.call('GET', rk)
+if not r then return 0 end
+local n, at = string.match(r, '^(%d+):[^:]*:(%-?%d+)$')
+if n ~= ARGV[2] then return 0 end
+redis.call('SET', rk, n .. ':erased:' .. at, 'KEEPTTL')
+return 1`)
 
 // chatScript issues the next chat number. KEYS[1] is the application key;
 // the new chat's key, ARGV[1] followed by its number, shares its hash tag
@@ -276,12 +329,14 @@ func (s *Sequencer) NextNumberOnce(ctx context.Context, scope instachat.Scope, k
 		err     error
 	)
 	if scope.ChatNumbers() {
-		n, receipt, err = s.run(ctx, chatOnceScript, scope, []string{s.appKey(token), receiptKey}, s.chatKey(token, ""), tail, ms)
+		n, receipt, err = s.run(ctx, chatOnceScript, scope, []string{s.appKey(token), receiptKey},
+			s.chatKey(token, ""), tail, ms, s.issuedKey(scope, ""), key)
 	} else if scope.Chat < 1 {
 		return instachat.Receipt{}, false, notFound(scope)
 	} else {
 		c := strconv.FormatInt(scope.Chat, 10)
-		n, receipt, err = s.run(ctx, messageOnceScript, scope, []string{s.appKey(token), s.chatKey(token, c), receiptKey}, c, tail, ms)
+		n, receipt, err = s.run(ctx, messageOnceScript, scope, []string{s.appKey(token), s.chatKey(token, c), receiptKey},
+			c, tail, ms, s.issuedKey(scope, ""), key)
 	}
 	if err != nil {
 		return instachat.Receipt{}, false, err
@@ -295,30 +350,38 @@ func (s *Sequencer) NextNumberOnce(ctx context.Context, scope instachat.Scope, k
 }
 
 // chatOnceScript is chatScript with a receipt. KEYS[2] is the receipt key;
-// ARGV[2] the receipt's fingerprint and time, ARGV[3] its TTL in ms.
+// ARGV[2] the receipt's fingerprint and time, ARGV[3] its TTL in ms,
+// ARGV[4] the prefix of the keys naming which key issued a chat, ARGV[5]
+// the idempotency key. A receipt found in a deleted application answers
+// not found; that of a deleted chat was erased by its Delete.
 var chatOnceScript = rueidis.NewLuaScript(`
+local last = redis.call('GET', KEYS[1])
+if last == 'deleted' then return -4 end
 local r = redis.call('GET', KEYS[2])
 if r then return r end
-local last = redis.call('GET', KEYS[1])
 if not last then return -1 end
-if last == 'deleted' then return -4 end
 local n = redis.call('INCR', KEYS[1])
 redis.call('SET', ARGV[1] .. n, 0, 'NX')
 redis.call('SET', KEYS[2], n .. ':' .. ARGV[2], 'PX', ARGV[3])
+redis.call('SET', ARGV[4] .. n, ARGV[5], 'PX', ARGV[3])
 return n`)
 
 // messageOnceScript is messageScript with a receipt. KEYS[3] is the receipt
-// key; ARGV[2] the receipt's fingerprint and time, ARGV[3] its TTL in ms.
+// key; ARGV[2] the receipt's fingerprint and time, ARGV[3] its TTL in ms,
+// ARGV[4] the prefix of the keys naming which key issued a message of the
+// chat, ARGV[5] the idempotency key. A receipt found in a deleted
+// application or chat answers not found.
 var messageOnceScript = rueidis.NewLuaScript(`
-local r = redis.call('GET', KEYS[3])
-if r then return r end
 local last = redis.call('GET', KEYS[1])
 if last == 'deleted' then return -4 end
 local c = redis.call('GET', KEYS[2])
 if c == 'deleted' then return -5 end
+local r = redis.call('GET', KEYS[3])
+if r then return r end
 if c then
   local n = redis.call('INCR', KEYS[2])
   redis.call('SET', KEYS[3], n .. ':' .. ARGV[2], 'PX', ARGV[3])
+  redis.call('SET', ARGV[4] .. n, ARGV[5], 'PX', ARGV[3])
   return n
 end
 if not last then return -1 end

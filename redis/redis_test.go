@@ -494,3 +494,68 @@ func TestUnknownApplicationAskedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletedReceipts: a retry whose create was deleted since — the
+// message (EraseReceipt), its chat, or the application (Delete) — is not
+// answered as if it existed; before, the receipt replayed and the
+// dispatcher answered 202 for a create the worker then dropped.
+func TestDeletedReceipts(t *testing.T) {
+	ctx := t.Context()
+	prefix := testPrefix(t)
+	a, b := open(t, prefix), open(t, prefix)
+	token := instachat.NewToken()
+	if err := a.AddApplication(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	once := func(s *Sequencer, scope instachat.Scope, key string) (instachat.Receipt, bool, error) {
+		return s.NextNumberOnce(ctx, scope, key, instachat.Receipt{Fingerprint: "f-" + key, CreatedAt: at})
+	}
+	for _, key := range []string{"chat-1", "chat-2"} {
+		if _, _, err := once(a, instachat.ChatsOf(token), key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chat1 := instachat.MessagesOf(token, 1)
+	for _, key := range []string{"m-1", "m-2"} {
+		if _, _, err := once(a, chat1, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.EraseReceipt(ctx, chat1, 1); err != nil {
+		t.Fatal(err)
+	}
+	r, replayed, err := once(b, chat1, "m-1")
+	if err != nil || !replayed || r.Number != 1 || r.Fingerprint != instachat.ErasedFingerprint || !r.CreatedAt.Equal(at) {
+		t.Errorf("retry of an erased message's key = %+v %v %v; want message 1, erased, replayed", r, replayed, err)
+	}
+	ttl, err := a.client.Do(ctx, a.client.B().Pttl().Key(tokenKey(prefix, token, "k:m-1")).Build()).AsInt64()
+	if err != nil || ttl <= 0 {
+		t.Errorf("erased receipt's PTTL = %d %v; want its expiry kept", ttl, err)
+	}
+	if r, _, err := once(b, chat1, "m-2"); err != nil || r.Fingerprint != "f-m-2" {
+		t.Errorf("retry of a message not deleted = %+v %v; want its receipt", r, err)
+	}
+	if err := a.EraseReceipt(ctx, chat1, 9); err != nil {
+		t.Errorf("EraseReceipt of a number no key issued: %v", err)
+	}
+
+	if err := a.Delete(ctx, chat1); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, err := once(b, chat1, "m-2"); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+		t.Errorf("retry of a message of a deleted chat = %+v %v; want ENOTFOUND", r, err)
+	}
+	if r, _, err := once(b, instachat.ChatsOf(token), "chat-1"); err != nil || r.Number != 1 || r.Fingerprint != instachat.ErasedFingerprint {
+		t.Errorf("retry of a deleted chat's key = %+v %v; want chat 1, erased", r, err)
+	}
+	if r, _, err := once(b, instachat.ChatsOf(token), "chat-2"); err != nil || r.Number != 2 || r.Fingerprint != "f-chat-2" {
+		t.Errorf("retry of a chat not deleted = %+v %v; want its receipt", r, err)
+	}
+	if err := a.Delete(ctx, instachat.ChatsOf(token)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, err := once(b, instachat.ChatsOf(token), "chat-2"); instachat.ErrorCode(err) != instachat.ENOTFOUND {
+		t.Errorf("retry of a chat of a deleted application = %+v %v; want ENOTFOUND", r, err)
+	}
+}

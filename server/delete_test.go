@@ -100,17 +100,24 @@ func deletesThroughTheAPI(t *testing.T, r *running) {
 		t.Fatalf("DELETE keyed message: %d %v", st, v)
 	}
 	retry := postKeyed(t, r, chat+"/messages", `{"body":"keyed"}`, "k-1")
-	if r.created == http.StatusCreated && (retry.status != http.StatusNotFound || retry.code != "not_found") {
+	if retry.status != http.StatusNotFound || retry.code != "not_found" {
 		t.Errorf("retry of a deleted message's create: %+v; want 404", retry)
 	}
-	time.Sleep(100 * time.Millisecond) // a 202 retry is stored (dropped) shortly
 	if st, _ := r.do(t, "GET", chat+"/messages/4", "", ""); st != http.StatusNotFound {
 		t.Errorf("GET of a deleted message after its create was retried: %d, want 404", st)
 	}
+	// A message of a chat deleted since, retried with its key: 404.
+	if k := postKeyed(t, r, base+"/chats/2/messages", `{"body":"in chat 2"}`, "k-2"); k.status != r.created || k.number != 1 {
+		t.Fatalf("keyed create in chat 2: %+v", k)
+	}
+	r.readable(t, base+"/chats/2/messages/1")
 
 	// A chat.
 	if st, v := r.do(t, "DELETE", base+"/chats/2", "", ""); st != http.StatusNoContent {
 		t.Fatalf("DELETE chat: %d %v", st, v)
+	}
+	if retry := postKeyed(t, r, base+"/chats/2/messages", `{"body":"in chat 2"}`, "k-2"); retry.status != http.StatusNotFound || retry.code != "not_found" {
+		t.Errorf("retry of a create in a deleted chat: %+v; want 404", retry)
 	}
 	for _, req := range []struct{ method, path, body string }{
 		{"GET", base + "/chats/2", ""},
@@ -140,10 +147,30 @@ func deletesThroughTheAPI(t *testing.T, r *running) {
 	if st, v := r.do(t, "POST", base+"/chats", jsonType, `{"name":"next"}`); st != r.created || v["number"] != 3.0 {
 		t.Errorf("a chat created after deleting chat 2: %d %v; want number 3", st, v)
 	}
+	// A chat created with a key, then deleted: its retry answers 404 too.
+	keyedChat := postKeyed(t, r, base+"/chats", `{"name":"keyed"}`, "k-chat")
+	if keyedChat.status != r.created || keyedChat.number != 4 {
+		t.Fatalf("keyed chat create: %+v", keyedChat)
+	}
+	r.readable(t, base+"/chats/4")
+	if st, v := r.do(t, "DELETE", base+"/chats/4", "", ""); st != http.StatusNoContent {
+		t.Fatalf("DELETE keyed chat: %d %v", st, v)
+	}
+	if retry := postKeyed(t, r, base+"/chats", `{"name":"keyed"}`, "k-chat"); retry.status != http.StatusNotFound || retry.code != "not_found" {
+		t.Errorf("retry of a deleted chat's create: %+v; want 404", retry)
+	}
+	// One created with a key before its application's deletion: 404.
+	if k := postKeyed(t, r, base+"/chats", `{"name":"before"}`, "k-app"); k.status != r.created || k.number != 5 {
+		t.Fatalf("keyed chat create: %+v", k)
+	}
+	r.readable(t, base+"/chats/5")
 
 	// The application.
 	if st, v := r.do(t, "DELETE", base, "", ""); st != http.StatusNoContent {
 		t.Fatalf("DELETE application: %d %v", st, v)
+	}
+	if retry := postKeyed(t, r, base+"/chats", `{"name":"before"}`, "k-app"); retry.status != http.StatusNotFound || retry.code != "not_found" {
+		t.Errorf("retry of a chat create in a deleted application: %+v; want 404", retry)
 	}
 	for _, req := range []struct{ method, path, body string }{
 		{"GET", base, ""},
