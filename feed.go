@@ -34,11 +34,22 @@ type Event struct {
 	Chat     *Chat    `json:"chat,omitempty"`
 }
 
-// Topic names one feed: a chat's (Chat > 0) or an application's (Chat == 0).
+// Topic names one feed: a chat's (Chat > 0) or an application's (Chat == 0);
+// or, with Chat DeletionChat, the application's deletion (DeletionTopic).
 type Topic struct {
 	Token string
 	Chat  int64
 }
+
+// DeletionChat is the Chat of a DeletionTopic, which no chat has.
+const DeletionChat = -1
+
+// DeletionTopic is the broker topic that carries the application's
+// deletion to the streams of its chats: the Publisher publishes
+// application.deleted on it (and on the application's own topic), and every
+// stream of one of its chats subscribes to it beside its chat's topic, so
+// the deletion ends each at once, on every process. No store feed lists it.
+func DeletionTopic(token string) Topic { return Topic{Token: token, Chat: DeletionChat} }
 
 // ChangesQuery asks a store for one page of a feed's changes after the
 // revision After, in revision order, each item once in its latest state.

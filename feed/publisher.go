@@ -122,8 +122,8 @@ func (p *Publisher) DeleteMessage(ctx context.Context, token string, chat, numbe
 
 // DeleteChat stores the deletion, then publishes chat.deleted on the
 // application's topic, and on the chat's as the last event its streams
-// write (see Stream.Run): at the chat's revision, which the deletion does
-// not advance.
+// write: at the chat's revision, which the deletion does not advance; each
+// stream writes it one revision past it (see Stream.final).
 func (p *Publisher) DeleteChat(ctx context.Context, token string, number int64, at time.Time) (*instachat.Chat, error) {
 	c, err := p.Store.DeleteChat(ctx, token, number, at)
 	if err != nil {
@@ -136,14 +136,19 @@ func (p *Publisher) DeleteChat(ctx context.Context, token string, number int64, 
 }
 
 // DeleteApplication stores the deletion, then publishes
-// application.deleted on the application's topic, the last event its
-// streams write. Streams of its chats end at their next idle check, when
-// the store answers that their feed is gone (see Stream.Run).
+// application.deleted on the application's topic and on its
+// DeletionTopic, which the streams of its chats watch: the last event each
+// of its streams writes. A stream whose publish was lost ends at its next
+// idle check, when the store answers that its feed is gone (see Stream.Run).
 func (p *Publisher) DeleteApplication(ctx context.Context, token string, at time.Time) error {
 	if err := p.Store.DeleteApplication(ctx, token, at); err != nil {
 		return err
 	}
-	p.publish(ctx, instachat.Topic{Token: token}, []instachat.Event{{Event: instachat.EventApplicationDeleted}})
+	var wg sync.WaitGroup
+	for _, topic := range []instachat.Topic{{Token: token}, instachat.DeletionTopic(token)} {
+		wg.Go(func() { p.publish(ctx, topic, []instachat.Event{{Event: instachat.EventApplicationDeleted}}) })
+	}
+	wg.Wait()
 	return nil
 }
 

@@ -548,8 +548,8 @@ func TestDeletedChatEndsItsStreams(t *testing.T) {
 	if err := wait(); !errors.Is(err, feed.ErrDeleted) {
 		t.Fatalf("Run ended with %v, want ErrDeleted", err)
 	}
-	if last := r.events[len(r.events)-1]; last.Event != instachat.EventChatDeleted || !r.client.Deleted {
-		t.Errorf("last event %+v, want chat.deleted", last)
+	if last := r.events[len(r.events)-1]; last.Event != instachat.EventChatDeleted || !r.client.Deleted || last.Revision != 3 {
+		t.Errorf("last event %+v, want chat.deleted at 3, the revision after the chat's last", last)
 	}
 
 	chat, _, s = setup(t, 2)
@@ -563,6 +563,37 @@ func TestDeletedChatEndsItsStreams(t *testing.T) {
 	}
 	if _, err := s.Open(t.Context(), chat.Topic, 0, true); instachat.ErrorCode(err) != instachat.ENOTFOUND {
 		t.Errorf("Open of a deleted chat's stream: %v, want ENOTFOUND", err)
+	}
+}
+
+// TestDeletedApplicationEndsItsChatsStreams: the application.deleted
+// published on the application's DeletionTopic ends the streams of its
+// chats at once, long before their idle check, with a last event at a
+// revision of its own; streams of other applications go on.
+func TestDeletedApplicationEndsItsChatsStreams(t *testing.T) {
+	chat, b, s := setup(t, 2)
+	s.IdleCheck = time.Hour
+	other := feedtest.NewChat(instachat.Topic{Token: instachat.NewToken(), Chat: 1})
+	r, ro := newRecorder(), newRecorder()
+	ro.stopAt = 1
+	wait := run(t, s, chat.Topic, 1, true, r)
+	waitOther := run(t, &feed.Streamer{Feeds: other, Broker: b}, other.Topic, 0, false, ro)
+	waitSynced(t, r)
+	waitSynced(t, ro)
+	start := time.Now()
+	publish(t, b, instachat.DeletionTopic(chat.Topic.Token), instachat.Event{Event: instachat.EventApplicationDeleted})
+	if err := wait(); !errors.Is(err, feed.ErrDeleted) {
+		t.Fatalf("Run ended with %v, want ErrDeleted", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the stream ended %v after the deletion", d)
+	}
+	if last := r.events[len(r.events)-1]; last.Event != instachat.EventApplicationDeleted || last.Revision != 3 {
+		t.Errorf("last event %+v, want application.deleted at 3, after synced at 2", last)
+	}
+	publish(t, b, other.Topic, other.Create(1, "still here"))
+	if err := waitOther(); !errors.Is(err, context.Canceled) {
+		t.Errorf("another application's stream ended with %v", err)
 	}
 }
 

@@ -77,6 +77,8 @@ func endReason(ctx context.Context, err error) string {
 		return "shutdown"
 	case errors.Is(err, feed.ErrResume):
 		return "resume"
+	case errors.Is(err, feed.ErrDeleted):
+		return "deleted"
 	case ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, errClientLeft):
 		return "client"
 	case instachat.ErrorCode(err) == instachat.EUNAVAILABLE:
@@ -192,7 +194,8 @@ func (sw *sseWriter) flush() error {
 // serveWebSocket writes the stream as WebSocket text frames, one event's
 // JSON each, pings as heartbeat, and closes with a status that says why the
 // stream ended: 1013 (try again later) when the client fell behind or must
-// resume, 1001 (going away) at shutdown.
+// resume, 1001 (going away) at shutdown, 1000 (normal) after the last event
+// of a deleted chat or application, as there is nothing to resume.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, st *feed.Stream) error {
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Time{})
@@ -216,6 +219,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, st *feed
 		c.CloseNow()
 	case "shutdown":
 		c.Close(websocket.StatusGoingAway, closeReason(err))
+	case "deleted":
+		c.Close(websocket.StatusNormalClosure, closeReason(err))
 	case "error":
 		c.Close(websocket.StatusInternalError, "internal error")
 	default: // slow, resume, unavailable: resume from the last revision

@@ -193,7 +193,8 @@ func newFeeds(reg *prometheus.Registry) *feeds {
 			Name: "instachat_stream_subscribers", Help: "Event streams open, by transport (sse, websocket).",
 		}, []string{"transport"}),
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "instachat_streams_ended_total", Help: "Event streams ended, by transport and reason (client, slow, shutdown, resume, unavailable, error).",
+			Name: "instachat_streams_ended_total",
+			Help: "Event streams ended, by transport and reason (client, slow, shutdown, resume, deleted, unavailable, error).",
 		}, []string{"transport", "reason"}),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "instachat_stream_events_delivered_total", Help: "Live events written to streams (replays not counted).",

@@ -19,7 +19,8 @@ import (
 
 // Broker fans committed events out across processes with Redis sharded
 // pub/sub. Every topic is one channel, P{T}:feed:N for chat N of the
-// application with token T (P{T}:feed for the application's own feed), in
+// application with token T (P{T}:feed for the application's own feed,
+// P{T}:feed:deleted for its instachat.DeletionTopic), in
 // the application's hash slot like its numbering keys, so SPUBLISH and
 // SSUBSCRIBE reach the shard that owns the token on Redis Cluster.
 //
@@ -137,10 +138,14 @@ func ConnectionName(prefix string) string {
 	return "instachat-feed:" + strings.ReplaceAll(prefix, " ", "-")
 }
 
-// channelName is the topic's channel: P{T}:feed:N or P{T}:feed.
+// channelName is the topic's channel: P{T}:feed:N, P{T}:feed, or
+// P{T}:feed:deleted for the application's DeletionTopic.
 func (b *Broker) channelName(topic instachat.Topic) string {
-	if topic.Chat == 0 {
+	switch topic.Chat {
+	case 0:
 		return tokenKey(b.prefix, topic.Token, "feed")
+	case instachat.DeletionChat:
+		return tokenKey(b.prefix, topic.Token, "feed:deleted")
 	}
 	return tokenKey(b.prefix, topic.Token, "feed:"+strconv.FormatInt(topic.Chat, 10))
 }

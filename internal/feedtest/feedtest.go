@@ -146,7 +146,7 @@ type Client struct {
 	Last     int64 // the last revision received, where it resumes
 	Synced   bool  // a synced arrived on the current connection
 	Created  map[int64]bool
-	Deleted  bool // the chat.deleted that ends a deleted chat's stream arrived
+	Deleted  bool // the chat.deleted or application.deleted that ends the stream arrived
 }
 
 // NewClient returns a client that holds nothing yet.
@@ -155,14 +155,20 @@ func NewClient() *Client {
 }
 
 // Apply takes one event of a stream and returns an error if it breaks the
-// guarantee: a revision not above the last, a skipped revision after
-// synced, message.created twice for a number.
+// guarantee: a revision not above the last (the last event of a deleted
+// chat or application included), a skipped revision after synced,
+// message.created twice for a number.
 func (cl *Client) Apply(e instachat.Event) error {
 	if cl.Deleted {
 		return fmt.Errorf("%s at %d after the chat was deleted", e.Event, e.Revision)
 	}
-	if e.Event == instachat.EventChatDeleted {
-		cl.Deleted, cl.Messages = true, map[int64]string{}
+	if e.Event == instachat.EventChatDeleted || e.Event == instachat.EventApplicationDeleted {
+		// The last event: its revision is one of its own, so that a
+		// client keeping the last SSE id never holds one of two events.
+		if e.Revision <= cl.Last {
+			return fmt.Errorf("%s at %d, not above the last revision received, %d", e.Event, e.Revision, cl.Last)
+		}
+		cl.Deleted, cl.Messages, cl.Last = true, map[int64]string{}, e.Revision
 		return nil
 	}
 	if e.Event == instachat.EventSynced {
