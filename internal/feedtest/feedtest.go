@@ -154,6 +154,14 @@ func NewClient() *Client {
 	return &Client{Messages: map[int64]string{}, Created: map[int64]bool{}}
 }
 
+// Clone returns a copy of cl that changes apart from it: a second client
+// that loaded the same state.
+func (cl *Client) Clone() *Client {
+	c := *cl
+	c.Messages, c.Created = maps.Clone(cl.Messages), maps.Clone(cl.Created)
+	return &c
+}
+
 // Apply takes one event of a stream and returns an error if it breaks the
 // guarantee: a revision not above the last (the last event of a deleted
 // chat or application included), a skipped revision after synced,
