@@ -82,7 +82,7 @@ type Server struct {
 	// Streams, when set, serves the change feeds' streams (events routes)
 	// on the API; ObserveStream, when set, is told each stream's transport
 	// ("sse", "websocket") as it starts, and returns what to tell at its
-	// end: why it ended (client, slow, shutdown, resume, unavailable, error).
+	// end: why it ended (client, slow, shutdown, resume, deleted, unavailable, error).
 	Streams       *feed.Streamer
 	ObserveStream func(transport string) (ended func(reason string))
 
