@@ -132,7 +132,16 @@ type Store interface {
 	// many it erased: 0 once nothing is left. What remains to reclaim is
 	// durable (it is written with the deletion), so a crash in the middle
 	// resumes at the next call, in any process.
-	Reclaim(ctx context.Context, limit int) (int64, error)
+	//
+	// Once a deletion's rows are all erased, and before its record goes,
+	// Reclaim calls done, when not nil, with the deleted scope
+	// (MessagesOf for a chat, ChatsOf for an application), outside any
+	// transaction: it is how what lives apart from the store (a search
+	// engine's documents, see SearchEngine.ForgetScope) is erased too. If
+	// done fails, the record stays and Reclaim returns done's error, so a
+	// later call, in any process, calls done again: done must bear
+	// repeating. A call that removes a record counts it as one row.
+	Reclaim(ctx context.Context, limit int, done func(context.Context, Scope) error) (int64, error)
 
 	// Recount recomputes every chats_count and messages_count from the
 	// rows, counting only those not deleted.
@@ -314,6 +323,15 @@ type SearchEngine interface {
 	// the chat's matches, best first. A chat without matches, or one not
 	// stored, has none.
 	SearchMessageNumbers(ctx context.Context, q SearchQuery) ([]SearchHit, error)
+	// ForgetScope erases from the engine every message of the scope's
+	// chat (MessagesOf) or of every chat of its application (ChatsOf),
+	// deleted ones' tombstones included: the reclaim of a deleted chat or
+	// application calls it (see Store.Reclaim) once the store erased the
+	// rows. It bears repeating, and returns an error unless everything it
+	// found is gone, so that the reclaim calls it again. An engine that is
+	// the store's own search (sqlite, the MySQL fallback) has nothing to
+	// do: Reclaim erasing the rows erases what it searches.
+	ForgetScope(ctx context.Context, s Scope) error
 }
 
 // SearchHit is one message a SearchEngine found.

@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -24,6 +26,7 @@ func TestDeletes(t *testing.T, open func(t *testing.T) instachat.Store) {
 		{"CreatesToADeletedChatAreDropped", deleteChatDropsCreates},
 		{"ReclaimDeletedChat", deleteReclaimChat},
 		{"DeleteApplication", deleteApplication},
+		{"ReclaimCallsDoneAndKeepsTheRecordUntilItSucceeds", deleteReclaimDone},
 		{"RecountCountsOnlyTheLiving", deleteRecount},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
@@ -51,7 +54,7 @@ func deleteReclaimAll(t *testing.T, s instachat.Store, limit int) int64 {
 	t.Helper()
 	var total int64
 	for range 100000 {
-		n, err := s.Reclaim(t.Context(), limit)
+		n, err := s.Reclaim(t.Context(), limit, nil)
 		if err != nil {
 			t.Fatalf("Reclaim(%d): %v", limit, err)
 		}
@@ -384,6 +387,76 @@ func deleteApplication(t *testing.T, s instachat.Store) {
 		t.Errorf("Reclaim erased %d rows of an application of 2 chats and 6 messages", n)
 	}
 	check("after Reclaim")
+}
+
+// deleteReclaimDone: once a deletion's rows are erased, Reclaim calls done
+// with its scope; while done fails, Reclaim returns its error and keeps the
+// deletion's record, so the next call calls done again; once done succeeds,
+// the record goes and done is not called for it again. Deletions are
+// reclaimed oldest first, a chat's with MessagesOf, an application's with
+// ChatsOf.
+func deleteReclaimDone(t *testing.T, s instachat.Store) {
+	app := deleteSetup(t, s, 2, 3)
+	other := deleteSetup(t, s, 2, 2)
+	deleteReclaimAll(t, s, 1000) // whatever other cases left
+	if _, err := s.DeleteChat(t.Context(), app.Token, 1, storeTime(50)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteChat(t.Context(), other.Token, 2, storeTime(50)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteApplication(t.Context(), other.Token, storeTime(51)); err != nil {
+		t.Fatal(err)
+	}
+	down := errors.New("search engine down")
+	var calls []instachat.Scope
+	fail := true
+	done := func(ctx context.Context, scope instachat.Scope) error {
+		if ctx == nil {
+			t.Error("done called without a context")
+		}
+		calls = append(calls, scope)
+		if fail {
+			return down
+		}
+		return nil
+	}
+	reclaim := func() (int64, error) {
+		t.Helper()
+		for range 1000 {
+			n, err := s.Reclaim(t.Context(), 2, done)
+			if err != nil || n == 0 {
+				return n, err
+			}
+		}
+		t.Fatal("Reclaim never finished")
+		return 0, nil
+	}
+	first := instachat.MessagesOf(app.Token, 1)
+	if _, err := reclaim(); !errors.Is(err, down) {
+		t.Fatalf("Reclaim with done failing: error %v, want done's", err)
+	}
+	if !slices.Equal(calls, []instachat.Scope{first}) {
+		t.Fatalf("done called with %v, want the first deleted chat, %v", calls, first)
+	}
+	deleteWantMessages(t, s, app.Token, 2, 1, 2, 3)
+	// The record stays: the next call, done failing again, calls it again.
+	calls = nil
+	if _, err := s.Reclaim(t.Context(), 2, done); !errors.Is(err, down) || !slices.Equal(calls, []instachat.Scope{first}) {
+		t.Fatalf("Reclaim after done failed: error %v, done called with %v; want done's error, done called again with %v", err, calls, first)
+	}
+	calls, fail = nil, false
+	if _, err := reclaim(); err != nil {
+		t.Fatalf("Reclaim with done succeeding: %v", err)
+	}
+	if want := []instachat.Scope{first, instachat.MessagesOf(other.Token, 2), instachat.ChatsOf(other.Token)}; !slices.Equal(calls, want) {
+		t.Errorf("done called with %v, want %v: each deletion once, in order", calls, want)
+	}
+	calls = nil
+	if n, err := s.Reclaim(t.Context(), 2, done); n != 0 || err != nil || len(calls) != 0 {
+		t.Errorf("Reclaim once done succeeded = %d, %v, done called with %v; want 0, nil and no call", n, err, calls)
+	}
+	deleteWantMessages(t, s, app.Token, 2, 1, 2, 3)
 }
 
 // deleteRecount: Recount counts what is not deleted.

@@ -24,24 +24,47 @@ func TestSearcher(t *testing.T) {
 	url := testenv.Lookup(t, "INSTACHAT_TEST_ELASTICSEARCH_URL")
 	conformance.TestSearcher(t, conformance.SearchEngine{Engine: conformance.EngineElasticsearch},
 		func(t *testing.T) (instachat.Searcher, func(context.Context, []*instachat.Message) error) {
-			cfg := elasticsearch.Config{URL: url, Index: "instachat-test-" + strings.ToLower(rand.Text()), Refresh: "wait_for"}
-			x, err := elasticsearch.Open(t.Context(), cfg)
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			t.Cleanup(func() {
-				// t.Context() is already done when cleanups run.
-				if err := x.DeleteIndex(context.Background()); err != nil {
-					t.Errorf("deleting index %s: %v", cfg.Index, err)
-				}
-			})
 			// The rows come from a store, as in production; sqlite is the
 			// one that needs no server.
-			store, err := sqlite.Open(filepath.Join(t.TempDir(), "instachat.db"), sqlite.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { store.Close() })
+			x, store := openLive(t, url)
 			return search.New(store, x), conformance.PutThroughStore(store, x.IndexMessages)
 		})
+}
+
+// TestSearchForget runs the conformance suite of deletes on a real cluster:
+// a deleted message's tombstone, a reclaimed chat's and application's
+// delete by query. It skips without INSTACHAT_TEST_ELASTICSEARCH_URL.
+func TestSearchForget(t *testing.T) {
+	url := testenv.Lookup(t, "INSTACHAT_TEST_ELASTICSEARCH_URL")
+	conformance.TestSearchForget(t,
+		func(t *testing.T) (instachat.Store, instachat.SearchEngine, func(context.Context, []*instachat.Message) error) {
+			x, store := openLive(t, url)
+			// Deletes reach the index as they do in production: a
+			// message's through search.Indexing, a chat's and an
+			// application's through the reclaim.
+			return &search.Indexing{Store: store, Indexer: x}, x, conformance.PutThroughStore(store, x.IndexMessages)
+		})
+}
+
+// openLive opens an index of its own on the cluster at url, deleted when the
+// test ends, and a sqlite store for the rows.
+func openLive(t *testing.T, url string) (*elasticsearch.Index, *sqlite.DB) {
+	t.Helper()
+	cfg := elasticsearch.Config{URL: url, Index: "instachat-test-" + strings.ToLower(rand.Text()), Refresh: "wait_for"}
+	x, err := elasticsearch.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		// t.Context() is already done when cleanups run.
+		if err := x.DeleteIndex(context.Background()); err != nil {
+			t.Errorf("deleting index %s: %v", cfg.Index, err)
+		}
+	})
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "instachat.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return x, store
 }

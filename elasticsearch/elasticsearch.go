@@ -236,6 +236,14 @@ func (x *Index) DeleteIndex(ctx context.Context) error {
 // It returns the status even with an error, so callers can accept the
 // failures they expect.
 func (x *Index) do(ctx context.Context, req esapi.Request, out any) (int, error) {
+	return x.doAnswer(ctx, req, out, nil)
+}
+
+// doAnswer is do, where answered, when not nil, may take an error answer
+// that is not Elasticsearch's error object (delete by query reports its
+// failures in its usual answer): it returns whether it did and, if so,
+// doAnswer returns its error.
+func (x *Index) doAnswer(ctx context.Context, req esapi.Request, out any, answered func(status int, data []byte) (bool, error)) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	where := fmt.Sprintf("%T", req) // names the API: esapi.SearchRequest
@@ -249,6 +257,11 @@ func (x *Index) do(ctx context.Context, req esapi.Request, out any) (int, error)
 	data, err := io.ReadAll(res.Body)
 	if err != nil {
 		return res.StatusCode, unavailable(fmt.Errorf("elasticsearch: %s: reading the answer: %w", where, err))
+	}
+	if res.IsError() && answered != nil {
+		if ok, err := answered(res.StatusCode, data); ok {
+			return res.StatusCode, err
+		}
 	}
 	if res.IsError() {
 		e := &answerError{Status: res.StatusCode}

@@ -53,6 +53,29 @@ func messages() []*instachat.Message {
 	}
 }
 
+// storeWithMessages returns a sqlite store holding the application of
+// token, its chat 1 and the messages.
+func storeWithMessages(t *testing.T) *sqlite.DB {
+	t.Helper()
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "instachat.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	if err := store.CreateApplication(t.Context(), &instachat.Application{Token: token, Name: "a", CreatedAt: at, UpdatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	creates := []instachat.Create{{Chat: &instachat.Chat{Token: token, Number: 1, CreatedAt: at, UpdatedAt: at}}}
+	for _, m := range messages() {
+		creates = append(creates, instachat.Create{Message: m})
+	}
+	if err := store.ApplyCreates(t.Context(), creates); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
 // cluster replays recorded answers, by "METHOD /path", and keeps the
 // requests it receives.
 type cluster struct {
@@ -60,7 +83,8 @@ type cluster struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex
-	answers  map[string]string // file in testdata
+	answers  map[string]string   // file in testdata
+	next     map[string][]string // files answered, one a request, before answers'
 	requests []request
 }
 
@@ -95,6 +119,9 @@ func (c *cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.requests = append(c.requests, request{route, r.URL.RawQuery, r.Header.Get("Content-Type"), user + ":" + password, body})
 	name, ok := c.answers[route]
+	if files := c.next[route]; len(files) > 0 {
+		name, ok, c.next[route] = files[0], true, files[1:]
+	}
 	c.mu.Unlock()
 	if !ok {
 		c.t.Errorf("unexpected request %s", route)
@@ -121,6 +148,17 @@ func (c *cluster) answer(route, file string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.answers[route] = file
+}
+
+// answerInTurn answers the next requests of route with files, one each,
+// then goes back to answer's.
+func (c *cluster) answerInTurn(route string, files ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next == nil {
+		c.next = map[string][]string{}
+	}
+	c.next[route] = files
 }
 
 // take returns the requests received since the last take.
@@ -379,23 +417,9 @@ func TestSearchMessageNumbers(t *testing.T) {
 // taken yet showed the old body.
 func TestSearchServesTheStoredRows(t *testing.T) {
 	x, _ := open(t, map[string]string{"POST /instachat-messages/_search": "search.http"})
-	store, err := sqlite.Open(filepath.Join(t.TempDir(), "instachat.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
-	if err := store.CreateApplication(t.Context(), &instachat.Application{Token: token, Name: "a", CreatedAt: at, UpdatedAt: at}); err != nil {
-		t.Fatal(err)
-	}
+	store := storeWithMessages(t)
 	msgs := messages()
-	creates := []instachat.Create{{Chat: &instachat.Chat{Token: token, Number: 1, CreatedAt: at, UpdatedAt: at}}}
-	for _, m := range msgs {
-		creates = append(creates, instachat.Create{Message: m})
-	}
-	if err := store.ApplyCreates(t.Context(), creates); err != nil {
-		t.Fatal(err)
-	}
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	edited, err := store.UpdateMessage(t.Context(), token, 1, 2, "an edit the index has not taken", at.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)

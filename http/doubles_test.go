@@ -236,6 +236,9 @@ func (q memEngine) SearchMessageNumbers(_ context.Context, sq instachat.SearchQu
 	return out[:min(sq.Limit, len(out))], nil
 }
 
+// ForgetScope has nothing to do: the engine searches the store's rows.
+func (q memEngine) ForgetScope(context.Context, instachat.Scope) error { return nil }
+
 // memIndexer records what it is asked to index; err, when set, fails it.
 type memIndexer struct {
 	mu      sync.Mutex

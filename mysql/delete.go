@@ -86,7 +86,9 @@ func (db *DB) DeleteApplication(ctx context.Context, token string, at time.Time)
 // in one short READ COMMITTED statement that walks a unique index prefix, so
 // it locks only the rows it deletes and no gap: creates of other chats never
 // wait for it. The tombstone rows of a deleted chat and application stay.
-func (db *DB) Reclaim(ctx context.Context, limit int) (int64, error) {
+// Once a reclaim has no rows left, done is called with its scope, and the
+// reclaim's record goes only after done returned nil.
+func (db *DB) Reclaim(ctx context.Context, limit int, done func(context.Context, instachat.Scope) error) (int64, error) {
 	if limit < 1 {
 		return 0, instachat.Errorf(instachat.EBADREQUEST, "limit must be at least 1")
 	}
@@ -125,6 +127,15 @@ func (db *DB) Reclaim(ctx context.Context, limit int) (int64, error) {
 		}
 		if n > 0 {
 			return n, nil
+		}
+	}
+	if done != nil {
+		scope := instachat.MessagesOf(token, chat)
+		if chat == 0 {
+			scope = instachat.ChatsOf(token)
+		}
+		if err := done(ctx, scope); err != nil {
+			return 0, err
 		}
 	}
 	// A chat deleted before its application has nothing left either.

@@ -66,6 +66,16 @@ func TestSearcherConformance(t *testing.T) {
 		})
 }
 
+// TestSearchForgetConformance: the store's own search forgets what its
+// Reclaim erases, ForgetScope having nothing to do.
+func TestSearchForgetConformance(t *testing.T) {
+	conformance.TestSearchForget(t,
+		func(t *testing.T) (instachat.Store, instachat.SearchEngine, func(context.Context, []*instachat.Message) error) {
+			db := openTest(t)
+			return db, db, conformance.PutThroughStore(db, nil)
+		})
+}
+
 func TestMigrateConcurrently(t *testing.T) {
 	dsn := testenv.MySQLDatabase(t)
 	// Two pools stand for two processes starting at once.

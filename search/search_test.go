@@ -28,6 +28,8 @@ func (e *engine) SearchMessageNumbers(context.Context, instachat.SearchQuery) ([
 	return e.hits, e.err
 }
 
+func (e *engine) ForgetScope(context.Context, instachat.Scope) error { return nil }
+
 var at = time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
 
 // open returns a store holding chat 1 of an application with messages 1…4,

@@ -93,8 +93,11 @@ func (db *DB) DeleteApplication(ctx context.Context, token string, at time.Time)
 // trigger of migrations/0002), then receipts, then, for an application, its
 // chats and search scopes — so it holds the write lock about as long as a
 // batch of creates; creates and edits take their turns between calls. The
-// tombstone rows of a deleted chat and application stay.
-func (db *DB) Reclaim(ctx context.Context, limit int) (int64, error) {
+// tombstone rows of a deleted chat and application stay. Once a reclaim has
+// no rows left, done is called with its scope, after that transaction ended
+// (done may wait on the network; the writer must not), and the reclaim's
+// record goes, in a transaction of its own, only after done returned nil.
+func (db *DB) Reclaim(ctx context.Context, limit int, done func(context.Context, instachat.Scope) error) (int64, error) {
 	if limit < 1 {
 		return 0, instachat.Errorf(instachat.EBADREQUEST, "limit must be at least 1")
 	}
@@ -143,6 +146,26 @@ func (db *DB) Reclaim(ctx context.Context, limit int) (int64, error) {
 		if n > 0 {
 			return n, formatError(tx.Commit(), "")
 		}
+	}
+	if done != nil {
+		// Nothing is left to erase, so nothing is lost by ending the
+		// transaction here; the record is removed in another, once done
+		// succeeded. Another reclaimer may call done for the same record
+		// meanwhile, which done bears.
+		if err := tx.Rollback(); err != nil {
+			return 0, formatError(err, "")
+		}
+		scope := instachat.MessagesOf(token, chat)
+		if chat == 0 {
+			scope = instachat.ChatsOf(token)
+		}
+		if err := done(ctx, scope); err != nil {
+			return 0, err
+		}
+		if tx, err = db.write.BeginTx(ctx, nil); err != nil {
+			return 0, formatError(err, "")
+		}
+		defer tx.Rollback()
 	}
 	if chat == 0 {
 		// A chat deleted before its application has nothing left.

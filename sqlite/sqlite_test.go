@@ -40,6 +40,16 @@ func TestSearcherConformance(t *testing.T) {
 	})
 }
 
+// TestSearchForgetConformance: the store's own search forgets what its
+// Reclaim erases, ForgetScope having nothing to do.
+func TestSearchForgetConformance(t *testing.T) {
+	conformance.TestSearchForget(t,
+		func(t *testing.T) (instachat.Store, instachat.SearchEngine, func(context.Context, []*instachat.Message) error) {
+			db := openTest(t)
+			return db, db, conformance.PutThroughStore(db, nil)
+		})
+}
+
 func TestReopenKeepsDataAndSkipsMigrations(t *testing.T) {
 	// Characters that mean something in a URI must stay part of the name.
 	path := filepath.Join(t.TempDir(), "insta chat?#%41.db")

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -38,8 +39,19 @@ const (
 // middle, with its process, is resumed by the next one to start; several
 // running at once (production workers) share the work, each batch in its
 // own transaction. Zero fields mean the defaults.
+//
+// A search engine apart from the store (Elasticsearch) holds documents of
+// the deleted messages too: once a deletion's rows are erased, the
+// reclaimer has Engine forget its scope, and the store keeps the deletion's
+// record until Engine succeeded (see instachat.Store.Reclaim), so an engine
+// that fails, or a process that dies, only delays that erasure to a later
+// poll, in this process or another.
 type Reclaimer struct {
-	Store  instachat.Store
+	Store instachat.Store
+	// Engine, when set, is the search engine whose documents of a
+	// reclaimed chat or application are erased (instachat.SearchEngine's
+	// ForgetScope). nil where the store's own search is the engine.
+	Engine instachat.SearchEngine
 	Batch  int
 	Target time.Duration
 	Pause  time.Duration
@@ -50,7 +62,8 @@ type Reclaimer struct {
 }
 
 // Run reclaims until ctx ends. A failing batch is logged and tried again at
-// the next poll: it only delays the erasure of what no read shows.
+// the next poll: it only delays the erasure of what no read shows. So is a
+// failing Engine, whose deletion stays recorded until it succeeds.
 func (r *Reclaimer) Run(ctx context.Context) error {
 	batch := r.Batch
 	if batch <= 0 {
@@ -70,6 +83,20 @@ func (r *Reclaimer) Run(ctx context.Context) error {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	var done func(context.Context, instachat.Scope) error
+	if r.Engine != nil {
+		done = func(ctx context.Context, s instachat.Scope) error {
+			err := r.Engine.ForgetScope(ctx, s)
+			switch {
+			case err == nil:
+				return nil
+			case s.ChatNumbers():
+				return fmt.Errorf("erasing the search documents of application %s: %w", instachat.RedactToken(s.Token), err)
+			default:
+				return fmt.Errorf("erasing the search documents of chat %d of %s: %w", s.Chat, instachat.RedactToken(s.Token), err)
+			}
+		}
+	}
 	var total int64
 	// Start small and double while batches stay well under the target: a
 	// first batch at the most could hold the store for seconds before the
@@ -77,7 +104,7 @@ func (r *Reclaimer) Run(ctx context.Context) error {
 	size := min(batch, reclaimFirstBatch)
 	for {
 		start := time.Now()
-		n, err := r.Store.Reclaim(ctx, size)
+		n, err := r.Store.Reclaim(ctx, size, done)
 		took := time.Since(start)
 		wait := max(pause, time.Duration(float64(took)*(1-reclaimShare)/reclaimShare))
 		if err == nil && n > 0 {

@@ -23,7 +23,7 @@ type reclaimCall struct {
 	start, end time.Time
 }
 
-func (s *slowReclaims) Reclaim(ctx context.Context, limit int) (int64, error) {
+func (s *slowReclaims) Reclaim(_ context.Context, limit int, _ func(context.Context, instachat.Scope) error) (int64, error) {
 	start := time.Now()
 	time.Sleep(time.Duration(limit) * s.perRow)
 	s.mu.Lock()
