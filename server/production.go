@@ -96,7 +96,7 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 		if err != nil {
 			return nil, fmt.Errorf("elasticsearch: %w", err)
 		}
-		b.searcher, b.indexer = search.New(db, es), es
+		b.searcher, b.indexer, b.engine = search.New(db, es), es, es
 		b.checks["elasticsearch"] = es.Ping
 		if roles.Worker {
 			// Indexing reads the topic in a consumer group of its own,

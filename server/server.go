@@ -29,9 +29,13 @@ import (
 
 // backends are the moving parts a topology provides to the roles.
 type backends struct {
-	store     instachat.Store
-	searcher  instachat.Searcher
-	indexer   instachat.Indexer // nil when the store indexes itself
+	store    instachat.Store
+	searcher instachat.Searcher
+	indexer  instachat.Indexer // nil when the store indexes itself
+	// engine is the search engine apart from the store, whose documents
+	// of a deleted chat or application the reclaim erases; nil when the
+	// store indexes itself.
+	engine    instachat.SearchEngine
 	sequencer instachat.Sequencer
 	queue     instachat.Queue
 	// newLimiter makes a rate limiter of the topology (in memory, or
@@ -151,8 +155,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		}
 		loops = append(loops, b.chores...)
 		// Every worker process erases what deletions left, in batches of
-		// their own transactions, resuming what a crash interrupted.
-		r := &worker.Reclaimer{Store: b.store, Logger: s.Logger, Reclaimed: m.ObserveReclaimed}
+		// their own transactions, resuming what a crash interrupted, and
+		// then the search engine's documents of each deletion.
+		r := &worker.Reclaimer{Store: b.store, Engine: b.engine, Logger: s.Logger, Reclaimed: m.ObserveReclaimed}
 		loops = append(loops, r.Run)
 		wctx, stop := context.WithCancel(context.Background())
 		s.stopWorker, s.workerDone = stop, make(chan error, 1)
