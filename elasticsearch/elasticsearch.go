@@ -38,12 +38,16 @@
 // Elasticsearch 8 formats, not captured from a live cluster, and check what
 // the package sends through go-elasticsearch (paths, methods, query
 // parameters, Content-Type, credentials, the mapping, the bulk lines, the
-// query) and how it reads the answers (conflicts, item failures, hits, 5xx
-// and its retry, refused connections, a server that is not Elasticsearch).
+// query, the delete by query of a deleted chat or application) and how it
+// reads the answers (conflicts, item failures, hits, 5xx and its retry,
+// refused connections, a server that is not Elasticsearch, a delete by
+// query's failures, timeout and version conflicts).
 // Whether the analyzers index what this comment says — the Java regular
 // expressions of body.start, the positions of the trigrams — has not been
-// checked against a live cluster; the conformance suite checks it when
-// INSTACHAT_TEST_ELASTICSEARCH_URL names one.
+// checked against a live cluster, nor that delete by query removes what
+// the recorded answers say; the conformance suites (TestSearcher,
+// TestSearchForget) check both when INSTACHAT_TEST_ELASTICSEARCH_URL names
+// one.
 package elasticsearch
 
 import (
