@@ -64,7 +64,7 @@ func (d *Dispatcher) waiters(scope instachat.Scope) int {
 	st.waitMu.Lock()
 	defer st.waitMu.Unlock()
 	if g := st.waiting[scope]; g != nil {
-		return len(g.builds)
+		return len(g.creates)
 	}
 	return 0
 }

@@ -46,9 +46,8 @@ type stripeLock struct {
 
 // group is message creates of one chat numbered and enqueued together.
 type group struct {
-	builds  []func(n int64, at time.Time) instachat.Create
-	done    chan struct{} // closed once creates and err are set
-	creates []instachat.Create
+	creates []instachat.Create // unnumbered until the leader numbers them
+	done    chan struct{}      // closed once the creates are numbered and err is set
 	err     error
 }
 
@@ -95,9 +94,7 @@ func (d *Dispatcher) CreateChat(ctx context.Context, token, name, key string) (c
 	if !instachat.ValidToken(token) {
 		return nil, false, instachat.ErrApplicationNotFound
 	}
-	cr, replayed, err := d.publish(ctx, instachat.ChatsOf(token), key, func(n int64, at time.Time) instachat.Create {
-		return instachat.Create{Chat: &instachat.Chat{Token: token, Number: n, Name: name, CreatedAt: at, UpdatedAt: at}}
-	})
+	cr, replayed, err := d.publish(ctx, instachat.ChatsOf(token), key, instachat.Create{Chat: &instachat.Chat{Token: token, Name: name}})
 	if err == nil {
 		err = dropped(cr, replayed, instachat.ChatsOf(token))
 	}
@@ -116,9 +113,8 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 	if !instachat.ValidToken(token) || chat < 1 {
 		return nil, false, instachat.ErrChatNotFound
 	}
-	cr, replayed, err := d.publish(ctx, instachat.MessagesOf(token, chat), key, func(n int64, at time.Time) instachat.Create {
-		return instachat.Create{Message: &instachat.Message{Token: token, Chat: chat, Number: n, Body: body, CreatedAt: at, UpdatedAt: at}}
-	})
+	cr, replayed, err := d.publish(ctx, instachat.MessagesOf(token, chat), key,
+		instachat.Create{Message: &instachat.Message{Token: token, Chat: chat, Body: body}})
 	if err == nil {
 		err = dropped(cr, replayed, instachat.MessagesOf(token, chat))
 	}
@@ -129,8 +125,8 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 }
 
 // publish takes the next number of the scope — the application's next chat
-// number, or the chat's next message number — and enqueues the create that
-// build makes of it, both under the scope's stripe, then waits until the
+// number, or the chat's next message number — and enqueues c, a create of
+// the scope numbered and dated in place (see stamp), both under the scope's stripe, then waits until the
 // create is durable, and returns it. Because batches are applied in queue order, a crash
 // can then lose only numbers above every acknowledged one — never leave a
 // gap below an acknowledged number.
@@ -140,7 +136,7 @@ func (d *Dispatcher) CreateMessage(ctx context.Context, token string, chat int64
 // stored already, it is skipped by the store; lost, it is stored now. Either
 // way the number answered exists once the wait returns.
 func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key string,
-	build func(n int64, at time.Time) instachat.Create) (c instachat.Create, replayed bool, err error) {
+	c instachat.Create) (_ instachat.Create, replayed bool, err error) {
 	var want instachat.Receipt
 	if key != "" {
 		if !instachat.ValidIdempotencyKey(key) {
@@ -149,10 +145,10 @@ func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key str
 		}
 		// Hashed before the lock: the fingerprint depends on the request
 		// alone, not on the number.
-		want.Fingerprint = instachat.Fingerprint(build(0, time.Time{}))
+		want.Fingerprint = instachat.Fingerprint(stamp(c, 0, time.Time{}))
 	}
 	if key == "" && !scope.ChatNumbers() {
-		c, err = d.coalesce(ctx, scope, build)
+		c, err = d.coalesce(ctx, scope, c)
 		return c, false, err
 	}
 	mu := &d.stripes[stripe(scope.Token, scope.Chat)].mu
@@ -166,7 +162,7 @@ func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key str
 			n, err = d.Sequencer.NextMessageNumber(ctx, scope.Token, scope.Chat)
 		}
 		if err == nil {
-			c = build(n, at)
+			stamp(c, n, at)
 		}
 	} else {
 		want.CreatedAt = at
@@ -182,7 +178,7 @@ func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key str
 			err = instachat.ErrKeyReused
 		}
 		if err == nil {
-			c = build(r.Number, r.CreatedAt)
+			stamp(c, r.Number, r.CreatedAt)
 			c.IdempotencyKey = key
 		}
 	}
@@ -201,7 +197,7 @@ func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key str
 // joins the chat's waiting group, or starts one and leads it: the leader
 // takes the chat's stripe, closes the group to newcomers (who start the
 // next), takes as many numbers as the group holds in one round trip,
-// builds the creates in the order they joined and enqueues them in one
+// numbers the creates in the order they joined and enqueues them in one
 // call, releases the stripe and waits until they are durable, for all of
 // them. A create that finds the stripe free takes it at once, as before
 // grouping, and a leader left alone uses its own ctx; under load, the creates of a chat that arrive while the one
@@ -213,14 +209,13 @@ func (d *Dispatcher) publish(ctx context.Context, scope instachat.Scope, key str
 // others. The sequencer and the queue bound those calls (Redis's timeouts
 // and RecoverTimeout; Kafka's PublishTimeout), and groupTimeout bounds the
 // whole. A follower waits for its group as long as its own ctx lasts.
-func (d *Dispatcher) coalesce(ctx context.Context, scope instachat.Scope,
-	build func(n int64, at time.Time) instachat.Create) (instachat.Create, error) {
+func (d *Dispatcher) coalesce(ctx context.Context, scope instachat.Scope, c instachat.Create) (instachat.Create, error) {
 	st := &d.stripes[stripe(scope.Token, scope.Chat)]
 	if st.mu.TryLock() {
 		// Nobody holds the stripe: no group to wait with, and none of
 		// its allocations. A group whose leader waits for the stripe
 		// then numbers after this create, as it would after any.
-		return d.numberAlone(ctx, st, scope, build)
+		return d.numberAlone(ctx, st, scope, c)
 	}
 	st.waitMu.Lock()
 	g := st.waiting[scope]
@@ -232,11 +227,11 @@ func (d *Dispatcher) coalesce(ctx context.Context, scope instachat.Scope,
 		g = &group{done: make(chan struct{})}
 		st.waiting[scope] = g
 	}
-	i := len(g.builds)
-	g.builds = append(g.builds, build)
+	i := len(g.creates)
+	g.creates = append(g.creates, c)
 	st.waitMu.Unlock()
 	if lead {
-		g.creates, g.err = d.number(ctx, st, scope, g)
+		g.err = d.number(ctx, st, scope, g)
 		close(g.done)
 		if g.err != nil {
 			return instachat.Create{}, g.err
@@ -254,18 +249,14 @@ func (d *Dispatcher) coalesce(ctx context.Context, scope instachat.Scope,
 	}
 }
 
-// numberAlone numbers, builds and enqueues one create under the stripe,
+// numberAlone numbers and enqueues one create under the stripe,
 // which the caller holds, releases it and waits until the create is
 // durable.
-func (d *Dispatcher) numberAlone(ctx context.Context, st *stripeLock, scope instachat.Scope,
-	build func(n int64, at time.Time) instachat.Create) (instachat.Create, error) {
-	var (
-		c    instachat.Create
-		wait func(context.Context) error
-	)
+func (d *Dispatcher) numberAlone(ctx context.Context, st *stripeLock, scope instachat.Scope, c instachat.Create) (instachat.Create, error) {
+	var wait func(context.Context) error
 	n, err := d.Sequencer.NextMessageNumber(ctx, scope.Token, scope.Chat)
 	if err == nil {
-		c = build(n, d.now())
+		stamp(c, n, d.now())
 		wait, err = d.Queue.Enqueue(ctx, c)
 	}
 	st.mu.Unlock()
@@ -279,43 +270,52 @@ func (d *Dispatcher) numberAlone(ctx context.Context, st *stripeLock, scope inst
 // the sequencer and the queue bound themselves.
 const groupTimeout = time.Minute
 
-// number takes the chat's stripe and numbers, builds and enqueues the
-// group's creates, then waits until they are durable.
-func (d *Dispatcher) number(ctx context.Context, st *stripeLock, scope instachat.Scope, g *group) ([]instachat.Create, error) {
+// number takes the chat's stripe and numbers and enqueues the group's
+// creates, then waits until they are durable.
+func (d *Dispatcher) number(ctx context.Context, st *stripeLock, scope instachat.Scope, g *group) error {
 	st.mu.Lock()
 	st.waitMu.Lock()
 	delete(st.waiting, scope) // newcomers start the next group
-	builds := g.builds
+	creates := g.creates
 	st.waitMu.Unlock()
 	var (
 		first int64
 		err   error
 	)
-	if len(builds) == 1 {
+	if len(creates) == 1 {
 		first, err = d.Sequencer.NextMessageNumber(ctx, scope.Token, scope.Chat)
 	} else {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
 		defer cancel()
-		first, err = d.Sequencer.NextMessageNumbers(ctx, scope.Token, scope.Chat, len(builds))
+		first, err = d.Sequencer.NextMessageNumbers(ctx, scope.Token, scope.Chat, len(creates))
 	}
-	var (
-		wait    func(context.Context) error
-		creates []instachat.Create
-	)
+	var wait func(context.Context) error
 	if err == nil {
 		at := d.now()
-		creates = make([]instachat.Create, len(builds))
-		for i, build := range builds {
-			creates[i] = build(first+int64(i), at)
+		for i, c := range creates {
+			stamp(c, first+int64(i), at)
 		}
 		wait, err = d.Queue.Enqueue(ctx, creates...)
 	}
 	st.mu.Unlock()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return creates, wait(ctx)
+	return wait(ctx)
+}
+
+// stamp gives c, a chat or message create, its number and creation time,
+// in place, and returns it. Each create is its own request's, built
+// unnumbered before its number is known: numbering it in place spares the
+// hot path a closure and a copy per create.
+func stamp(c instachat.Create, n int64, at time.Time) instachat.Create {
+	if c.Chat != nil {
+		c.Chat.Number, c.Chat.CreatedAt, c.Chat.UpdatedAt = n, at, at
+	} else {
+		c.Message.Number, c.Message.CreatedAt, c.Message.UpdatedAt = n, at, at
+	}
+	return c
 }
 
 // dropped is not found for a create the store dropped, nil otherwise. A

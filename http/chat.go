@@ -2,7 +2,6 @@ package http
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/instachat/instachat"
 )
@@ -16,27 +15,43 @@ type nameRequest struct {
 // readName reads a request whose name is required; nonEmpty says whether it
 // may also be blank (chats) or not (applications).
 func (s *Server) readName(w http.ResponseWriter, r *http.Request, nonEmpty bool) (string, error) {
-	var req nameRequest
-	if err := s.decodeJSON(w, r, &req); err != nil {
-		return "", err
-	}
-	name, err := required(req.Name, "name")
+	name, present, err := s.readOptionalName(w, r)
 	if err != nil {
 		return "", err
 	}
+	if !present {
+		return required(nil, "name")
+	}
 	return name, s.Limits.ValidateName(name, nonEmpty)
+}
+
+// readOptionalName reads a body whose name may be missing or null
+// (present false).
+func (s *Server) readOptionalName(w http.ResponseWriter, r *http.Request) (name string, present bool, err error) {
+	buf, err := s.readJSON(w, r)
+	if err != nil {
+		return "", false, err
+	}
+	defer putBuffer(buf)
+	if name, present, ok := parseStringField(buf.b, "name"); ok {
+		return name, present, nil
+	}
+	var req nameRequest
+	if err := decodeRaw(buf.b, &req); err != nil {
+		return "", false, err
+	}
+	if req.Name == nil {
+		return "", false, nil
+	}
+	return *req.Name, true, nil
 }
 
 // createChat takes an optional name: an empty body makes an unnamed chat.
 // The Creator validates it.
 func (s *Server) createChat(w http.ResponseWriter, r *http.Request, res resource) error {
-	var req nameRequest
-	if err := s.decodeJSON(w, r, &req); err != nil {
+	name, _, err := s.readOptionalName(w, r)
+	if err != nil {
 		return err
-	}
-	var name string
-	if req.Name != nil {
-		name = *req.Name
 	}
 	key, err := idempotencyKey(r)
 	if err != nil {
@@ -46,7 +61,7 @@ func (s *Server) createChat(w http.ResponseWriter, r *http.Request, res resource
 	if err != nil {
 		return err
 	}
-	writeCreated(w, r, s.CreatedStatus, replayed, strconv.FormatInt(c.Number, 10), c)
+	writeCreatedNumber(w, r, s.CreatedStatus, replayed, c.Number, c)
 	return nil
 }
 

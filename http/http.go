@@ -88,6 +88,37 @@ func writeCreated(w http.ResponseWriter, r *http.Request, status int, replayed b
 	writeJSON(w, status, v)
 }
 
+// writeCreatedNumber is writeCreated for a chat or message, v, numbered
+// number: the hot path, so its answer is appended by hand into a pooled
+// buffer (see appendMessage) and its two header fields share one
+// allocation. The bytes are those writeCreated would write.
+func writeCreatedNumber(w http.ResponseWriter, r *http.Request, status int, replayed bool, number int64, v any) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	var ok bool
+	switch v := v.(type) {
+	case *instachat.Message:
+		buf.b, ok = appendMessage(buf.b, v)
+	case *instachat.Chat:
+		buf.b, ok = appendChat(buf.b, v)
+	}
+	var n [20]byte
+	location := r.URL.Path + "/" + string(strconv.AppendInt(n[:0], number, 10))
+	if !ok {
+		writeCreated(w, r, status, replayed, location[len(r.URL.Path)+1:], v)
+		return
+	}
+	h := w.Header()
+	values := []string{location, "application/json"}
+	h["Location"], h["Content-Type"] = values[0:1:1], values[1:2:2]
+	if replayed {
+		h.Set("Idempotent-Replayed", "true")
+	}
+	w.WriteHeader(status)
+	buf.b = append(buf.b, '\n')
+	w.Write(buf.b) // as in writeJSON, a failed write means the client left
+}
+
 // idempotencyKey returns the request's Idempotency-Key, "" if it has none.
 // The dispatcher validates its characters; sending it twice is ambiguous,
 // and sending it empty would silently make the create unprotected.
@@ -147,41 +178,96 @@ func (s *Server) now() time.Time { return instachat.Timestamp(s.Now()) }
 // a byte is read, so a client that sent Expect: 100-continue hears 413 at
 // once rather than 100 Continue.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	buf, err := s.readJSON(w, r)
+	if err != nil {
+		return err
+	}
+	defer putBuffer(buf)
+	return decodeRaw(buf.b, v)
+}
+
+// readJSON reads the request body into a pooled buffer, which the caller
+// puts back once done with it, refusing what decodeJSON says it refuses
+// before decoding.
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request) (*buffer, error) {
+	// The header as every client sends it needs no parsing.
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
-			return instachat.Errorf(instachat.EUNSUPPORTED, "Content-Type must be application/json")
+			return nil, instachat.Errorf(instachat.EUNSUPPORTED, "Content-Type must be application/json")
 		}
 	}
 	if !identityEncoded(r.Header) {
 		w.Header().Set("Accept-Encoding", "identity") // RFC 7694
-		return instachat.Errorf(instachat.EUNSUPPORTED, "Content-Encoding is not supported: send the request body unencoded")
+		return nil, instachat.Errorf(instachat.EUNSUPPORTED, "Content-Encoding is not supported: send the request body unencoded")
 	}
 	if r.ContentLength > s.MaxRequestBytes {
-		return instachat.Errorf(instachat.ETOOLARGE, "request body must be at most %d bytes", s.MaxRequestBytes)
+		return nil, instachat.Errorf(instachat.ETOOLARGE, "request body must be at most %d bytes", s.MaxRequestBytes)
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxRequestBytes))
-	if maxErr := (*http.MaxBytesError)(nil); errors.As(err, &maxErr) {
-		return instachat.Errorf(instachat.ETOOLARGE, "request body must be at most %d bytes", maxErr.Limit)
-	} else if err != nil {
-		return instachat.Errorf(instachat.EBADREQUEST, "request body could not be read")
+	// A body of announced length is no longer than that, checked above:
+	// net/http reads no further. One without (chunked) is bounded by
+	// MaxBytesReader, which also has the server close the connection
+	// rather than read the rest.
+	body := r.Body
+	if r.ContentLength < 0 {
+		body = http.MaxBytesReader(w, r.Body, s.MaxRequestBytes)
 	}
+	buf := getBuffer()
+	var err error
+	buf.b, err = readAll(body, buf.b, s.MaxRequestBytes)
+	if err != nil {
+		putBuffer(buf)
+		if maxErr := (*http.MaxBytesError)(nil); errors.As(err, &maxErr) {
+			return nil, instachat.Errorf(instachat.ETOOLARGE, "request body must be at most %d bytes", maxErr.Limit)
+		}
+		return nil, instachat.Errorf(instachat.EBADREQUEST, "request body could not be read")
+	}
+	if !utf8.Valid(buf.b) {
+		putBuffer(buf)
+		return nil, instachat.Errorf(instachat.EINVALID, "request body must be valid UTF-8")
+	}
+	if at := loneSurrogate(buf.b); at >= 0 {
+		err := instachat.Errorf(instachat.EINVALID,
+			"request body must be valid Unicode: %s at byte %d is half of a UTF-16 surrogate pair", buf.b[at:at+6], at)
+		putBuffer(buf)
+		return nil, err
+	}
+	return buf, nil
+}
+
+// readAll appends what r holds to b, as io.ReadAll does, but refuses more
+// than limit bytes with an *http.MaxBytesError.
+func readAll(r io.Reader, b []byte, limit int64) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			return b, &http.MaxBytesError{Limit: limit}
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// decodeRaw decodes raw, a body readJSON read, into v, a pointer to a
+// struct, as decodeJSON says.
+func decodeRaw(raw []byte, v any) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil
-	}
-	if !utf8.Valid(raw) {
-		return instachat.Errorf(instachat.EINVALID, "request body must be valid UTF-8")
-	}
-	if at := loneSurrogate(raw); at >= 0 {
-		return instachat.Errorf(instachat.EINVALID,
-			"request body must be valid Unicode: %s at byte %d is half of a UTF-16 surrogate pair", raw[at:at+6], at)
 	}
 	if err := checkKeys(raw, jsonFields(v)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
+	err := dec.Decode(v)
 	if typeErr := (*json.UnmarshalTypeError)(nil); errors.As(err, &typeErr) {
 		if typeErr.Field == "" {
 			return instachat.Errorf(instachat.EINVALID, "request body must be a JSON object")

@@ -3,7 +3,6 @@ package http
 import (
 	"math"
 	"net/http"
-	"strconv"
 
 	"github.com/instachat/instachat"
 )
@@ -15,8 +14,19 @@ type bodyRequest struct {
 }
 
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (string, error) {
+	buf, err := s.readJSON(w, r)
+	if err != nil {
+		return "", err
+	}
+	defer putBuffer(buf)
+	if body, present, ok := parseStringField(buf.b, "body"); ok {
+		if !present {
+			return required(nil, "body")
+		}
+		return body, nil
+	}
 	var req bodyRequest
-	if err := s.decodeJSON(w, r, &req); err != nil {
+	if err := decodeRaw(buf.b, &req); err != nil {
 		return "", err
 	}
 	return required(req.Body, "body")
@@ -36,7 +46,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, res resou
 	if err != nil {
 		return err
 	}
-	writeCreated(w, r, s.CreatedStatus, replayed, strconv.FormatInt(m.Number, 10), m)
+	writeCreatedNumber(w, r, s.CreatedStatus, replayed, m.Number, m)
 	return nil
 }
 

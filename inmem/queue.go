@@ -48,6 +48,7 @@ type publication struct {
 	left int
 	err  error
 	done chan error // buffered: a publisher that gave up never blocks a consumer
+	one  [1]item    // the item of a Publish call of one create, the common one
 }
 
 type batch struct {
@@ -95,7 +96,10 @@ func (q *Queue) Enqueue(ctx context.Context, creates ...instachat.Create) (func(
 		return func(context.Context) error { return nil }, nil
 	}
 	p := &publication{left: len(creates), done: make(chan error, 1)}
-	items := make([]item, len(creates))
+	items := p.one[:]
+	if len(creates) > 1 {
+		items = make([]item, len(creates))
+	}
 	for i, c := range creates {
 		items[i] = item{c: c, pub: p}
 		select {
