@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -23,8 +24,8 @@ const (
 // ApplyCreates implements instachat.Store, in one READ COMMITTED transaction
 // of a few statements whatever the size of the batch:
 //
-//  1. lock the batch's applications (SELECT … FOR UPDATE), reading their
-//     feeds' revisions;
+//  1. lock the batch's applications (SELECT … FOR UPDATE, or shared for a
+//     batch of messages only: see below), reading their feeds' revisions;
 //  2. lock the batch's chats that are stored, those created and those its
 //     messages belong to, reading their revisions;
 //  3. insert the chats not stored with multi-row INSERTs, each at its
@@ -41,7 +42,19 @@ const (
 // an overlapping batch after a Kafka rebalance, Recount — so none inserts
 // between another's read and insert. An application's chat creates come to
 // one worker, but its messages are keyed by chat (see package kafka) and
-// come to several at once, whose batches then take turns on this lock. The reads of 2–5
+// come to several at once: a batch that creates no chat and whose messages'
+// chats are all stored therefore locks its applications shared (LOCK IN
+// SHARE MODE), so that such batches of one application run side by side,
+// each serialised per chat by the chat rows of 2. It needs nothing of the
+// application row but its deleted_at: it takes no application revision
+// and changes no chats_count, so it never writes the row it shares. The
+// shared lock still waits for, and holds off, every writer of the row —
+// a chat create, UpdateChat, DeleteChat, DeleteApplication, Recount — so
+// a deleted application still never gets rows, and Recount still counts
+// each batch exactly once. A batch taken as messages-only that finds one
+// of its chats not stored is applied again, from the start, in a new
+// transaction that locks exclusively: a chat without a row is serialised
+// by its application's row (see lockChatFeed). The reads of 2–5
 // lock too, for creates whose application is not stored: there, a key that
 // a concurrent transaction inserts after the read makes the INSERT fail
 // with a duplicate key, and inTx runs the whole transaction again.
@@ -83,10 +96,19 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 		return nil
 	}
 	var done *applied
-	err := db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) (err error) {
-		done, err = b.apply(ctx, tx)
-		return err
-	})
+	apply := func(shared bool) error {
+		return db.inTx(ctx, sql.LevelReadCommitted, func(tx *sql.Tx) (err error) {
+			if done, err = b.apply(ctx, tx, shared); err == nil && db.beforeCommit != nil {
+				db.beforeCommit(creates)
+			}
+			return err
+		})
+	}
+	shared := len(b.chats) == 0
+	err := apply(shared)
+	if shared && errors.Is(err, errExclusive) {
+		err = apply(false)
+	}
 	if err != nil {
 		return formatError(err, "create")
 	}
@@ -138,10 +160,21 @@ type feed struct {
 	changed         bool  // the revision moved
 }
 
-func (b *batch) apply(ctx context.Context, tx *sql.Tx) (*applied, error) {
+// errExclusive stops the transaction of a batch of messages only, which
+// locked its applications shared, on finding a chat of the batch not
+// stored: ApplyCreates applies it again locking them exclusively.
+var errExclusive = errors.New("mysql: the batch needs its applications locked exclusively")
+
+// apply stores the batch in tx; shared, for a batch without chat creates,
+// locks its applications in share mode (see ApplyCreates).
+func (b *batch) apply(ctx context.Context, tx *sql.Tx, shared bool) (*applied, error) {
 	done := &applied{chats: map[key]struct{ appRevision int64 }{}, msgs: map[key]int64{}, feeds: map[key]*feed{},
 		droppedChats: map[key]time.Time{}, droppedMsgs: map[key]time.Time{}}
-	apps, err := lockFeeds(ctx, tx, "applications", "token", 1, slices.SortedFunc(maps.Keys(b.apps), compareKeys))
+	appLock := forUpdate
+	if shared {
+		appLock = inShareMode
+	}
+	apps, err := lockFeeds(ctx, tx, "applications", "token", 1, appLock, slices.SortedFunc(maps.Keys(b.apps), compareKeys))
 	if err != nil {
 		return nil, err
 	}
@@ -152,9 +185,16 @@ func (b *batch) apply(ctx context.Context, tx *sql.Tx) (*applied, error) {
 	for k := range b.msgs {
 		chatKeys[key{token: k.token, chat: k.chat}] = true
 	}
-	chats, err := lockFeeds(ctx, tx, "chats", "app_token, number", 2, slices.SortedFunc(maps.Keys(chatKeys), compareKeys))
+	chats, err := lockFeeds(ctx, tx, "chats", "app_token, number", 2, forUpdate, slices.SortedFunc(maps.Keys(chatKeys), compareKeys))
 	if err != nil {
 		return nil, err
+	}
+	if shared {
+		for k := range chatKeys {
+			if chats[k] == nil {
+				return nil, errExclusive
+			}
+		}
 	}
 
 	// gone is when the chat of k, or its application, was deleted.
@@ -365,13 +405,21 @@ func advance(ctx context.Context, tx *sql.Tx, table, column, cols string, width 
 	return nil
 }
 
+// The locking clauses of lockFeeds. MariaDB, unlike MySQL 8, has no FOR
+// SHARE; both know LOCK IN SHARE MODE.
+const (
+	forUpdate   = "FOR UPDATE"
+	inShareMode = "LOCK IN SHARE MODE"
+)
+
 // lockFeeds locks the rows of table (applications or chats) whose key (the
-// width columns cols) is among keys, and returns their feeds' revisions.
-func lockFeeds(ctx context.Context, tx *sql.Tx, table, cols string, width int, keys []key) (map[key]*feed, error) {
+// width columns cols) is among keys, exclusively or shared as lock says,
+// and returns their feeds' revisions.
+func lockFeeds(ctx context.Context, tx *sql.Tx, table, cols string, width int, lock string, keys []key) (map[key]*feed, error) {
 	found := map[key]*feed{}
 	for part := range slices.Chunk(keys, maxRows) {
 		rows, err := tx.QueryContext(ctx,
-			`SELECT `+cols+`, revision, deleted_at FROM `+table+` WHERE (`+cols+`) IN (`+tuples(len(part), width)+`) FOR UPDATE`,
+			`SELECT `+cols+`, revision, deleted_at FROM `+table+` WHERE (`+cols+`) IN (`+tuples(len(part), width)+`) `+lock,
 			keyArgs(part, width)...)
 		if err != nil {
 			return nil, err

@@ -66,6 +66,10 @@ type DB struct {
 
 	searchScanLimit int64
 	searchTimeout   time.Duration
+
+	// beforeCommit, set by tests only, runs in each ApplyCreates
+	// transaction once its rows are written, holding its locks.
+	beforeCommit func(creates []instachat.Create)
 }
 
 var (
