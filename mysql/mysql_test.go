@@ -49,6 +49,42 @@ func newApp(t testing.TB, db *DB) *instachat.Application {
 	return app
 }
 
+// populateChat stores chat number of token with messages of about 100
+// bytes, numbered and revised 1…n, in multi-row INSERTs of a few thousand
+// rows: as ApplyCreates would leave them, several times faster.
+func populateChat(t testing.TB, db *DB, token string, number int64, n int) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.Now().UTC()
+	chat := &instachat.Chat{Token: token, Number: number, CreatedAt: now, UpdatedAt: now}
+	if err := db.ApplyCreates(ctx, []instachat.Create{{Chat: chat}}); err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("lorem ipsum ", 9)[:100]
+	const rows = 2000
+	var q strings.Builder
+	args := make([]any, 0, rows*8)
+	for first := 1; first <= n; first += rows {
+		q.Reset()
+		args = args[:0]
+		q.WriteString("INSERT INTO messages (app_token, chat_number, number, body, revision, created_revision, created_at, updated_at) VALUES ")
+		for m := first; m < first+rows && m <= n; m++ {
+			if m > first {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, token, number, m, body, m, m, now, now)
+		}
+		if _, err := db.db.ExecContext(ctx, q.String(), args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.db.ExecContext(ctx, `UPDATE chats SET messages_count = ?, revision = ? WHERE app_token = ? AND number = ?`,
+		n, n, token, number); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestStoreConformance(t *testing.T) {
 	conformance.TestStore(t, func(t *testing.T) instachat.Store { return openTest(t) })
 }
@@ -365,5 +401,31 @@ func TestTimesRoundTripInUTC(t *testing.T) {
 	}
 	if want := at.Truncate(time.Microsecond); !got.CreatedAt.Equal(want) || got.CreatedAt.Location() != time.UTC {
 		t.Errorf("created_at = %v, want %v in UTC", got.CreatedAt, want)
+	}
+}
+
+// TestReclaimBoundsItsStatement: however many rows the worker asks for, one
+// Reclaim deletes at most reclaimMaxRows, so no statement of a large
+// delete's reclaim holds its locks for long (see BenchmarkReclaimBatch).
+func TestReclaimBoundsItsStatement(t *testing.T) {
+	db := openTest(t)
+	app := newApp(t, db)
+	populateChat(t, db, app.Token, 1, reclaimMaxRows+100)
+	if _, err := db.DeleteChat(t.Context(), app.Token, 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for range 10 {
+		n, err := db.Reclaim(t.Context(), 1000, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got = append(got, n); n == 0 {
+			break
+		}
+	}
+	// Two batches of messages, then the reclaim's own row, then nothing.
+	if want := []int64{reclaimMaxRows, 100, 1, 0}; !slices.Equal(got, want) {
+		t.Errorf("Reclaim(1000) erased %v, want %v", got, want)
 	}
 }
