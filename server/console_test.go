@@ -512,7 +512,8 @@ func consoleFlow(t *testing.T, b context.Context, r, rb *running, full bool) {
 
 // deletesInTheConsole deletes, through the API, the chat window B has open
 // and then the application: B closes the chat, both windows close the
-// application and forget its token, each saying why.
+// application and forget its token as the stream's application.deleted
+// arrives, each saying why, and stop their feeds rather than reconnect.
 func deletesInTheConsole(t *testing.T, a, bt *tab, r *running, token string) {
 	bt.click(`[data-testid=chat-item][data-number="1"] button`)
 	bt.wait(`document.getElementById('chat-title').textContent === 'general' &&
@@ -528,9 +529,12 @@ func deletesInTheConsole(t *testing.T, a, bt *tab, r *running, token string) {
 		t.Fatalf("delete the application: %d %v", st, v)
 	}
 	for _, tb := range []*tab{a, bt} {
+		// Within the first reconnect's backoff, which ended in a refusal
+		// ("application not found") before the console read the event.
 		tb.wait(`document.getElementById('sidebar').hidden &&
-			document.getElementById('notice-text').textContent === 'application not found' &&
-			localStorage.getItem('instachat.console.token') === null`, 20*time.Second)
+			document.getElementById('notice-text').textContent === 'This application was deleted.' &&
+			localStorage.getItem('instachat.console.token') === null &&
+			document.querySelector('[data-testid=app-connection-state]').dataset.state === 'stopped'`, 5*time.Second)
 	}
 }
 

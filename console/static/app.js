@@ -131,23 +131,37 @@ function showApp(app) {
   state.appFeed = new Feed({
     url: paths.appEvents(token),
     after: typeof app.revision === 'number' ? app.revision : null,
-    names: ['chat.created', 'chat.updated', 'chat.deleted'],
+    names: ['chat.created', 'chat.updated', 'chat.deleted', 'application.deleted'],
+    last: ['application.deleted'],
     onEvent: (ev) => {
-      if (ev.event === 'chat.deleted') removeChat(ev.chat.number);
+      if (ev.event === 'application.deleted') appDeleted(token);
+      else if (ev.event === 'chat.deleted') removeChat(ev.chat.number);
       else upsertChat(ev.chat);
     },
     onState: (s, detail) => setFeedState(ui.appFeedState, s, detail),
     check: () => request('GET', paths.app(token)),
-    // The application is gone (deleted): close it and forget its token.
-    onRefused: (err) => {
-      if (err.status !== 404 || state.token !== token) return;
-      localStorage.removeItem(TOKEN_KEY);
-      closeApp();
-      ui.token.value = '';
-      history.replaceState(null, '', location.pathname);
-    },
+    // The application is gone (deleted): the refusal says so.
+    onRefused: (err) => { if (err.status === 404) forgetApp(token); },
   });
   state.countsTimer = setInterval(refreshCounts, COUNTS_EVERY);
+}
+
+// forgetApp closes the application, if it is still the open one, and
+// forgets its token: it was deleted.
+function forgetApp(token) {
+  if (state.token !== token) return false;
+  localStorage.removeItem(TOKEN_KEY);
+  closeApp();
+  ui.token.value = '';
+  history.replaceState(null, '', location.pathname);
+  return true;
+}
+
+// appDeleted handles application.deleted, the last event of every stream of
+// a deleted application: it is closed and forgotten at once, and its feeds
+// stop instead of reconnecting to be refused.
+function appDeleted(token) {
+  if (forgetApp(token)) notify(new Error('This application was deleted.'));
 }
 
 function closeApp() {
@@ -363,8 +377,9 @@ async function openChat(number, { created = false } = {}) {
     c.feed = new Feed({
       url: paths.chatEvents(token, number),
       after: typeof chat.revision === 'number' ? chat.revision : null,
-      names: ['message.created', 'message.updated', 'message.deleted', 'chat.deleted'],
-      onEvent: (ev) => applyChatEvent(c, ev),
+      names: ['message.created', 'message.updated', 'message.deleted', 'chat.deleted', 'application.deleted'],
+      last: ['chat.deleted', 'application.deleted'],
+      onEvent: (ev) => (ev.event === 'application.deleted' ? appDeleted(token) : applyChatEvent(c, ev)),
       onState: (s, detail) => { if (state.chat === c) setFeedState(ui.chatState, s, detail); },
       check: () => request('GET', paths.chat(token, number)),
       onRefused: (err) => { if (err.status === 404 && state.token === token) removeChat(number, false); },

@@ -9,7 +9,9 @@
 // States: connecting (first connection, not yet synced), live (synced, new
 // events arrive as they commit), reconnecting (the stream dropped, retrying
 // with backoff), offline (the browser reports no network; it retries when
-// the network is back), stopped (closed, or the server refused for good).
+// the network is back), stopped (closed, the server refused for good, or
+// one of the last events came: what the stream follows was deleted, and a
+// reconnect would only be refused).
 
 export class Feed {
   // url is the stream's URL; after the revision the caller's state is at
@@ -17,9 +19,11 @@ export class Feed {
   // onEvent(ev) applies one; onState(state, detail) shows the state; check,
   // when the stream fails before opening, asks the API why and throws an
   // APIError for a failure that retrying will not mend (e.g. 404), after
-  // which the feed stops and onRefused(err) is told.
-  constructor({ url, after = null, names, onEvent, onState, check, onRefused }) {
-    Object.assign(this, { url, after, names, onEvent, onState, check, onRefused });
+  // which the feed stops and onRefused(err) is told; last names the events
+  // after which the feed stops once onEvent applied them (chat.deleted,
+  // application.deleted: the stream's last event).
+  constructor({ url, after = null, names, last = [], onEvent, onState, check, onRefused }) {
+    Object.assign(this, { url, after, names, last, onEvent, onState, check, onRefused });
     this.es = null;
     this.timer = 0;
     this.attempt = 0;
@@ -94,6 +98,7 @@ export class Feed {
     if (this.after !== null && ev.revision <= this.after) return;
     this.after = ev.revision;
     this.onEvent(ev);
+    if (this.last.includes(ev.event)) this.stop();
   }
 
   // drop closes the current stream, if any, without stopping the feed.
@@ -118,6 +123,7 @@ export class Feed {
   }
 
   stop(detail = '') {
+    if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
     removeEventListener('online', this.onOnline);
