@@ -116,7 +116,8 @@ func deletesThroughTheAPI(t *testing.T, r *running) {
 	if st, v := r.do(t, "DELETE", base+"/chats/2", "", ""); st != http.StatusNoContent {
 		t.Fatalf("DELETE chat: %d %v", st, v)
 	}
-	if retry := postKeyed(t, r, base+"/chats/2/messages", `{"body":"in chat 2"}`, "k-2"); retry.status != http.StatusNotFound || retry.code != "not_found" {
+	retry = postKeyed(t, r, base+"/chats/2/messages", `{"body":"in chat 2"}`, "k-2")
+	if retry.status != http.StatusNotFound || retry.code != "not_found" {
 		t.Errorf("retry of a create in a deleted chat: %+v; want 404", retry)
 	}
 	for _, req := range []struct{ method, path, body string }{
