@@ -44,11 +44,11 @@ type Topic struct {
 // DeletionChat is the Chat of a DeletionTopic, which no chat has.
 const DeletionChat = -1
 
-// DeletionTopic is the broker topic that carries the application's
-// deletion to the streams of its chats: the Publisher publishes
-// application.deleted on it (and on the application's own topic), and every
-// stream of one of its chats subscribes to it beside its chat's topic, so
-// the deletion ends each at once, on every process. No store feed lists it.
+// DeletionTopic is the broker topic of the application's deletion: what is
+// published on it reaches the subscribers of every topic of the
+// application, its own feed's and each of its chats', on every process (see
+// Broker), so that application.deleted, published once, ends every stream
+// of it at once. No store feed lists it.
 func DeletionTopic(token string) Topic { return Topic{Token: token, Chat: DeletionChat} }
 
 // ChangesQuery asks a store for one page of a feed's changes after the
@@ -151,8 +151,9 @@ type Feeds interface {
 // from the store, so a lost publish delays an event, it never loses one.
 type Broker interface {
 	// Publish hands the events of one topic, in revision order, to every
-	// current subscriber. It never blocks on a subscriber: one whose buffer
-	// is full is ended with ErrSlowSubscriber instead.
+	// current subscriber; for a DeletionTopic, to every current subscriber
+	// of every topic of its application. It never blocks on a subscriber:
+	// one whose buffer is full is ended with ErrSlowSubscriber instead.
 	Publish(ctx context.Context, topic Topic, events ...Event) error
 	// Subscribe starts delivering the topic's events published from now on.
 	Subscribe(ctx context.Context, topic Topic) (Subscription, error)

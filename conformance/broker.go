@@ -102,6 +102,34 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		}
 	})
 
+	t.Run("DeletionReachesEveryTopicOfItsApplication", func(t *testing.T) {
+		a, b := open(t, 100)
+		token := instachat.NewToken()
+		mine := []instachat.Topic{{Token: token}, {Token: token, Chat: 1}, {Token: token, Chat: 2}}
+		var subs []instachat.Subscription
+		for i, tp := range mine {
+			subs = append(subs, subscribe(t, []instachat.Broker{a, b}[i%2], tp))
+		}
+		other := subscribe(t, b, instachat.Topic{Token: instachat.NewToken(), Chat: 1})
+		publish(t, a, instachat.DeletionTopic(token), instachat.Event{Event: instachat.EventApplicationDeleted})
+		for i, s := range subs {
+			if e := receive(t, s, 1)[0]; e.Event != instachat.EventApplicationDeleted {
+				t.Errorf("topic %+v received %s, want application.deleted", mine[i], describe(e))
+			}
+		}
+		// Nothing else came: chat 1's next event is its own. And another
+		// application's topic received nothing.
+		publish(t, a, instachat.Topic{Token: token, Chat: 1}, messageEvent(7))
+		if e := receive(t, subs[1], 1)[0]; e.Revision != 7 {
+			t.Errorf("chat 1 after the deletion received %s, want its revision 7", describe(e))
+		}
+		select {
+		case e := <-other.Events():
+			t.Errorf("another application's topic received %s", describe(e))
+		case <-time.After(100 * time.Millisecond):
+		}
+	})
+
 	t.Run("SlowSubscriberEndedOthersUnaffected", func(t *testing.T) {
 		const buffer = 16
 		a, b := open(t, buffer)

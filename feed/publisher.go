@@ -136,19 +136,16 @@ func (p *Publisher) DeleteChat(ctx context.Context, token string, number int64, 
 }
 
 // DeleteApplication stores the deletion, then publishes
-// application.deleted on the application's topic and on its
-// DeletionTopic, which the streams of its chats watch: the last event each
-// of its streams writes. A stream whose publish was lost ends at its next
-// idle check, when the store answers that its feed is gone (see Stream.Run).
+// application.deleted on its DeletionTopic, which the broker hands to the
+// subscribers of every topic of the application: the last event each of its
+// streams writes, its own and its chats'. A stream whose publish was lost
+// ends at its next idle check, when the store answers that its feed is gone
+// (see Stream.Run).
 func (p *Publisher) DeleteApplication(ctx context.Context, token string, at time.Time) error {
 	if err := p.Store.DeleteApplication(ctx, token, at); err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	for _, topic := range []instachat.Topic{{Token: token}, instachat.DeletionTopic(token)} {
-		wg.Go(func() { p.publish(ctx, topic, []instachat.Event{{Event: instachat.EventApplicationDeleted}}) })
-	}
-	wg.Wait()
+	p.publish(ctx, instachat.DeletionTopic(token), []instachat.Event{{Event: instachat.EventApplicationDeleted}})
 	return nil
 }
 

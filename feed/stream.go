@@ -99,7 +99,6 @@ type Stream struct {
 	s      *Streamer
 	topic  instachat.Topic
 	sub    instachat.Subscription
-	gone   instachat.Subscription // a chat's stream: its application's DeletionTopic
 	resume bool
 	after  int64 // the resume point
 	first  *instachat.ChangesPage
@@ -129,13 +128,6 @@ func (s *Streamer) Open(ctx context.Context, topic instachat.Topic, after int64,
 		return nil, err
 	}
 	st.sub = sub
-	if topic.Chat > 0 {
-		// The application's deletion, which its chats' topics do not
-		// carry, ends the stream at once, before it finds the chat gone.
-		if st.gone, err = s.Broker.Subscribe(ctx, instachat.DeletionTopic(topic.Token)); err != nil {
-			return nil, err
-		}
-	}
 	q := instachat.ChangesQuery{Topic: topic, After: after, Limit: s.pageSize()}
 	if !resume {
 		// Only the current revision is wanted; one item is the least a
@@ -244,9 +236,6 @@ func (st *Stream) Close() {
 		if st.sub != nil {
 			st.sub.Close()
 		}
-		if st.gone != nil {
-			st.gone.Close()
-		}
 		st.s.release(st.topic.Token)
 	})
 }
@@ -263,11 +252,6 @@ func (st *Stream) Close() {
 // transport is closed too, which is what Shutdown waits for.
 func (st *Stream) Run(ctx context.Context, w Writer) error {
 	defer st.sub.Close()
-	var gone <-chan instachat.Event // nil, and so never ready, but for a chat
-	if st.gone != nil {
-		defer st.gone.Close()
-		gone = st.gone.Events()
-	}
 	if st.resume {
 		if err := st.replay(ctx, w); err != nil {
 			return err
@@ -294,13 +278,6 @@ func (st *Stream) Run(ctx context.Context, w Writer) error {
 			}
 			beat.Reset(st.heartbeat())
 			idle.Reset(st.idleCheck())
-		case e, ok := <-gone:
-			if !ok {
-				return st.gone.Err()
-			}
-			if e.Event == instachat.EventApplicationDeleted {
-				return st.final(w, e)
-			}
 		case <-beat.C:
 			if err := w.Heartbeat(); err != nil {
 				return err
@@ -400,7 +377,8 @@ func (s *numberSet) relabel(e instachat.Event) instachat.Event {
 // live writes e if it is the next revision, drops it if it was written
 // already, and fills the gap before it from the store if it is further.
 // The last event of a deleted topic is written at once (see final), and
-// ends the stream.
+// ends the stream: chat.deleted on a chat's topic, application.deleted on
+// any, which the broker brings from the application's DeletionTopic.
 func (st *Stream) live(ctx context.Context, w Writer, e instachat.Event) error {
 	if e.Event == instachat.EventApplicationDeleted || e.Event == instachat.EventChatDeleted && st.topic.Chat > 0 {
 		return st.final(w, e)

@@ -50,18 +50,32 @@ func NewBroker(opts BrokerOptions) *Broker {
 	}
 }
 
-// Publish hands events to every current subscriber of topic. A subscriber
-// whose waiting events would exceed the buffer is ended instead.
+// Publish hands events to every current subscriber of topic — for a
+// DeletionTopic, of every topic of its application. A subscriber whose
+// waiting events would exceed the buffer is ended instead.
 func (b *Broker) Publish(_ context.Context, topic instachat.Topic, events ...instachat.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	var slow []*subscription
-	b.mu.RLock()
-	for s := range b.topics[topic] {
-		if !s.offer(events, b.buffer) {
-			slow = append(slow, s)
+	offer := func(subs map[*subscription]struct{}) {
+		for s := range subs {
+			if !s.offer(events, b.buffer) {
+				slow = append(slow, s)
+			}
 		}
+	}
+	b.mu.RLock()
+	if topic.Chat == instachat.DeletionChat {
+		// Deletions are rare: a scan of the topics costs less than an
+		// index by token kept up on every subscribe.
+		for t, subs := range b.topics {
+			if t.Token == topic.Token {
+				offer(subs)
+			}
+		}
+	} else {
+		offer(b.topics[topic])
 	}
 	b.mu.RUnlock()
 	for _, s := range slow {

@@ -30,6 +30,12 @@ import (
 // shard (rueidis multiplexes every subscription and command on it), and
 // fans each message out in process (inmem.Broker), decoding it once.
 //
+// A publish on an application's instachat.DeletionTopic reaches every
+// subscriber of its topics in every process: while a process watches any
+// topic of the application, it holds one subscription to the application's
+// deletion channel too, subscribed before the topic's Subscribe returns, and
+// fans what it brings out to all the application's topics in process.
+//
 // # Losing the connection
 //
 // Pub/sub delivers at most once: what is published while a subscription
@@ -52,7 +58,29 @@ type Broker struct {
 
 	mu       sync.Mutex
 	channels map[instachat.Topic]*channel
+	holds    map[string]*hold // by token: the deletion channel held for its topics
 	closed   bool
+}
+
+// hold is a process's subscription to an application's DeletionTopic, kept
+// while users subscriptions to the application's other topics are open.
+type hold struct {
+	token string
+	sub   instachat.Subscription
+	users int // guarded by Broker.mu
+}
+
+// heldSubscription is a subscription to a topic that holds its
+// application's deletion channel until it is closed.
+type heldSubscription struct {
+	instachat.Subscription
+	once    sync.Once
+	release func()
+}
+
+func (s *heldSubscription) Close() {
+	s.Subscription.Close()
+	s.once.Do(s.release)
 }
 
 var _ instachat.Broker = (*Broker)(nil)
@@ -94,7 +122,7 @@ func OpenBroker(rawURL, prefix string, opts BrokerOptions) (*Broker, error) {
 	if err != nil {
 		return nil, feedUnavailable(err)
 	}
-	b := &Broker{client: client, prefix: prefix, channels: map[instachat.Topic]*channel{}}
+	b := &Broker{client: client, prefix: prefix, channels: map[instachat.Topic]*channel{}, holds: map[string]*hold{}}
 	b.local = inmem.NewBroker(inmem.BrokerOptions{Buffer: opts.Buffer, OnIdle: b.idle})
 	return b, nil
 }
@@ -106,6 +134,7 @@ func (b *Broker) Close() {
 	b.closed = true
 	chans := b.channels
 	b.channels = map[instachat.Topic]*channel{}
+	b.holds = map[string]*hold{}
 	b.mu.Unlock()
 	for topic, c := range chans {
 		c.cancel()
@@ -165,9 +194,74 @@ func (b *Broker) Publish(ctx context.Context, topic instachat.Topic, events ...i
 	return feedUnavailable(b.client.Do(ctx, cmd).Error())
 }
 
-// Subscribe returns once Redis confirmed the topic's channel, so nothing
-// published after it returns is missed.
+// Subscribe returns once Redis confirmed the topic's channel, and its
+// application's deletion channel, so nothing published after it returns is
+// missed.
 func (b *Broker) Subscribe(ctx context.Context, topic instachat.Topic) (instachat.Subscription, error) {
+	if topic.Chat == instachat.DeletionChat {
+		return b.subscribe(ctx, topic)
+	}
+	h, err := b.hold(ctx, topic.Token)
+	if err != nil {
+		return nil, err
+	}
+	s, err := b.subscribe(ctx, topic)
+	if err != nil {
+		b.release(h)
+		return nil, err
+	}
+	return &heldSubscription{Subscription: s, release: func() { b.release(h) }}, nil
+}
+
+// hold counts one more user of the application's deletion channel,
+// subscribing it first if the process holds it for no topic yet.
+func (b *Broker) hold(ctx context.Context, token string) (*hold, error) {
+	b.mu.Lock()
+	if h := b.holds[token]; h != nil {
+		h.users++
+		b.mu.Unlock()
+		return h, nil
+	}
+	b.mu.Unlock()
+	s, err := b.subscribe(ctx, instachat.DeletionTopic(token))
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if err := s.Err(); err != nil { // lost already (see lostDeletions)
+		b.mu.Unlock()
+		return nil, err
+	}
+	if h := b.holds[token]; h != nil { // another caller subscribed it meanwhile
+		h.users++
+		b.mu.Unlock()
+		s.Close()
+		return h, nil
+	}
+	h := &hold{token: token, sub: s, users: 1}
+	if !b.closed {
+		b.holds[token] = h
+	}
+	b.mu.Unlock()
+	return h, nil
+}
+
+// release counts one user of h less, and unsubscribes it after the last.
+func (b *Broker) release(h *hold) {
+	b.mu.Lock()
+	h.users--
+	last := h.users == 0
+	if last && b.holds[h.token] == h {
+		delete(b.holds, h.token)
+	}
+	b.mu.Unlock()
+	if last {
+		h.sub.Close() // the channel goes once idle (see idle)
+	}
+}
+
+// subscribe is Subscribe of the topic's channel alone.
+func (b *Broker) subscribe(ctx context.Context, topic instachat.Topic) (instachat.Subscription, error) {
 	for {
 		b.mu.Lock()
 		if b.closed {
@@ -204,7 +298,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic instachat.Topic) (instacha
 
 		b.mu.Lock()
 		c.pending--
-		if err == nil && b.channels[topic] == c {
+		if err == nil && b.channels[topic] == c && !c.closing {
 			s, _ := b.local.Subscribe(ctx, topic) // inmem never fails
 			b.mu.Unlock()
 			return s, nil
@@ -257,6 +351,9 @@ func (b *Broker) start(topic instachat.Topic) *channel {
 			// Under the lock, so a subscriber of the next channel for
 			// this topic is never ended for this one's loss.
 			b.local.End(topic, errFeedLost)
+			if topic.Chat == instachat.DeletionChat {
+				b.lostDeletions(topic.Token)
+			}
 		}
 		b.mu.Unlock()
 		if lost && confirmed.Load() && b.Logger != nil {
@@ -265,6 +362,24 @@ func (b *Broker) start(topic instachat.Topic) *channel {
 		close(c.done)
 	}()
 	return c
+}
+
+// lostDeletions ends every subscription of the application's topics, whose
+// deletion channel was lost, so their streams resume and subscribe it
+// again; Broker.mu is held. Their channels are unsubscribed: a subscriber
+// of one now waits for that and subscribes anew, deletion channel first.
+func (b *Broker) lostDeletions(token string) {
+	delete(b.holds, token)
+	for topic, c := range b.channels {
+		if topic.Token != token || topic.Chat == instachat.DeletionChat {
+			continue
+		}
+		b.local.End(topic, errFeedLost)
+		if !c.closing {
+			c.closing = true
+			c.cancel()
+		}
+	}
 }
 
 // idle unsubscribes topic's channel once no one in the process watches it.
