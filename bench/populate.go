@@ -82,6 +82,12 @@ func Populate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := l.flush(ctx); err != nil {
 		return err
 	}
+	// The index follows the rows on its own connection; a server started
+	// on the data dir would finish it, but its searches would scan what is
+	// left meanwhile.
+	if err := store.SyncIndex(ctx); err != nil {
+		return err
+	}
 	l.bar.Finish()
 	elapsed := time.Since(start)
 	fmt.Fprintf(stdout, "populated %d applications, %d chats and %d messages into %s in %.1fs: %.0f rows/s\n",

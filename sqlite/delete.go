@@ -29,14 +29,15 @@ func (db *DB) DeleteMessage(ctx context.Context, token string, chat, number int6
 		args []any
 	}{
 		{db.uncountMessage, []any{token, chat, m.Revision}},
-		{db.unindexMessage, []any{token, chat, number}},
 		{db.eraseReceipt, []any{token, chat, number}},
 	} {
 		if _, err := tx.StmtContext(ctx, step.stmt).ExecContext(ctx, step.args...); err != nil {
 			return nil, formatError(err, "")
 		}
 	}
-	return m, formatError(tx.Commit(), "")
+	// Erasing the body queued the message for the indexer, which deletes
+	// its entry.
+	return m, db.commit(tx)
 }
 
 // DeleteChat implements instachat.Store. The chat's row becomes its
@@ -59,12 +60,13 @@ func (db *DB) DeleteChat(ctx context.Context, token string, number int64, at tim
 		{db.uncountChat, []any{token, c.AppRevision}},
 		{db.eraseReceipt, []any{token, 0, number}},
 		{db.insertReclaim, []any{token, number}},
+		{db.insertErasure, []any{token, number}},
 	} {
 		if _, err := tx.StmtContext(ctx, step.stmt).ExecContext(ctx, step.args...); err != nil {
 			return nil, formatError(err, "")
 		}
 	}
-	return c, formatError(tx.Commit(), "")
+	return c, db.commit(tx)
 }
 
 // DeleteApplication implements instachat.Store, as DeleteChat one level up.
@@ -81,22 +83,25 @@ func (db *DB) DeleteApplication(ctx context.Context, token string, at time.Time)
 	if !ok {
 		return instachat.ErrApplicationNotFound
 	}
-	if _, err := tx.StmtContext(ctx, db.insertReclaim).ExecContext(ctx, token, 0); err != nil {
-		return formatError(err, "")
+	for _, stmt := range []*sql.Stmt{db.insertReclaim, db.insertErasure} {
+		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, token, 0); err != nil {
+			return formatError(err, "")
+		}
 	}
-	return formatError(tx.Commit(), "")
+	return db.commit(tx)
 }
 
 // Reclaim implements instachat.Store. Each call is one transaction of the
 // writer that deletes at most limit rows of the oldest reclaim, one kind of
-// row at a time — messages (their index entries go with them, by the
-// trigger of migrations/0002), then receipts, then, for an application, its
-// chats and search scopes — so it holds the write lock about as long as a
-// batch of creates; creates and edits take their turns between calls. The
-// tombstone rows of a deleted chat and application stay. Once a reclaim has
-// no rows left, done is called with its scope, after that transaction ended
-// (done may wait on the network; the writer must not), and the reclaim's
-// record goes, in a transaction of its own, only after done returned nil.
+// row at a time — messages, then receipts, then, for an application, its
+// chats — so it holds the write lock about as long as a batch of creates;
+// creates and edits take their turns between calls. The tombstone rows of a
+// deleted chat and application stay; their index entries are the indexer's
+// to erase (eraseStep in index.go), in the index's own file. Once a reclaim
+// has no rows left, done is called with its scope, after that transaction
+// ended (done may wait on the network; the writer must not), and the
+// reclaim's record goes, in a transaction of its own, only after done
+// returned nil.
 func (db *DB) Reclaim(ctx context.Context, limit int, done func(context.Context, instachat.Scope) error) (int64, error) {
 	if limit < 1 {
 		return 0, instachat.Errorf(instachat.EBADREQUEST, "limit must be at least 1")
@@ -123,14 +128,12 @@ func (db *DB) Reclaim(ctx context.Context, limit int, done func(context.Context,
 			`DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE app_token = ?1 AND chat_number = ?2 LIMIT ?3)`,
 			`DELETE FROM receipts WHERE (app_token, idempotency_key) IN
 				(SELECT app_token, idempotency_key FROM receipts WHERE app_token = ?1 AND chat_number = ?2 LIMIT ?3)`,
-			`DELETE FROM search_scopes WHERE app_token = ?1 AND chat_number = ?2`,
 		}
 	} else {
 		steps = []string{
 			`DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE app_token = ?1 LIMIT ?3)`,
 			`DELETE FROM receipts WHERE (app_token, idempotency_key) IN
 				(SELECT app_token, idempotency_key FROM receipts WHERE app_token = ?1 LIMIT ?3)`,
-			`DELETE FROM search_scopes WHERE id IN (SELECT id FROM search_scopes WHERE app_token = ?1 LIMIT ?3)`,
 			`DELETE FROM chats WHERE id IN (SELECT id FROM chats WHERE app_token = ?1 LIMIT ?3)`,
 		}
 	}
@@ -178,3 +181,25 @@ func (db *DB) Reclaim(ctx context.Context, limit int, done func(context.Context,
 	}
 	return 1, formatError(tx.Commit(), "")
 }
+
+// trimIndexed deletes the index queue's rows up to seq and the erasures up
+// to erasure: the index has applied them (see index.go).
+func (db *DB) trimIndexed(ctx context.Context, seq, erasure int64) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return formatError(err, "")
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM index_queue WHERE seq <= ?`, seq); err != nil {
+		return formatError(err, "")
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM index_erasures WHERE id <= ?`, erasure); err != nil {
+		return formatError(err, "")
+	}
+	return formatError(tx.Commit(), "")
+}
+
+// SyncIndex brings the index up to date with everything the store holds
+// now, erasures included, without pauses: for a bulk load before it ends,
+// and tests that look at the index.
+func (db *DB) SyncIndex(ctx context.Context) error { return db.index.drain(ctx, false) }

@@ -164,25 +164,60 @@ func (db *DB) matches(ctx context.Context, q instachat.SearchQuery, offset, limi
 		m := instachat.Message{Token: q.Token, Chat: q.Chat}
 		return &m, s.Scan(&m.Number, &m.Body, unixMicro{&m.CreatedAt}, unixMicro{&m.UpdatedAt})
 	}
-	page := []any{limit, offset}
 	if len(phrases) == 0 {
-		rows, err := db.read.QueryContext(ctx, chatScan(len(terms)), slices.Concat([]any{q.Token, q.Chat}, terms, page)...)
+		rows, err := db.read.QueryContext(ctx, chatScan(len(terms)), slices.Concat([]any{q.Token, q.Chat}, terms, []any{limit, offset})...)
 		return collect(rows, err, scan)
 	}
+	// The store first: a message the index does not hold yet is in the
+	// queue this snapshot shows (see index.go), and decided here.
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, formatError(err, "")
+	}
+	defer tx.Rollback()
+	rows, err := tx.StmtContext(ctx, db.searchQueued[len(terms)-1]).QueryContext(ctx, slices.Concat([]any{q.Token, q.Chat}, terms)...)
+	queued, err := collect(rows, err, scan)
+	if err != nil {
+		return nil, err
+	}
 	var scope int64
-	switch err := db.searchScope.QueryRowContext(ctx, q.Token, q.Chat).Scan(&scope); {
+	switch err := tx.StmtContext(ctx, db.searchScope).QueryRowContext(ctx, q.Token, q.Chat).Scan(&scope); {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil // no message of the chat is stored
+		return page(queued, offset, limit), nil // nothing of the chat is indexed
 	case err != nil:
 		return nil, formatError(err, "")
 	}
-	args := slices.Concat([]any{q.Token, q.Chat, strings.Join(phrases, " AND "), scope << 32, scope<<32 | maxMessageNumber}, terms, page)
+	// The index's matches up to the end of the page and as many more as
+	// there are queued matches, which may be among them (an edit queued
+	// while the index holds its old body): enough, the queued matches left
+	// out, to fill the page once the two lists are merged.
+	args := slices.Concat([]any{q.Token, q.Chat, strings.Join(phrases, " AND "), scope << 32, scope<<32 | maxMessageNumber}, terms,
+		[]any{offset + limit + len(queued), 0})
 	if n := len(terms); n <= len(db.searchIndex) {
-		rows, err := db.searchIndex[n-1].QueryContext(ctx, args...)
-		return collect(rows, err, scan)
+		rows, err = tx.StmtContext(ctx, db.searchIndex[n-1]).QueryContext(ctx, args...)
+	} else {
+		rows, err = tx.QueryContext(ctx, indexSearch(len(terms)), args...)
 	}
-	rows, err := db.read.QueryContext(ctx, indexSearch(len(terms)), args...)
-	return collect(rows, err, scan)
+	indexed, err := collect(rows, err, scan)
+	if err != nil || len(queued) == 0 {
+		return page(indexed, offset, limit), err
+	}
+	isQueued := make(map[int64]bool, len(queued))
+	for _, m := range queued {
+		isQueued[m.Number] = true
+	}
+	indexed = slices.DeleteFunc(indexed, func(m *instachat.Message) bool { return isQueued[m.Number] })
+	merged := slices.Concat(queued, indexed)
+	slices.SortStableFunc(merged, func(a, b *instachat.Message) int { return cmp.Compare(b.Number, a.Number) })
+	return page(merged, offset, limit), nil
+}
+
+// page returns at most limit of found after the first offset.
+func page(found []*instachat.Message, offset, limit int) []*instachat.Message {
+	if offset >= len(found) {
+		return nil
+	}
+	return found[offset:min(offset+limit, len(found))]
 }
 
 // The queries below take the chat's token and number, then (indexSearch) the
@@ -196,6 +231,14 @@ func chatScan(terms int) string {
 		` ORDER BY number DESC LIMIT ? OFFSET ?`
 }
 
+// queuedSearch searches the chat's messages in the index's queue, newest
+// first: each once, however many times it is queued.
+func queuedSearch(terms int) string {
+	return `SELECT number, body, created_at, updated_at FROM messages
+		WHERE id IN (SELECT message_id FROM index_queue) AND app_token = ? AND chat_number = ? AND deleted_at IS NULL` +
+		matchTerms(terms, "body") + ` ORDER BY number DESC`
+}
+
 // indexSearch searches a chat for at least one long term. The index is the
 // outer loop, confined to the chat by the rowid range and yielding rows in
 // the order of the ORDER BY, so the query stops as soon as it has the
@@ -204,9 +247,9 @@ func chatScan(terms int) string {
 func indexSearch(terms int) string {
 	low := strconv.Itoa(maxMessageNumber)
 	return `SELECT m.number, m.body, m.created_at, m.updated_at
-		FROM message_index JOIN messages m
+		FROM idx.message_index JOIN messages m
 			ON m.app_token = ? AND m.chat_number = ? AND m.number = ` + low + ` - (message_index.rowid & ` + low + `)
-		WHERE message_index MATCH ? AND message_index.rowid BETWEEN ? AND ?` + matchTerms(terms, "m.body") + `
+		WHERE message_index MATCH ? AND message_index.rowid BETWEEN ? AND ? AND m.deleted_at IS NULL` + matchTerms(terms, "m.body") + `
 		ORDER BY message_index.rowid LIMIT ? OFFSET ?`
 }
 

@@ -15,11 +15,10 @@
 //
 // Message bodies are indexed, in Go's lower case, by a case-sensitive FTS5
 // trigram table that narrows a search's candidates, and
-// instachat.MatchesTerm decides each (see indexText). It is written in the
-// same transaction as the rows — by ApplyCreates for new messages, by
-// UpdateMessage for edits — so the index never lags a commit and an edit is
-// searchable once stored. No Indexer, and no index consumer
-// (worker.Index), is needed.
+// instachat.MatchesTerm decides each (see indexText). The index is a file of
+// its own, written after the commit by an indexer (see index.go); search
+// covers what it has not indexed yet, so it never lags a commit. No
+// Indexer, and no index consumer (worker.Index), is needed.
 //
 // A search reads one chat, so a chat's entries are one contiguous range of
 // index rowids (see indexRowid and migrations/0002_scoped_search.sql): FTS5
@@ -50,7 +49,6 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -74,22 +72,23 @@ type DB struct {
 
 	insertApp, findApp, listApps, updateApp, appExists      *sql.Stmt
 	insertChat, findChat, listChats, updateChat, chatExists *sql.Stmt
-	insertMessage, indexMessage, findMessage, listMessages  *sql.Stmt
-	findMessages, updateMessage, reindexMessage             *sql.Stmt
-	insertScope, findScope, searchScope                     *sql.Stmt
+	insertMessage, findMessage, listMessages                *sql.Stmt
+	findMessages, updateMessage, searchScope                *sql.Stmt
 	addChats, addMessages, highestChat, highestMessage      *sql.Stmt
 	watermarks, insertReceipt                               *sql.Stmt
 	appRevision, chatRevision, setAppRevision               *sql.Stmt
 	setChatRevision, feedApp, feedChat                      *sql.Stmt
 	chatChanges, messageChanges                             *sql.Stmt
-	deleteMessage, uncountMessage, unindexMessage           *sql.Stmt
+	deleteMessage, uncountMessage, insertErasure            *sql.Stmt
 	eraseReceipt, deleteChat, uncountChat, deleteApp        *sql.Stmt
 	insertReclaim, nextReclaim, doneReclaim                 *sql.Stmt
 	chatDeleted, messageDeleted                             *sql.Stmt
 
 	// searchIndex[n-1] is indexSearch(n): a search with a long term
-	// among n terms.
-	searchIndex [instachat.MaxSearchTerms]*sql.Stmt
+	// among n terms; searchQueued[n-1] is queuedSearch(n).
+	searchIndex, searchQueued [instachat.MaxSearchTerms]*sql.Stmt
+
+	index *indexer
 }
 
 var (
@@ -121,31 +120,45 @@ func Open(path string, opts Options) (*DB, error) {
 	pragmas := []string{fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "journal_mode(WAL)", "synchronous(" + sync + ")"}
 	// Immediate: a write transaction takes the lock when it begins rather
 	// than failing to upgrade a read lock halfway through.
-	write, err := sql.Open("sqlite", dsn(path, url.Values{"_pragma": pragmas, "_txlock": {"immediate"}}))
+	write, err := sql.Open("sqlite", dsnPragmas(path, pragmas, true))
 	if err != nil {
 		return nil, err
 	}
 	write.SetMaxOpenConns(1)
-	read, err := sql.Open("sqlite", dsn(path, url.Values{"_pragma": {pragmas[0], "query_only(1)"}}))
+	ctx := context.Background()
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, err
+	}
+	index, err := openIndex(path, pragmas, write)
 	if err != nil {
 		write.Close()
 		return nil, err
 	}
+	// Every reader sees the index as idx, for a search to join it.
+	read := sql.OpenDB(attachConnector{write.Driver(), dsn(path, url.Values{"_pragma": {pragmas[0], "query_only(1)"}}),
+		path + indexSuffix, "idx"})
 	readers := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers) // idle connections keep their page cache and prepared statements
 
-	db := &DB{write: write, read: read}
-	ctx := context.Background()
-	if err := migrate(ctx, write); err != nil {
-		db.Close()
-		return nil, err
-	}
+	db := &DB{write: write, read: read, index: index}
+	index.trimStore = db.trimIndexed
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	return db, nil
+}
+
+// dsnPragmas is the DSN of a connection to path with pragmas, whose
+// transactions take the write lock as they begin when immediate is set.
+func dsnPragmas(path string, pragmas []string, immediate bool) string {
+	params := url.Values{"_pragma": pragmas}
+	if immediate {
+		params.Set("_txlock", "immediate")
+	}
+	return dsn(path, params)
 }
 
 func dsn(path string, params url.Values) string {
@@ -155,10 +168,14 @@ func dsn(path string, params url.Values) string {
 
 // Close closes the database; the last connection out checkpoints the WAL.
 func (db *DB) Close() error {
+	var err error
+	if db.index != nil {
+		err = db.index.close()
+	}
 	for _, s := range db.stmts {
 		s.Close()
 	}
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(err, db.read.Close(), db.write.Close())
 }
 
 // migrate applies, in file name order, each embedded migration not yet
@@ -171,9 +188,20 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return applyMigrations(ctx, db, names)
 }
 
+// migrator is a *sql.DB or a *sql.Conn.
+type migrator interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // applyMigrations applies the named migrations, in the order given; tests
 // stop short of the newest to make the databases older versions left.
-func applyMigrations(ctx context.Context, db *sql.DB, names []string) error {
+func applyMigrations(ctx context.Context, db migrator, names []string) error {
+	return runMigrations(ctx, db, migrations, names)
+}
+
+// runMigrations applies the named migrations of files, in the order given.
+func runMigrations(ctx context.Context, db migrator, files fs.ReadFileFS, names []string) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    TEXT PRIMARY KEY,
 		applied_at INTEGER NOT NULL
@@ -181,14 +209,14 @@ func applyMigrations(ctx context.Context, db *sql.DB, names []string) error {
 		return fmt.Errorf("sqlite: %w", err)
 	}
 	for _, name := range names {
-		if err := applyMigration(ctx, db, name); err != nil {
+		if err := applyMigration(ctx, db, files, name); err != nil {
 			return fmt.Errorf("sqlite: migration %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, name string) error {
+func applyMigration(ctx context.Context, db migrator, files fs.ReadFileFS, name string) error {
 	version := path.Base(name)
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -202,7 +230,7 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 		version).Scan(&applied); err != nil || applied {
 		return err
 	}
-	script, err := migrations.ReadFile(name)
+	script, err := files.ReadFile(name)
 	if err != nil {
 		return err
 	}
@@ -214,8 +242,6 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 	}
 	return tx.Commit()
 }
-
-const scopeQuery = `SELECT id FROM search_scopes WHERE app_token = ? AND chat_number = ?`
 
 const (
 	appCols     = `token, name, chats_count, revision, created_at, updated_at`
@@ -294,7 +320,6 @@ func (db *DB) prepare(ctx context.Context) error {
 			WHERE excluded.created_at > receipts.created_at`},
 		{&db.insertMessage, w, `INSERT INTO messages (app_token, chat_number, number, body, revision, created_revision, created_at, updated_at)
 			VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) ON CONFLICT (app_token, chat_number, number) DO NOTHING`},
-		{&db.indexMessage, w, `INSERT INTO message_index (rowid, body) VALUES (?, ?)`},
 		{&db.findMessage, r, `SELECT ` + messageCols + ` FROM messages
 			WHERE app_token = ?1 AND chat_number = ?2 AND number = ?3 AND deleted_at IS NULL AND ` + liveChat + ` AND ` + liveApp},
 		{&db.findMessages, r, `SELECT ` + messageCols + ` FROM messages
@@ -314,14 +339,13 @@ func (db *DB) prepare(ctx context.Context) error {
 			WHERE app_token = ?1 AND chat_number = ?2 AND number = ?3 AND deleted_at IS NULL AND ` + liveChat + ` AND ` + liveApp + `
 			RETURNING ` + messageCols},
 		{&db.uncountMessage, w, `UPDATE chats SET revision = ?3, messages_count = MAX(messages_count - 1, 0) WHERE app_token = ?1 AND number = ?2`},
-		{&db.unindexMessage, w, `DELETE FROM message_index WHERE rowid =
-			(SELECT id << 32 | (` + strconv.Itoa(maxMessageNumber) + ` - ?3) FROM search_scopes WHERE app_token = ?1 AND chat_number = ?2)`},
 		{&db.eraseReceipt, w, `UPDATE receipts SET fingerprint = ` + erasedFingerprint + ` WHERE app_token = ? AND chat_number = ? AND number = ?`},
 		{&db.deleteChat, w, `UPDATE chats SET deleted_at = ?3, updated_at = ?3, app_revision = 1 + ` + appRevisionExpr + `
 			WHERE app_token = ?1 AND number = ?2 AND deleted_at IS NULL AND ` + liveApp + ` RETURNING ` + chatCols},
 		{&db.uncountChat, w, `UPDATE applications SET revision = ?2, chats_count = MAX(chats_count - 1, 0) WHERE token = ?1`},
 		{&db.deleteApp, w, `UPDATE applications SET deleted_at = ?2, updated_at = ?2 WHERE token = ?1 AND deleted_at IS NULL`},
 		{&db.insertReclaim, w, `INSERT INTO reclaims (app_token, chat_number) VALUES (?, ?)`},
+		{&db.insertErasure, w, `INSERT INTO index_erasures (app_token, chat_number) VALUES (?, ?)`},
 		{&db.nextReclaim, w, `SELECT id, app_token, chat_number FROM reclaims ORDER BY id LIMIT 1`},
 		{&db.doneReclaim, w, `DELETE FROM reclaims WHERE id = ?`},
 		// Whether a create goes to a deleted chat or application (the
@@ -330,16 +354,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.chatDeleted, w, `SELECT COALESCE((SELECT deleted_at FROM chats WHERE app_token = ?1 AND number = ?2),
 			(SELECT deleted_at FROM applications WHERE token = ?1))`},
 		{&db.messageDeleted, w, `SELECT deleted_at FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`},
-		// An edit replaces the entry at indexRowid(scope, number), computed
-		// here in SQL.
-		{&db.reindexMessage, w, `INSERT OR REPLACE INTO message_index (rowid, body)
-			SELECT id << 32 | (` + strconv.Itoa(maxMessageNumber) + ` - ?3), ?4 FROM search_scopes WHERE app_token = ?1 AND chat_number = ?2`},
-
-		{&db.insertScope, w, `INSERT INTO search_scopes (app_token, chat_number) VALUES (?, ?)`},
-		// The writer looks scopes up inside its transactions, searches on
-		// the read pool; a statement belongs to one pool.
-		{&db.findScope, w, scopeQuery},
-		{&db.searchScope, r, scopeQuery},
+		{&db.searchScope, r, `SELECT id FROM idx.search_scopes WHERE app_token = ? AND chat_number = ?`},
 		{&db.addChats, w, `UPDATE applications SET chats_count = chats_count + ?, revision = ? WHERE token = ?`},
 		{&db.addMessages, w, `UPDATE chats SET messages_count = messages_count + ?, revision = ? WHERE app_token = ? AND number = ?`},
 		{&db.appRevision, w, `SELECT ` + appRevisionExpr},
@@ -376,7 +391,7 @@ func (db *DB) prepare(ctx context.Context) error {
 	// Every search with a long term has one of these shapes: prepared
 	// once, a search is not parsed and planned anew (docs/BENCHMARKS.md).
 	for n := range db.searchIndex {
-		stmts = append(stmts, stmt{&db.searchIndex[n], r, indexSearch(n + 1)})
+		stmts = append(stmts, stmt{&db.searchIndex[n], r, indexSearch(n + 1)}, stmt{&db.searchQueued[n], r, queuedSearch(n + 1)})
 	}
 	for _, s := range stmts {
 		prepared, err := s.pool.PrepareContext(ctx, s.query)

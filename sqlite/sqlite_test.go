@@ -270,7 +270,7 @@ func TestDeleteErasesTheBody(t *testing.T) {
 		t.Errorf("the engine still finds %v, want [1]: the deleted messages are left in the index", got)
 	}
 	var entries int
-	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM message_index WHERE message_index MATCH '"erase" OR "secret"'`).Scan(&entries)
+	err := indexConn(t, db).QueryRowContext(ctx, `SELECT COUNT(*) FROM message_index WHERE message_index MATCH '"erase" OR "secret"'`).Scan(&entries)
 	if err != nil || entries != 0 {
 		t.Errorf("the index holds %d entries of the deleted bodies (%v), want none", entries, err)
 	}

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -100,10 +99,17 @@ func (db *DB) UpdateMessage(ctx context.Context, token string, chat, number int6
 	if _, err := tx.StmtContext(ctx, db.setChatRevision).ExecContext(ctx, m.Revision, token, chat); err != nil {
 		return nil, formatError(err, "")
 	}
-	if _, err := tx.StmtContext(ctx, db.reindexMessage).ExecContext(ctx, token, chat, number, indexText(body)); err != nil {
-		return nil, formatError(err, "")
+	return m, db.commit(tx)
+}
+
+// commit commits a transaction that changed what the index holds (a
+// trigger of migrations/0008 queued the change) and tells the indexer.
+func (db *DB) commit(tx *sql.Tx) error {
+	if err := tx.Commit(); err != nil {
+		return formatError(err, "")
 	}
-	return m, formatError(tx.Commit(), "")
+	db.index.notify()
+	return nil
 }
 
 // exists is checked only when a page comes back empty, so the common page
@@ -130,13 +136,9 @@ type chatKey struct {
 // committed, the stored creates' Chat and Message carry their revisions (a
 // chat also its messages_count), so that a caller can publish them.
 //
-// New messages are indexed here rather than by a trigger: a trigger writing
-// to FTS5 makes every INSERT open a statement savepoint, at which FTS5
-// flushes its pending terms, leaving one index segment per message to merge
-// (2–3x the cost of a batch). FTS5 also flushes whenever a rowid is not above
-// the last one written, so the batch's entries go in sorted by rowid, not in
-// the order of the creates, which interleaves chats. Indexed so, the batch
-// flushes once, at commit — still in the same transaction as the rows.
+// The answered transaction stores rows, and a trigger queues each stored
+// message for the indexer, which indexes them after the commit, in batches
+// of its own (see index.go).
 func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) error {
 	for _, c := range creates {
 		if (c.Chat == nil) == (c.Message == nil) {
@@ -264,9 +266,6 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 			dropped[c] = *at
 		}
 	}
-	if err := db.index(ctx, tx, stored); err != nil {
-		return err
-	}
 	kept := creates
 	if len(dropped) > 0 {
 		kept = slices.DeleteFunc(slices.Clone(creates), func(c instachat.Create) bool { _, ok := dropped[c]; return ok })
@@ -295,8 +294,8 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 			return formatError(err, "")
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return formatError(err, "")
+	if err := db.commit(tx); err != nil {
+		return err
 	}
 	for _, sc := range storedChats {
 		sc.chat.MessagesCount, sc.chat.Revision = sc.count, sc.revision
@@ -331,45 +330,6 @@ const maxMessageNumber = 1<<32 - 1
 // first. FTS5 reads a rowid range forwards from a seek, but backwards only
 // from the end of the term's entries, through those of every later chat.
 func indexRowid(scope, number int64) int64 { return scope<<32 | (maxMessageNumber - number) }
-
-// index adds the messages ApplyCreates stored to the search index, in rowid
-// order.
-func (db *DB) index(ctx context.Context, tx *sql.Tx, msgs []*instachat.Message) error {
-	type entry struct {
-		rowid int64
-		body  string
-	}
-	entries := make([]entry, len(msgs))
-	scopes := map[chatKey]int64{}
-	findScope, insertScope := tx.StmtContext(ctx, db.findScope), tx.StmtContext(ctx, db.insertScope)
-	for i, m := range msgs {
-		k := chatKey{m.Token, m.Chat}
-		id, ok := scopes[k]
-		if !ok {
-			err := findScope.QueryRowContext(ctx, k.token, k.number).Scan(&id)
-			if errors.Is(err, sql.ErrNoRows) {
-				// The chat's first message: its scope takes the next id.
-				var res sql.Result
-				if res, err = insertScope.ExecContext(ctx, k.token, k.number); err == nil {
-					id, err = res.LastInsertId()
-				}
-			}
-			if err != nil {
-				return formatError(err, "")
-			}
-			scopes[k] = id
-		}
-		entries[i] = entry{indexRowid(id, m.Number), indexText(m.Body)}
-	}
-	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.rowid, b.rowid) })
-	indexMessage := tx.StmtContext(ctx, db.indexMessage)
-	for _, e := range entries {
-		if _, err := indexMessage.ExecContext(ctx, e.rowid, e.body); err != nil {
-			return formatError(err, "")
-		}
-	}
-	return nil
-}
 
 // inserted reports whether an INSERT … ON CONFLICT DO NOTHING stored its row
 // rather than finding it there.

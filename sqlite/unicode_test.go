@@ -146,7 +146,7 @@ func TestMigrationRebuildsIndexInGoCase(t *testing.T) {
 		searchFinds(t, db, c, q, want...)
 	}
 	var tokenizer string
-	if err := db.read.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE name = 'message_index'`).Scan(&tokenizer); err != nil ||
+	if err := indexConn(t, db).QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE name = 'message_index'`).Scan(&tokenizer); err != nil ||
 		!strings.Contains(tokenizer, "'trigram case_sensitive 1'") {
 		t.Errorf("message_index is %q, %v; want a case-sensitive trigram index", tokenizer, err)
 	}

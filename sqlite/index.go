@@ -1,0 +1,494 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// The search index lives in a file of its own beside the store's (its path
+// plus indexSuffix), written by an indexer on its own connection: SQLite
+// locks a file for one writer at a time, and with the index in the store's
+// file every create's transaction indexed its messages (about half of what
+// a commit cost) and every long index statement, such as FTS5 merging the
+// segments a deleted chat left, held up every create.
+//
+// The store's triggers queue every stored message and every changed body
+// in index_queue, in the transaction of the change (migrations/0008). The
+// indexer applies the queue in batches, in a transaction of the index's
+// file that also advances index_state.queue_seq; it then deletes what it
+// applied from the queue. A crash between the two leaves queue rows at or
+// below the watermark, which the next batch skips: nothing is indexed twice
+// or lost.
+//
+// Search stays exact however far the indexer lags: it reads the store
+// first, so the queue rows it sees are at least those the index it reads
+// after does not hold yet, and decides the chat's queued messages by
+// instachat.MatchesTerm directly (see matches in search.go).
+//
+// Deleting a chat or an application queues an erasure (index_erasures);
+// the indexer deletes the entries of its scopes in bounded steps, then
+// merges the index's segments until the tombstones those deletes left, and
+// the trigrams of the bodies under them, are gone from its pages. A merge
+// may hold the index's lock for a second on a large index; it holds up
+// only the indexer, whose queue search covers meanwhile.
+const indexSuffix = ".index"
+
+//go:embed index_migrations/*.sql
+var indexMigrations embed.FS
+
+const (
+	// indexBatch is the most queue rows one indexer transaction applies.
+	indexBatch = 4096
+	// indexDelay is how long the indexer lets a burst of creates gather
+	// before it reads them: one batch, one FTS5 segment, for all of them.
+	indexDelay = 10 * time.Millisecond
+	// indexPoll is how often an idle indexer looks at the queue without
+	// being told of a change (another process may have written it).
+	indexPoll = time.Second
+	// eraseRows is the most index entries one erasure step deletes.
+	eraseRows = 2000
+	// erasePages is how many pages of merging one erasure step asks of
+	// FTS5 (see eraseStep).
+	erasePages = 64
+)
+
+// indexer owns the index file's writer connection, which has the store's
+// file attached as "store".
+type indexer struct {
+	conn   *sql.Conn
+	pool   *sql.DB
+	logger *slog.Logger
+	// trimStore deletes the queue rows up to seq and the erasures up to
+	// erasure from the store, once the index applied them.
+	trimStore func(ctx context.Context, seq, erasure int64) error
+
+	// mu serializes the indexer's steps: the goroutine's and syncIndex's.
+	mu     sync.Mutex
+	poke   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// attachConnector opens connections of driver d to dsn with another file
+// attached, so that one statement can read both.
+type attachConnector struct {
+	d          driver.Driver
+	dsn        string
+	path, name string
+}
+
+func (c attachConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.d.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	exec, ok := conn.(driver.ExecerContext)
+	if !ok {
+		conn.Close()
+		return nil, errors.New("sqlite: the driver's connections cannot execute statements")
+	}
+	if _, err := exec.ExecContext(ctx, `ATTACH DATABASE ? AS `+c.name, []driver.NamedValue{{Ordinal: 1, Value: c.path}}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (c attachConnector) Driver() driver.Driver { return c.d }
+
+// openIndex opens the index file of the store at path, brings its schema up
+// to date, builds it from the store when it holds nothing, and starts the
+// indexer.
+func openIndex(path string, pragmas []string, store *sql.DB) (*indexer, error) {
+	pool := sql.OpenDB(attachConnector{store.Driver(), dsnPragmas(path+indexSuffix, pragmas, true), path, "store"})
+	pool.SetMaxOpenConns(1)
+	ctx := context.Background()
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("sqlite: index: %w", err)
+	}
+	ix := &indexer{conn: conn, pool: pool, logger: slog.Default(), poke: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := ix.open(ctx); err != nil {
+		ix.close()
+		return nil, fmt.Errorf("sqlite: index: %w", err)
+	}
+	ctx, ix.cancel = context.WithCancel(ctx)
+	go ix.run(ctx)
+	return ix, nil
+}
+
+func (ix *indexer) open(ctx context.Context) error {
+	names, err := fs.Glob(indexMigrations, "index_migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	if err := runMigrations(ctx, ix.conn, indexMigrations, names); err != nil {
+		return err
+	}
+	var built int
+	if err := ix.conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_state`).Scan(&built); err != nil || built == 1 {
+		return err
+	}
+	return ix.build(ctx)
+}
+
+// build indexes every live message of the store, in rowid order so that
+// FTS5 writes few segments, then merges them into one, in one transaction
+// that records the queue's and the erasures' watermarks of the same
+// snapshot of the store. A store from before migrations/0008, whose index
+// was in its own file, is indexed here once, at its first start.
+func (ix *indexer) build(ctx context.Context) error {
+	tx, err := ix.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`INSERT INTO index_state (id, queue_seq, erasure)
+			SELECT 1, (SELECT COALESCE(MAX(seq), 0) FROM store.index_queue), (SELECT COALESCE(MAX(id), 0) FROM store.index_erasures)`,
+		`INSERT INTO search_scopes (app_token, chat_number)
+			SELECT DISTINCT app_token, chat_number FROM store.messages m WHERE ` + indexedMessage + `
+			ORDER BY app_token, chat_number`,
+		`INSERT INTO message_index (rowid, body)
+			SELECT s.id << 32 | (0xffffffff - m.number), instachat_lower(m.body)
+			FROM search_scopes s JOIN store.messages m ON m.app_token = s.app_token AND m.chat_number = s.chat_number
+			WHERE ` + indexedMessage + ` AND m.number BETWEEN 1 AND 0xffffffff
+			ORDER BY s.id, m.number DESC`,
+		`INSERT INTO message_index (message_index) VALUES ('optimize')`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// indexedMessage holds for a message row m the index has an entry for: not
+// deleted, nor its chat, nor its application.
+const indexedMessage = `m.deleted_at IS NULL
+	AND NOT EXISTS (SELECT 1 FROM store.chats c WHERE c.app_token = m.app_token AND c.number = m.chat_number AND c.deleted_at IS NOT NULL)
+	AND NOT EXISTS (SELECT 1 FROM store.applications a WHERE a.token = m.app_token AND a.deleted_at IS NOT NULL)`
+
+// run applies the queue and the erasures whenever told of a change, and
+// every indexPoll, until ctx ends.
+func (ix *indexer) run(ctx context.Context) {
+	defer close(ix.done)
+	poll := time.NewTicker(indexPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ix.poke:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(indexDelay):
+			}
+		case <-poll.C:
+		}
+		if err := ix.drain(ctx, true); err != nil && ctx.Err() == nil {
+			ix.logger.WarnContext(ctx, "indexing messages for search", "err", err)
+		}
+	}
+}
+
+// drain applies the queue, then the erasures a step at a time, applying
+// the queue again between steps, until neither has anything left. paced
+// waits between erasure steps, so that the index's lock is free for the
+// queue as often as it is held for erasing.
+func (ix *indexer) drain(ctx context.Context, paced bool) error {
+	for {
+		for {
+			n, err := ix.step(ctx, ix.indexBatch)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+			if err := ix.trim(ctx); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		n, err := ix.step(ctx, ix.eraseStep)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ix.trim(ctx)
+		}
+		if paced {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Since(start)):
+			}
+		}
+	}
+}
+
+func (ix *indexer) step(ctx context.Context, fn func(context.Context, *sql.Tx) (int64, error)) (int64, error) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	tx, err := ix.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	n, err := fn(ctx, tx)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	return n, tx.Commit()
+}
+
+// queued is a message the queue names, as the store has it now.
+type queued struct {
+	id, seq    int64
+	edit, live bool
+	token      string
+	chat       int64
+	number     int64
+	body       string
+}
+
+// indexBatch applies up to indexBatch rows of the queue after the index's
+// watermark and advances it, returning how many it applied. A message
+// whose row is gone (reclaimed) is left to its chat's erasure.
+func (ix *indexer) indexBatch(ctx context.Context, tx *sql.Tx) (int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT q.seq, q.message_id, q.edit, m.app_token, m.chat_number, m.number, m.body,
+			m.id IS NOT NULL AND `+indexedMessage+`
+		FROM store.index_queue q LEFT JOIN store.messages m ON m.id = q.message_id
+		WHERE q.seq > (SELECT queue_seq FROM index_state) ORDER BY q.seq LIMIT ?`, indexBatch)
+	if err != nil {
+		return 0, err
+	}
+	var batch []queued
+	for rows.Next() {
+		var q queued
+		var token, body sql.NullString
+		var chat, number sql.NullInt64
+		if err := rows.Scan(&q.seq, &q.id, &q.edit, &token, &chat, &number, &body, &q.live); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		q.token, q.chat, q.number, q.body = token.String, chat.Int64, number.Int64, body.String
+		batch = append(batch, q)
+	}
+	if err := rows.Close(); err != nil || len(batch) == 0 {
+		return 0, err
+	}
+	last := batch[len(batch)-1].seq
+	// A message queued twice is applied once, as it is now; it needs its
+	// old entry deleted unless the batch also holds its create.
+	byID := map[int64]*queued{}
+	var msgs []*queued
+	for i := range batch {
+		q := &batch[i]
+		if q.token == "" {
+			continue // reclaimed
+		}
+		if seen := byID[q.id]; seen != nil {
+			seen.live, seen.body = q.live, q.body
+			continue
+		}
+		byID[q.id] = q
+		msgs = append(msgs, q)
+	}
+	type entry struct {
+		rowid int64
+		body  string
+	}
+	var deletes []int64
+	var inserts []entry
+	scopes := map[chatKey]int64{}
+	for _, q := range msgs {
+		k := chatKey{q.token, q.chat}
+		scope := scopes[k]
+		if scope == 0 {
+			// Looked up again until found: a chat's first message in
+			// the batch may be one deleted, which adds no scope.
+			if scope, err = ix.scope(ctx, tx, k, q.live); err != nil {
+				return 0, err
+			}
+			if scope == 0 {
+				continue // deleted before it was ever indexed
+			}
+			scopes[k] = scope
+		}
+		rowid := indexRowid(scope, q.number)
+		if q.edit {
+			deletes = append(deletes, rowid)
+		}
+		if q.live && q.number >= 1 && q.number <= maxMessageNumber {
+			inserts = append(inserts, entry{rowid, indexText(q.body)})
+		}
+	}
+	// Deletes first, then the inserts in rowid order: FTS5 flushes its
+	// pending entries whenever a rowid is not above the last it wrote.
+	slices.Sort(deletes)
+	slices.SortFunc(inserts, func(a, b entry) int { return cmp.Compare(a.rowid, b.rowid) })
+	for _, rowid := range deletes {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM message_index WHERE rowid = ?`, rowid); err != nil {
+			return 0, err
+		}
+	}
+	if len(inserts) > 0 {
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO message_index (rowid, body) VALUES (?, ?)`)
+		if err != nil {
+			return 0, err
+		}
+		defer insert.Close()
+		for _, e := range inserts {
+			if _, err := insert.ExecContext(ctx, e.rowid, e.body); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE index_state SET queue_seq = ?`, last); err != nil {
+		return 0, err
+	}
+	return int64(len(batch)), nil
+}
+
+// scope returns the chat's scope id, adding one when create is set and it
+// has none; 0 when it has none.
+func (ix *indexer) scope(ctx context.Context, tx *sql.Tx, k chatKey, create bool) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM search_scopes WHERE app_token = ? AND chat_number = ?`, k.token, k.number).Scan(&id)
+	if !errors.Is(err, sql.ErrNoRows) || !create {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
+		return id, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO search_scopes (app_token, chat_number) VALUES (?, ?)`, k.token, k.number)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// eraseStep does one bounded step of the oldest erasure after the index's
+// watermark and returns 1, or 0 when none is left:
+//
+//   - delete up to eraseRows entries of one of its scopes (FTS5 records
+//     tombstones), or the scope once it has none;
+//   - once no scope is left, ask FTS5 for erasePages pages of merging, with
+//     deletemerge at 1 (a segment with 1% of its entries deleted is worth
+//     rewriting, without them) and usermerge at its highest, 16, so that
+//     the step goes to the tombstoned segments rather than the ordinary
+//     merging creates do anyway; until a merge finds nothing to do or the
+//     erasure spent its budget, twice the index's pages when its merging
+//     began;
+//   - then advance the watermark.
+//
+// FTS5 counts a merge's work in pages written: a run of deleted entries it
+// skips costs reading without writing, so one step can take much longer
+// than its pages suggest (up to a second for half a million entries): it
+// holds only the index's lock.
+func (ix *indexer) eraseStep(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var id, chat int64
+	var token string
+	var budget sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT e.id, e.app_token, e.chat_number, s.merge_pages FROM store.index_erasures e, index_state s
+		WHERE e.id > s.erasure ORDER BY e.id LIMIT 1`).Scan(&id, &token, &chat, &budget)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if !budget.Valid {
+		var scope int64
+		q := `SELECT id FROM search_scopes WHERE app_token = ?1 AND (chat_number = ?2 OR ?2 = 0) LIMIT 1`
+		switch err := tx.QueryRowContext(ctx, q, token, chat).Scan(&scope); {
+		case err == nil:
+			res, err := tx.ExecContext(ctx, `DELETE FROM message_index WHERE rowid IN
+				(SELECT rowid FROM message_index WHERE rowid BETWEEN ? AND ? LIMIT ?)`, scope<<32, scope<<32|maxMessageNumber, eraseRows)
+			if err != nil {
+				return 0, err
+			}
+			if n, err := res.RowsAffected(); err != nil || n > 0 {
+				return 1, err
+			}
+			_, err = tx.ExecContext(ctx, `DELETE FROM search_scopes WHERE id = ?`, scope)
+			return 1, err
+		case !errors.Is(err, sql.ErrNoRows):
+			return 0, err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT 2 * COUNT(*) + 16 FROM message_index_data`).Scan(&budget.Int64); err != nil {
+			return 0, err
+		}
+	}
+	merged := false
+	if budget.Int64 > 0 {
+		if merged, err = mergeDeleted(ctx, tx, erasePages); err != nil {
+			return 0, err
+		}
+	}
+	if merged {
+		_, err := tx.ExecContext(ctx, `UPDATE index_state SET merge_pages = ?`, budget.Int64-erasePages)
+		return 1, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE index_state SET erasure = ?, merge_pages = NULL`, id)
+	return 1, err
+}
+
+// mergeDeleted asks FTS5 for up to pages pages of merging of segments with
+// deleted entries (see eraseStep) and reports whether it did any.
+func mergeDeleted(ctx context.Context, tx *sql.Tx, pages int) (bool, error) {
+	set := func(option string, v int) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO message_index (message_index, rank) VALUES (?, ?)`, option, v)
+		return err
+	}
+	var before, after int64
+	err := errors.Join(set("deletemerge", 1), set("usermerge", 16),
+		tx.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&before))
+	if err == nil {
+		err = errors.Join(set("merge", pages), tx.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&after),
+			set("usermerge", 4), set("deletemerge", 0))
+	}
+	// The merge command is one change; pages it wrote count more.
+	return after-before > 1, err
+}
+
+// notify tells the indexer that the queue or the erasures grew.
+func (ix *indexer) notify() {
+	select {
+	case ix.poke <- struct{}{}:
+	default:
+	}
+}
+
+// trim deletes from the store the queue rows and erasures the index has
+// applied.
+func (ix *indexer) trim(ctx context.Context) error {
+	var seq, erasure int64
+	if err := ix.conn.QueryRowContext(ctx, `SELECT queue_seq, erasure FROM index_state`).Scan(&seq, &erasure); err != nil {
+		return err
+	}
+	return ix.trimStore(ctx, seq, erasure)
+}
+
+// close stops the indexer and closes its connection.
+func (ix *indexer) close() error {
+	if ix.cancel != nil {
+		ix.cancel()
+		<-ix.done
+	}
+	return errors.Join(ix.conn.Close(), ix.pool.Close())
+}

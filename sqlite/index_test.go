@@ -1,0 +1,234 @@
+package sqlite
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/instachat/instachat"
+)
+
+// stopIndexer stops db's indexer goroutine, so that what the store's
+// writes queue stays queued until the test calls SyncIndex.
+func stopIndexer(t *testing.T, db *DB) {
+	t.Helper()
+	db.index.cancel()
+	<-db.index.done
+}
+
+// searchAll returns the numbers of every page of a search for term, pages
+// of size, in their order.
+func searchAll(t *testing.T, db *DB, token string, chat int64, term string, size int) []int64 {
+	t.Helper()
+	var all []int64
+	for offset := 0; ; offset += size {
+		hits, err := db.SearchMessageNumbers(t.Context(), instachat.SearchQuery{Token: token, Chat: chat, Terms: []string{term},
+			Offset: offset, Limit: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hits {
+			all = append(all, h.Number)
+		}
+		if len(hits) < size {
+			return all
+		}
+	}
+}
+
+// TestSearchIsExactWhileTheIndexLags: with the indexer stopped, creates,
+// edits and deletes stay queued, and search must find exactly what
+// MatchesTerm finds, in the order and pages it will once the index holds
+// them, with part of the chat indexed and part queued.
+func TestSearchIsExactWhileTheIndexLags(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	token, at := instachat.NewToken(), time.Now()
+	create := func(from, to int64) {
+		t.Helper()
+		var creates []instachat.Create
+		for n := from; n <= to; n++ {
+			body := fmt.Sprintf("zebra %d", n)
+			if n%3 == 0 {
+				body = fmt.Sprintf("zebra zebra crossing %d", n)
+			}
+			creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: n, Body: body,
+				CreatedAt: at, UpdatedAt: at}})
+		}
+		if err := db.ApplyCreates(ctx, creates); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(1, 450)
+	if err := db.SyncIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopIndexer(t, db)
+	create(451, 600)
+	// Edits of indexed messages, in and out of the term; a delete of an
+	// indexed and of a queued message.
+	for n, body := range map[int64]string{10: "no stripes", 11: "zebra zebra zebra crossing", 12: "a horse"} {
+		if _, err := db.UpdateMessage(ctx, token, 1, n, body, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []int64{20, 500} {
+		if _, err := db.DeleteMessage(ctx, token, 1, n, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var queued int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_queue`).Scan(&queued); err != nil || queued < 150 {
+		t.Fatalf("%d rows queued (%v): the indexer did not stay stopped", queued, err)
+	}
+	var want []int64
+	for n := int64(600); n >= 1; n-- {
+		if !slices.Contains([]int64{10, 12, 20, 500}, n) {
+			want = append(want, n)
+		}
+	}
+	lagging := map[int][]int64{}
+	for _, size := range []int{7, 20, 200, 1000} {
+		got := searchAll(t, db, token, 1, "zebra", size)
+		slices.Sort(got)
+		slices.Reverse(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("pages of %d while the index lags: %d matches, want %d (each once)", size, len(got), len(want))
+		}
+		lagging[size] = searchAll(t, db, token, 1, "zebra", size)
+	}
+	if err := db.SyncIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_queue`).Scan(&queued); err != nil || queued != 0 {
+		t.Errorf("%d rows queued after SyncIndex (%v)", queued, err)
+	}
+	for size, before := range lagging {
+		if got := searchAll(t, db, token, 1, "zebra", size); !slices.Equal(got, before) {
+			t.Errorf("pages of %d: the order changed once indexed:\n%v\nwas\n%v", size, got[:min(len(got), 30)], before[:min(len(before), 30)])
+		}
+	}
+	integrityCheck(t, db)
+}
+
+// TestIndexIsRebuiltWhenItsFileIsLost: the index holds nothing the store
+// does not, so a data dir whose index file is gone gets it back at the
+// next start.
+func TestIndexIsRebuiltWhenItsFileIsLost(t *testing.T) {
+	path := t.TempDir() + "/instachat.db"
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	token, at := instachat.NewToken(), time.Now()
+	var creates []instachat.Create
+	for n := int64(1); n <= 50; n++ {
+		creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1 + n%2, Number: n, Body: fmt.Sprintf("giraffe %d", n),
+			CreatedAt: at, UpdatedAt: at}})
+	}
+	if err := db.ApplyCreates(ctx, creates); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + indexSuffix + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stopIndexer(t, db)
+	wantInts(t, db, map[string]int{`SELECT COUNT(*) FROM message_index WHERE message_index MATCH 'giraffe'`: 50})
+	if got := searchAll(t, db, token, 2, "giraffe", 10); len(got) != 25 {
+		t.Errorf("chat 2: %d matches, want 25", len(got))
+	}
+}
+
+// TestErasureRemovesADeletedChatFromTheIndexFile: once the indexer erased
+// a deleted chat, no entry of it is left, its scope is gone, and the
+// index's pages shrank by about the chat's share: the trigrams of its
+// bodies are not just hidden under tombstones.
+func TestErasureRemovesADeletedChatFromTheIndexFile(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	token, at := instachat.NewToken(), time.Now()
+	if err := db.CreateApplication(ctx, &instachat.Application{Token: token, Name: "a", CreatedAt: at, UpdatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	creates := []instachat.Create{
+		{Chat: &instachat.Chat{Token: token, Number: 1, CreatedAt: at, UpdatedAt: at}},
+		{Chat: &instachat.Chat{Token: token, Number: 2, CreatedAt: at, UpdatedAt: at}},
+	}
+	for n := int64(1); n <= 3000; n++ {
+		creates = append(creates,
+			instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: n, Body: fmt.Sprintf("secret okapi words %d of the deleted chat", n),
+				CreatedAt: at, UpdatedAt: at}},
+			instachat.Create{Message: &instachat.Message{Token: token, Chat: 2, Number: n, Body: fmt.Sprintf("kept quagga %d", n),
+				CreatedAt: at, UpdatedAt: at}})
+	}
+	if err := db.ApplyCreates(ctx, creates); err != nil {
+		t.Fatal(err)
+	}
+	ix := indexConn(t, db)
+	if _, err := ix.ExecContext(ctx, `INSERT INTO message_index (message_index) VALUES ('optimize')`); err != nil {
+		t.Fatal(err)
+	}
+	size := func() (bytes int64) {
+		t.Helper()
+		if err := ix.QueryRowContext(ctx, `SELECT SUM(LENGTH(block)) FROM message_index_data`).Scan(&bytes); err != nil {
+			t.Fatal(err)
+		}
+		return bytes
+	}
+	before := size()
+	if _, err := db.DeleteChat(ctx, token, 1, at); err != nil {
+		t.Fatal(err)
+	}
+	ix = indexConn(t, db)
+	after := size()
+	wantInts(t, db, map[string]int{
+		`SELECT COUNT(*) FROM message_index WHERE message_index MATCH 'okapi'`:  0,
+		`SELECT COUNT(*) FROM message_index WHERE message_index MATCH 'quagga'`: 3000,
+		`SELECT COUNT(*) FROM search_scopes WHERE chat_number = 1`:              0,
+		`SELECT COUNT(*) FROM store.index_erasures`:                             0,
+		`SELECT erasure FROM index_state`:                                       1,
+		`SELECT COUNT(*) FROM index_state WHERE merge_pages IS NULL`:            1,
+	})
+	if after > before*2/3 {
+		t.Errorf("the index holds %d bytes after erasing the larger of two chats, %d before: its entries' bytes stayed", after, before)
+	}
+	searchFinds(t, db, chatKey{token, 2}, "quagga 2999", 2999)
+	integrityCheck(t, db)
+}
+
+// TestIndexBatchWhoseFirstMessageIsDeleted: a chat's first batch whose first
+// message was deleted before the indexer saw it must still index the rest
+// (a scope looked up for the deleted one, and not found, was kept as "no
+// scope" for the whole batch, and the chat's other messages were lost).
+func TestIndexBatchWhoseFirstMessageIsDeleted(t *testing.T) {
+	db := openTest(t)
+	stopIndexer(t, db)
+	ctx := t.Context()
+	token, at := instachat.NewToken(), time.Now()
+	var creates []instachat.Create
+	for n := int64(1); n <= 5; n++ {
+		creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: n, Body: "lemur words",
+			CreatedAt: at, UpdatedAt: at}})
+	}
+	if err := db.ApplyCreates(ctx, creates); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DeleteMessage(ctx, token, 1, 1, at); err != nil {
+		t.Fatal(err)
+	}
+	wantInts(t, db, map[string]int{`SELECT COUNT(*) FROM message_index WHERE message_index MATCH 'lemur'`: 4})
+	searchFinds(t, db, chatKey{token, 1}, "lemur", 5, 4, 3, 2)
+}
