@@ -47,8 +47,10 @@ const indexSuffix = ".index"
 var indexMigrations embed.FS
 
 const (
-	// indexBatch is the most queue rows one indexer transaction applies.
-	indexBatch = 4096
+	// indexBatch is the most queue rows one indexer transaction applies,
+	// and indexBatchBytes about the most bytes of bodies it holds.
+	indexBatch      = 4096
+	indexBatchBytes = 8 << 20
 	// indexDelay is how long the indexer lets a burst of creates gather
 	// before it reads them: one batch, one FTS5 segment, for all of them.
 	indexDelay = 10 * time.Millisecond
@@ -71,6 +73,7 @@ type indexer struct {
 	// trimStore deletes the queue rows up to seq and the erasures up to
 	// erasure from the store, once the index applied them.
 	trimStore func(ctx context.Context, seq, erasure int64) error
+	trimmed   [2]int64 // what the last trimStore was given
 
 	// mu serializes the indexer's steps: the goroutine's and syncIndex's.
 	mu     sync.Mutex
@@ -277,7 +280,8 @@ func (ix *indexer) indexBatch(ctx context.Context, tx *sql.Tx) (int64, error) {
 		return 0, err
 	}
 	var batch []queued
-	for rows.Next() {
+	size := 0
+	for size < indexBatchBytes && rows.Next() {
 		var q queued
 		var token, body sql.NullString
 		var chat, number sql.NullInt64
@@ -287,6 +291,7 @@ func (ix *indexer) indexBatch(ctx context.Context, tx *sql.Tx) (int64, error) {
 		}
 		q.token, q.chat, q.number, q.body = token.String, chat.Int64, number.Int64, body.String
 		batch = append(batch, q)
+		size += len(q.body)
 	}
 	if err := rows.Close(); err != nil || len(batch) == 0 {
 		return 0, err
@@ -477,11 +482,20 @@ func (ix *indexer) notify() {
 // trim deletes from the store the queue rows and erasures the index has
 // applied.
 func (ix *indexer) trim(ctx context.Context) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	var seq, erasure int64
 	if err := ix.conn.QueryRowContext(ctx, `SELECT queue_seq, erasure FROM index_state`).Scan(&seq, &erasure); err != nil {
 		return err
 	}
-	return ix.trimStore(ctx, seq, erasure)
+	if seq == ix.trimmed[0] && erasure == ix.trimmed[1] {
+		return nil
+	}
+	if err := ix.trimStore(ctx, seq, erasure); err != nil {
+		return err
+	}
+	ix.trimmed = [2]int64{seq, erasure}
+	return nil
 }
 
 // close stops the indexer and closes its connection.
