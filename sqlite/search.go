@@ -362,7 +362,8 @@ func scoreWindow(window []*instachat.Message, terms []string) []float64 {
 	return scores
 }
 
-// ForgetScope implements instachat.SearchEngine. The index is the store's:
-// Reclaim erases a deleted chat's entries with its messages (the trigger of
-// migrations/0002) and its search scopes, so there is nothing left to forget.
+// ForgetScope implements instachat.SearchEngine. The index is the store's
+// own: the deletion of a chat or application queued its erasure, which the
+// indexer carries out (eraseStep in index.go), so there is nothing left to
+// forget.
 func (db *DB) ForgetScope(context.Context, instachat.Scope) error { return nil }
