@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/inmem"
@@ -28,9 +29,10 @@ func OpenStore(cfg Config) (*sqlite.DB, error) {
 }
 
 // openEmbedded is the default topology: one process, one data directory.
-// SQLite is the store and, through FTS5 in the same transactions, the search
-// index; numbering lives in memory, loaded from the store's watermarks; the
-// queue is in-process and answers after the worker's group commit.
+// SQLite is the store and, through FTS5 in a file of its own that an
+// indexer keeps up after each commit, the search index; numbering lives in
+// memory, loaded from the store's watermarks; the queue is in-process and
+// answers after the worker's group commit.
 func openEmbedded(ctx context.Context, cfg Config, logger *slog.Logger) (*backends, error) {
 	store, err := OpenStore(cfg)
 	if err != nil {
@@ -53,5 +55,24 @@ func openEmbedded(ctx context.Context, cfg Config, logger *slog.Logger) (*backen
 	b.broker = inmem.NewBroker(inmem.BrokerOptions{})
 	b.closeQueue = func() { q.Close() }
 	b.chores = append(b.chores, worker.PruneReceipts(store, cfg.IdempotencyTTL, logger))
+	backlog := func(erasures bool) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			queued, erasing, err := store.IndexBacklog(ctx)
+			switch {
+			case err != nil:
+				return -1
+			case erasures:
+				return float64(erasing)
+			}
+			return float64(queued)
+		}
+	}
+	b.gauges = append(b.gauges,
+		gauge{"instachat_search_index_queued", "Messages stored or changed that the search index has not applied yet (search decides them " +
+			"directly meanwhile; -1: unknown).", backlog(false)},
+		gauge{"instachat_search_index_erasures", "Deleted chats and applications whose search index entries are not erased yet (-1: unknown).",
+			backlog(true)})
 	return b, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,14 +87,26 @@ func TestStreamMetricsAndShutdown(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return string(b)
 	}
-	m := metrics()
-	for _, want := range []string{
+	wants := []string{
 		`instachat_stream_subscribers{transport="sse"} 1`,
 		`instachat_stream_subscribers{transport="websocket"} 0`,
 		"instachat_feed_events_published_total 2", // chat.created, message.created
 		"instachat_stream_events_delivered_total 1",
 		"instachat_stream_delivery_lag_seconds_count 1",
-	} {
+		// The index applied the message, and the gauge reads it.
+		"instachat_search_index_queued 0",
+		"instachat_search_index_erasures 0",
+	}
+	// A delivery is counted just after its event is written, and the
+	// index applies a create just after its commit: wait for both.
+	var m string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m = metrics()
+		if !slices.ContainsFunc(wants, func(w string) bool { return !strings.Contains(m, w) }) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -28,6 +28,12 @@ import (
 )
 
 // backends are the moving parts a topology provides to the roles.
+// gauge is a figure a backend reads when /metrics is scraped.
+type gauge struct {
+	name, help string
+	read       func() float64
+}
+
 type backends struct {
 	store    instachat.Store
 	searcher instachat.Searcher
@@ -49,6 +55,8 @@ type backends struct {
 	// the streams of the api role; nil where the process does neither.
 	broker instachat.Broker
 	lag    func(context.Context) (int64, error) // nil without a broker
+	// gauges are the backends' own figures, read at scrape time.
+	gauges []gauge
 	// indexLoop, when set, feeds indexer from the queue apart from the
 	// worker, so that the search engine being down holds up the index,
 	// never the store.
@@ -122,6 +130,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	m := metrics.New()
 	if b.lag != nil {
 		m.LagGauge(b.lag)
+	}
+	for _, g := range b.gauges {
+		m.Gauge(g.name, g.help, g.read)
 	}
 	queue := m.Queue(b.queue)
 	// The store's layers, wired once for every role: the backend, then

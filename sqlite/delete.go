@@ -203,3 +203,13 @@ func (db *DB) trimIndexed(ctx context.Context, seq, erasure int64) error {
 // now, erasures included, without pauses: for a bulk load before it ends,
 // and tests that look at the index.
 func (db *DB) SyncIndex(ctx context.Context) error { return db.index.drain(ctx, false) }
+
+// IndexBacklog returns how many queued changes the index has not applied
+// and how many erasures of deleted chats and applications it has not
+// finished.
+func (db *DB) IndexBacklog(ctx context.Context) (queued, erasures int64, err error) {
+	err = db.read.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM index_queue WHERE seq > (SELECT queue_seq FROM idx.index_state)),
+		(SELECT COUNT(*) FROM index_erasures WHERE id > (SELECT erasure FROM idx.index_state))`).Scan(&queued, &erasures)
+	return queued, erasures, formatError(err, "")
+}

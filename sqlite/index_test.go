@@ -232,3 +232,37 @@ func TestIndexBatchWhoseFirstMessageIsDeleted(t *testing.T) {
 	wantInts(t, db, map[string]int{`SELECT COUNT(*) FROM message_index WHERE message_index MATCH 'lemur'`: 4})
 	searchFinds(t, db, chatKey{token, 1}, "lemur", 5, 4, 3, 2)
 }
+
+// TestIndexBacklog counts what the stopped indexer has not applied, and
+// nothing once it has.
+func TestIndexBacklog(t *testing.T) {
+	db := openTest(t)
+	stopIndexer(t, db)
+	ctx := t.Context()
+	token, at := instachat.NewToken(), time.Now()
+	if err := db.CreateApplication(ctx, &instachat.Application{Token: token, Name: "a", CreatedAt: at, UpdatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	creates := []instachat.Create{{Chat: &instachat.Chat{Token: token, Number: 1, CreatedAt: at, UpdatedAt: at}}}
+	for n := int64(1); n <= 3; n++ {
+		creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: n, Body: "b", CreatedAt: at, UpdatedAt: at}})
+	}
+	if err := db.ApplyCreates(ctx, creates); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateMessage(ctx, token, 1, 2, "edited", at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DeleteChat(ctx, token, 1, at); err != nil {
+		t.Fatal(err)
+	}
+	if q, e, err := db.IndexBacklog(ctx); err != nil || q != 4 || e != 1 {
+		t.Errorf("IndexBacklog = %d queued, %d erasures, %v; want 4 and 1", q, e, err)
+	}
+	if err := db.SyncIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if q, e, err := db.IndexBacklog(ctx); err != nil || q != 0 || e != 0 {
+		t.Errorf("IndexBacklog after SyncIndex = %d queued, %d erasures, %v; want none", q, e, err)
+	}
+}
