@@ -37,7 +37,7 @@ func (db *DB) DeleteMessage(ctx context.Context, token string, chat, number int6
 	}
 	// Erasing the body queued the message for the indexer, which deletes
 	// its entry.
-	return m, db.commit(tx)
+	return m, db.commit(tx, 1)
 }
 
 // DeleteChat implements instachat.Store. The chat's row becomes its
@@ -66,7 +66,7 @@ func (db *DB) DeleteChat(ctx context.Context, token string, number int64, at tim
 			return nil, formatError(err, "")
 		}
 	}
-	return c, db.commit(tx)
+	return c, db.commit(tx, 1)
 }
 
 // DeleteApplication implements instachat.Store, as DeleteChat one level up.
@@ -88,7 +88,7 @@ func (db *DB) DeleteApplication(ctx context.Context, token string, at time.Time)
 			return formatError(err, "")
 		}
 	}
-	return db.commit(tx)
+	return db.commit(tx, 1)
 }
 
 // Reclaim implements instachat.Store. Each call is one transaction of the

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,9 +52,15 @@ const (
 	// and indexBatchBytes about the most bytes of bodies it holds.
 	indexBatch      = 4096
 	indexBatchBytes = 8 << 20
-	// indexDelay is how long the indexer lets a burst of creates gather
-	// before it reads them: one batch, one FTS5 segment, for all of them.
-	indexDelay = 10 * time.Millisecond
+	// The indexer lets changes gather before it reads them, until
+	// indexGather are queued or indexDelay passed since the first: one
+	// batch, one FTS5 segment, for all of them. FTS5 costs less per entry
+	// the larger the batch (100k entries of 100 bytes over 16 chats, on
+	// this machine: 33 µs each in batches of 64, 29 in 256, 15 in 1024,
+	// 14 in 4096), and search covers what is queued, so waiting costs
+	// search a scan of the queue, never a result.
+	indexGather = 1024
+	indexDelay  = 200 * time.Millisecond
 	// indexPoll is how often an idle indexer looks at the queue without
 	// being told of a change (another process may have written it).
 	indexPoll = time.Second
@@ -78,6 +85,7 @@ type indexer struct {
 	// mu serializes the indexer's steps: the goroutine's and syncIndex's.
 	mu     sync.Mutex
 	poke   chan struct{}
+	queued atomic.Int64 // rows notify was told of since the last drain began
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -194,13 +202,22 @@ func (ix *indexer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ix.poke:
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(indexDelay):
+			gathered := time.NewTimer(indexDelay)
+		gather:
+			for ix.queued.Load() < indexGather {
+				select {
+				case <-ctx.Done():
+					gathered.Stop()
+					return
+				case <-gathered.C:
+					break gather
+				case <-ix.poke:
+				}
 			}
+			gathered.Stop()
 		case <-poll.C:
 		}
+		ix.queued.Store(0)
 		if err := ix.drain(ctx, true); err != nil && ctx.Err() == nil {
 			ix.logger.WarnContext(ctx, "indexing messages for search", "err", err)
 		}
@@ -471,8 +488,10 @@ func mergeDeleted(ctx context.Context, tx *sql.Tx, pages int) (bool, error) {
 	return after-before > 1, err
 }
 
-// notify tells the indexer that the queue or the erasures grew.
-func (ix *indexer) notify() {
+// notify tells the indexer that the queue grew by about n rows, or the
+// erasures.
+func (ix *indexer) notify(n int) {
+	ix.queued.Add(int64(n))
 	select {
 	case ix.poke <- struct{}{}:
 	default:

@@ -99,16 +99,16 @@ func (db *DB) UpdateMessage(ctx context.Context, token string, chat, number int6
 	if _, err := tx.StmtContext(ctx, db.setChatRevision).ExecContext(ctx, m.Revision, token, chat); err != nil {
 		return nil, formatError(err, "")
 	}
-	return m, db.commit(tx)
+	return m, db.commit(tx, 1)
 }
 
 // commit commits a transaction that changed what the index holds (a
-// trigger of migrations/0008 queued the change) and tells the indexer.
-func (db *DB) commit(tx *sql.Tx) error {
+// trigger of migrations/0008 queued about n changes) and tells the indexer.
+func (db *DB) commit(tx *sql.Tx, n int) error {
 	if err := tx.Commit(); err != nil {
 		return formatError(err, "")
 	}
-	db.index.notify()
+	db.index.notify(n)
 	return nil
 }
 
@@ -294,7 +294,7 @@ func (db *DB) ApplyCreates(ctx context.Context, creates []instachat.Create) erro
 			return formatError(err, "")
 		}
 	}
-	if err := db.commit(tx); err != nil {
+	if err := db.commit(tx, len(stored)); err != nil {
 		return err
 	}
 	for _, sc := range storedChats {
