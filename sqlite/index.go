@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -118,25 +120,60 @@ func (c attachConnector) Connect(ctx context.Context) (driver.Conn, error) {
 func (c attachConnector) Driver() driver.Driver { return c.d }
 
 // openIndex opens the index file of the store at path, brings its schema up
-// to date, builds it from the store when it holds nothing, and starts the
-// indexer.
-func openIndex(path string, pragmas []string, store *sql.DB) (*indexer, error) {
-	pool := sql.OpenDB(attachConnector{store.Driver(), dsnPragmas(path+indexSuffix, pragmas, true), path, "store"})
-	pool.SetMaxOpenConns(1)
+// to date, builds it from the store when it holds nothing or does not match
+// the store (see consistent), and starts the indexer, which trims the
+// store's queue through trimStore.
+func openIndex(path string, pragmas []string, store *sql.DB, trimStore func(context.Context, int64, int64) error) (*indexer, error) {
 	ctx := context.Background()
+	ix, err := openIndexFile(ctx, path, pragmas, store)
+	if err != nil {
+		// A file that is not a database, or a corrupt one, holds nothing
+		// the store does not: it is rebuilt.
+		slog.Default().Warn("rebuilding the search index", "file", path+indexSuffix, "reason", err)
+		if err := removeIndexFile(path); err != nil {
+			return nil, err
+		}
+		if ix, err = openIndexFile(ctx, path, pragmas, store); err != nil {
+			return nil, fmt.Errorf("sqlite: index: %w", err)
+		}
+	}
+	ix.trimStore = trimStore
+	ctx, ix.cancel = context.WithCancel(ctx)
+	go ix.run(ctx)
+	return ix, nil
+}
+
+// openIndexFile opens, migrates and, when needed, builds the index file.
+func openIndexFile(ctx context.Context, path string, pragmas []string, store *sql.DB) (*indexer, error) {
+	// The store is attached read-only: a transaction of the indexer, which
+	// begins IMMEDIATE, would otherwise take the store's write lock too.
+	storeURI := dsn(path, url.Values{"mode": {"ro"}})
+	// The index's WAL is cut back after a build or a large erasure.
+	pragmas = append(slices.Clone(pragmas), "journal_size_limit(67108864)")
+	pool := sql.OpenDB(attachConnector{store.Driver(), dsnPragmas(path+indexSuffix, pragmas, true), storeURI, "store"})
+	pool.SetMaxOpenConns(1)
 	conn, err := pool.Conn(ctx)
 	if err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("sqlite: index: %w", err)
+		return nil, err
 	}
 	ix := &indexer{conn: conn, pool: pool, logger: slog.Default(), poke: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := ix.open(ctx); err != nil {
 		ix.close()
-		return nil, fmt.Errorf("sqlite: index: %w", err)
+		return nil, err
 	}
-	ctx, ix.cancel = context.WithCancel(ctx)
-	go ix.run(ctx)
 	return ix, nil
+}
+
+// removeIndexFile deletes the index file of the store at path, with its
+// WAL, which SQLite would otherwise replay into the new file.
+func removeIndexFile(path string) error {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + indexSuffix + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sqlite: index: %w", err)
+		}
+	}
+	return nil
 }
 
 func (ix *indexer) open(ctx context.Context) error {
@@ -148,26 +185,77 @@ func (ix *indexer) open(ctx context.Context) error {
 		return err
 	}
 	var built int
-	if err := ix.conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_state`).Scan(&built); err != nil || built == 1 {
+	if err := ix.conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM index_state`).Scan(&built); err != nil {
 		return err
 	}
+	if built == 1 {
+		return ix.consistent(ctx)
+	}
 	return ix.build(ctx)
+}
+
+// consistent fails unless the index holds everything the store trimmed
+// from its queue and its erasures, and nothing the store never queued: an
+// index file restored apart from its store, one from another data dir, or
+// one whose last commits a power loss took (synchronous NORMAL) while the
+// store kept its trim. The store trimmed every row below its queue's
+// first (below what it ever issued, when empty), and issued none above
+// sqlite_sequence.
+func (ix *indexer) consistent(ctx context.Context) error {
+	var seq, erasure, issuedSeq, issuedErasure, firstSeq, firstErasure int64
+	var id, storeID string
+	err := ix.conn.QueryRowContext(ctx, `SELECT s.queue_seq, s.erasure, s.store_id, (SELECT id FROM store.store_identity),
+			COALESCE((SELECT seq FROM store.sqlite_sequence WHERE name = 'index_queue'), 0),
+			COALESCE((SELECT seq FROM store.sqlite_sequence WHERE name = 'index_erasures'), 0),
+			COALESCE((SELECT MIN(seq) FROM store.index_queue), -1),
+			COALESCE((SELECT MIN(id) FROM store.index_erasures), -1)
+		FROM index_state s`).Scan(&seq, &erasure, &id, &storeID, &issuedSeq, &issuedErasure, &firstSeq, &firstErasure)
+	if err != nil {
+		return err
+	}
+	first := func(v, issued int64) int64 {
+		if v < 0 {
+			return issued + 1
+		}
+		return v
+	}
+	switch {
+	case id != storeID:
+		return errors.New("the index was built from another store")
+	case seq > issuedSeq || erasure > issuedErasure:
+		return errors.New("the index holds changes the store never queued: the store is older than the index")
+	case seq < first(firstSeq, issuedSeq)-1 || erasure < first(firstErasure, issuedErasure)-1:
+		return errors.New("the index lacks changes the store no longer queues: the index is older than the store")
+	}
+	return nil
 }
 
 // build indexes every live message of the store, in rowid order so that
 // FTS5 writes few segments, then merges them into one, in one transaction
 // that records the queue's and the erasures' watermarks of the same
-// snapshot of the store. A store from before migrations/0008, whose index
-// was in its own file, is indexed here once, at its first start.
+// snapshot of the store: every change the store issued so far is in what
+// the build read. A store from before migrations/0008, whose index was in
+// its own file, is indexed here once, at its first start; so is a store
+// whose index file was lost.
 func (ix *indexer) build(ctx context.Context) error {
 	tx, err := ix.conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	var messages int64
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM store.messages`).Scan(&messages); err != nil {
+		return err
+	}
+	start := time.Now()
+	if messages > 0 {
+		ix.logger.Info("building the search index from the store's messages", "messages", messages)
+	}
 	for _, q := range []string{
-		`INSERT INTO index_state (id, queue_seq, erasure)
-			SELECT 1, (SELECT COALESCE(MAX(seq), 0) FROM store.index_queue), (SELECT COALESCE(MAX(id), 0) FROM store.index_erasures)`,
+		`INSERT INTO index_state (id, queue_seq, erasure, store_id)
+			SELECT 1, COALESCE((SELECT seq FROM store.sqlite_sequence WHERE name = 'index_queue'), 0),
+				COALESCE((SELECT seq FROM store.sqlite_sequence WHERE name = 'index_erasures'), 0),
+				(SELECT id FROM store.store_identity)`,
 		`INSERT INTO search_scopes (app_token, chat_number)
 			SELECT DISTINCT app_token, chat_number FROM store.messages m WHERE ` + indexedMessage + `
 			ORDER BY app_token, chat_number`,
@@ -182,7 +270,13 @@ func (ix *indexer) build(ctx context.Context) error {
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if messages > 0 {
+		ix.logger.Info("built the search index", "messages", messages, "seconds", time.Since(start).Seconds())
+	}
+	return nil
 }
 
 // indexedMessage holds for a message row m the index has an entry for: not
@@ -287,9 +381,10 @@ type queued struct {
 
 // indexBatch applies up to indexBatch rows of the queue after the index's
 // watermark and advances it, returning how many it applied. A message
-// whose row is gone (reclaimed) is left to its chat's erasure.
+// whose row is gone loses its entry; the rows Reclaim deletes are not
+// queued (their chat's erasure deletes their entries).
 func (ix *indexer) indexBatch(ctx context.Context, tx *sql.Tx) (int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT q.seq, q.message_id, q.edit, m.app_token, m.chat_number, m.number, m.body,
+	rows, err := tx.QueryContext(ctx, `SELECT q.seq, q.message_id, q.edit, q.app_token, q.chat_number, q.number, m.body,
 			m.id IS NOT NULL AND `+indexedMessage+`
 		FROM store.index_queue q LEFT JOIN store.messages m ON m.id = q.message_id
 		WHERE q.seq > (SELECT queue_seq FROM index_state) ORDER BY q.seq LIMIT ?`, indexBatch)
@@ -300,13 +395,13 @@ func (ix *indexer) indexBatch(ctx context.Context, tx *sql.Tx) (int64, error) {
 	size := 0
 	for size < indexBatchBytes && rows.Next() {
 		var q queued
-		var token, body sql.NullString
-		var chat, number sql.NullInt64
-		if err := rows.Scan(&q.seq, &q.id, &q.edit, &token, &chat, &number, &body, &q.live); err != nil {
+		var edit int
+		var body sql.NullString
+		if err := rows.Scan(&q.seq, &q.id, &edit, &q.token, &q.chat, &q.number, &body, &q.live); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		q.token, q.chat, q.number, q.body = token.String, chat.Int64, number.Int64, body.String
+		q.edit, q.body = edit > 0, body.String
 		batch = append(batch, q)
 		size += len(q.body)
 	}
@@ -320,9 +415,6 @@ func (ix *indexer) indexBatch(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var msgs []*queued
 	for i := range batch {
 		q := &batch[i]
-		if q.token == "" {
-			continue // reclaimed
-		}
 		if seen := byID[q.id]; seen != nil {
 			seen.live, seen.body = q.live, q.body
 			continue

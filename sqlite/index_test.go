@@ -1,9 +1,13 @@
 package sqlite
 
 import (
+	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -265,4 +269,160 @@ func TestIndexBacklog(t *testing.T) {
 	if q, e, err := db.IndexBacklog(ctx); err != nil || q != 0 || e != 0 {
 		t.Errorf("IndexBacklog after SyncIndex = %d queued, %d erasures, %v; want none", q, e, err)
 	}
+}
+
+// TestIndexerLeavesTheStoreWritable: a transaction of the indexer, which
+// begins IMMEDIATE on the index file, must not hold the store's write lock
+// (it did while the store was attached read-write: every batch, erasure
+// step and merge held up every create).
+func TestIndexerLeavesTheStoreWritable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "instachat.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stopIndexer(t, db)
+	tx, err := db.index.conn.BeginTx(t.Context(), nil) // as indexer.step does
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM store.index_queue`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", dsn(path, url.Values{"_pragma": {"busy_timeout(0)"}, "_txlock": {"immediate"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	w, err := other.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("the store is locked while the indexer's transaction is open: %v", err)
+	}
+	w.Rollback()
+}
+
+// TestQueuedSearchReadsOnlyTheQueue: the search of a chat's queued
+// messages is driven by the queue's index on the chat, not by the chat's
+// messages (it read every message of the chat on every search).
+func TestQueuedSearchReadsOnlyTheQueue(t *testing.T) {
+	db := openTest(t)
+	rows, err := db.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+queuedSearch(1), "t", 1, "x", 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	joined := strings.Join(plan, "\n")
+	if !strings.Contains(joined, "USING INTEGER PRIMARY KEY (rowid=?)") || !strings.Contains(joined, "index_queue USING INDEX index_queue_chat") ||
+		strings.Contains(joined, "sqlite_autoindex_messages") {
+		t.Errorf("queued search plan:\n%s\nwant the queue's chat index, then messages by rowid", joined)
+	}
+}
+
+// indexSession opens path, stores messages from..to of chat 1 holding
+// word, brings the index up to date and closes the store.
+func indexSession(t *testing.T, path, token, word string, from, to int64) {
+	t.Helper()
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	var cs []instachat.Create
+	for n := from; n <= to; n++ {
+		cs = append(cs, instachat.Create{Message: &instachat.Message{Token: token, Chat: 1, Number: n, Body: fmt.Sprintf("%s %d", word, n),
+			CreatedAt: at, UpdatedAt: at}})
+	}
+	if err := db.ApplyCreates(t.Context(), cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SyncIndex(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restore puts back file's copy old, with no WAL beside it.
+func restore(t *testing.T, file string, old []byte) {
+	t.Helper()
+	os.Remove(file + "-wal")
+	os.Remove(file + "-shm")
+	if err := os.WriteFile(file, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAnIndexThatDoesNotMatchItsStoreIsRebuilt: an index file older than
+// its store (restored from a backup, or a power loss took its last commits
+// but not the store's trim), one newer (the store restored), and one of
+// another data dir are each rebuilt at Open; before, each was trusted and
+// search lost messages for good.
+func TestAnIndexThatDoesNotMatchItsStoreIsRebuilt(t *testing.T) {
+	find := func(t *testing.T, path, token, word string, want int) {
+		t.Helper()
+		db, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if got := searchAll(t, db, token, 1, word, 100); len(got) != want {
+			t.Errorf("search for %q finds %d messages, want %d", word, len(got), want)
+		}
+	}
+	t.Run("IndexOlder", func(t *testing.T) {
+		path, token := filepath.Join(t.TempDir(), "instachat.db"), instachat.NewToken()
+		indexSession(t, path, token, "alpaca", 1, 10)
+		old, err := os.ReadFile(path + indexSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		indexSession(t, path, token, "alpaca", 11, 20)
+		restore(t, path+indexSuffix, old)
+		find(t, path, token, "alpaca", 20)
+	})
+	t.Run("StoreOlder", func(t *testing.T) {
+		path, token := filepath.Join(t.TempDir(), "instachat.db"), instachat.NewToken()
+		indexSession(t, path, token, "alpaca", 1, 10)
+		old, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		indexSession(t, path, token, "alpaca", 11, 20)
+		restore(t, path, old)
+		indexSession(t, path, token, "bison", 11, 15)
+		find(t, path, token, "bison", 5)
+		find(t, path, token, "alpaca", 10)
+	})
+	t.Run("AnotherStore", func(t *testing.T) {
+		dir, token := t.TempDir(), instachat.NewToken()
+		a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+		indexSession(t, a, token, "alpaca", 1, 10)
+		indexSession(t, b, token, "bison", 1, 10)
+		other, err := os.ReadFile(b + indexSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restore(t, a+indexSuffix, other)
+		find(t, a, token, "alpaca", 10)
+		find(t, a, token, "bison", 0)
+	})
+	t.Run("NotADatabase", func(t *testing.T) {
+		path, token := filepath.Join(t.TempDir(), "instachat.db"), instachat.NewToken()
+		indexSession(t, path, token, "alpaca", 1, 10)
+		restore(t, path+indexSuffix, []byte("this is not a database file, and it is long enough to have a header"))
+		find(t, path, token, "alpaca", 10)
+	})
 }

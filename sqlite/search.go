@@ -169,13 +169,21 @@ func (db *DB) matches(ctx context.Context, q instachat.SearchQuery, offset, limi
 		return collect(rows, err, scan)
 	}
 	// The store first: a message the index does not hold yet is in the
-	// queue this snapshot shows (see index.go), and decided here.
+	// queue this snapshot shows (see index.go), and decided here. The
+	// index's snapshot, taken at its first read below, is as new or
+	// newer: an edit or deletion committed in between, which the indexer
+	// applied already, can leave out a message that matched in the
+	// store's snapshot — the search then answers as of that change.
+	// Nothing is ever found twice, or missed for want of an entry.
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, formatError(err, "")
 	}
 	defer tx.Rollback()
-	rows, err := tx.StmtContext(ctx, db.searchQueued[len(terms)-1]).QueryContext(ctx, slices.Concat([]any{q.Token, q.Chat}, terms)...)
+	// A queued match past offset+limit cannot reach the page, the index's
+	// matches coming after it (by number) or left out as queued.
+	rows, err := tx.StmtContext(ctx, db.searchQueued[len(terms)-1]).QueryContext(ctx,
+		slices.Concat([]any{q.Token, q.Chat}, terms, []any{offset + limit})...)
 	queued, err := collect(rows, err, scan)
 	if err != nil {
 		return nil, err
@@ -232,11 +240,13 @@ func chatScan(terms int) string {
 }
 
 // queuedSearch searches the chat's messages in the index's queue, newest
-// first: each once, however many times it is queued.
+// first, each once however many times it is queued, up to a limit. The
+// queue's index on the chat drives it, and the messages are read by id:
+// it costs what the chat has queued, not the chat.
 func queuedSearch(terms int) string {
 	return `SELECT number, body, created_at, updated_at FROM messages
-		WHERE id IN (SELECT message_id FROM index_queue) AND app_token = ? AND chat_number = ? AND deleted_at IS NULL` +
-		matchTerms(terms, "body") + ` ORDER BY number DESC`
+		WHERE id IN (SELECT message_id FROM index_queue WHERE app_token = ?1 AND chat_number = ?2) AND deleted_at IS NULL` +
+		matchTerms(terms, "body") + ` ORDER BY number DESC LIMIT ?`
 }
 
 // indexSearch searches a chat for at least one long term. The index is the

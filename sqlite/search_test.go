@@ -221,8 +221,9 @@ func TestApplyCreatesRefusesNumbersBeyondTheIndex(t *testing.T) {
 }
 
 // TestPurgeRemovesIndexEntries deletes messages behind the store's back, as
-// an operator might: search must not find them, nor count their entries,
-// which join to nothing, against a page.
+// an operator might: search must not find them, nor count their entries
+// against a page, and the indexer deletes their entries, whose trigrams
+// would otherwise stay in the index file.
 func TestPurgeRemovesIndexEntries(t *testing.T) {
 	db := openTest(t)
 	token := instachat.NewToken()
@@ -247,6 +248,7 @@ func TestPurgeRemovesIndexEntries(t *testing.T) {
 			t.Errorf("a page of 2 holds %d hits, %v", len(hits), err)
 		}
 	}
+	wantInts(t, db, map[string]int{`SELECT COUNT(*) FROM message_index WHERE message_index MATCH 'kept'`: 4})
 }
 
 // TestSearchFindsOnlyItsChat checks which messages each kind of query finds:

@@ -130,7 +130,8 @@ func Open(path string, opts Options) (*DB, error) {
 		write.Close()
 		return nil, err
 	}
-	index, err := openIndex(path, pragmas, write)
+	db := &DB{write: write}
+	index, err := openIndex(path, pragmas, write, db.trimIndexed)
 	if err != nil {
 		write.Close()
 		return nil, err
@@ -142,8 +143,7 @@ func Open(path string, opts Options) (*DB, error) {
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers) // idle connections keep their page cache and prepared statements
 
-	db := &DB{write: write, read: read, index: index}
-	index.trimStore = db.trimIndexed
+	db.read, db.index = read, index
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)

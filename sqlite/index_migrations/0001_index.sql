@@ -34,11 +34,13 @@ INSERT INTO message_index (message_index, rank) VALUES ('crisismerge', 64);
 INSERT INTO message_index (message_index, rank) VALUES ('deletemerge', 0);
 
 -- How far the index is: the highest index_queue.seq and index_erasures.id
--- of the store it has applied, and what is left of the running erasure's
--- merging budget, in pages (NULL until its entries are deleted).
+-- of the store it has applied, what is left of the running erasure's
+-- merging budget, in pages (NULL until its entries are deleted), and the
+-- store_identity of the store it indexes.
 CREATE TABLE index_state (
 	id          INTEGER PRIMARY KEY CHECK (id = 1),
 	queue_seq   INTEGER NOT NULL,
 	erasure     INTEGER NOT NULL,
-	merge_pages INTEGER
+	merge_pages INTEGER,
+	store_id    TEXT    NOT NULL
 );
