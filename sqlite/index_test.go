@@ -309,20 +309,7 @@ func TestIndexerLeavesTheStoreWritable(t *testing.T) {
 // messages (it read every message of the chat on every search).
 func TestQueuedSearchReadsOnlyTheQueue(t *testing.T) {
 	db := openTest(t)
-	rows, err := db.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+queuedSearch(1), "t", 1, "x", 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
+	plan := queryPlan(t, db, queuedSearch(1), "t", 1, "x", 20)
 	joined := strings.Join(plan, "\n")
 	if !strings.Contains(joined, "USING INTEGER PRIMARY KEY (rowid=?)") || !strings.Contains(joined, "index_queue USING INDEX index_queue_chat") ||
 		strings.Contains(joined, "sqlite_autoindex_messages") {

@@ -180,23 +180,7 @@ func integrityCheck(t *testing.T, db *DB) {
 // every match and the query stops after the windows it needs.
 func TestSearchSeeksTheChatsRange(t *testing.T) {
 	db := openTest(t)
-	rows, err := db.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+indexSearch(1), "t", 1, `"abc"`, 1<<32, 2<<32-1, "x", 20, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	plan := queryPlan(t, db, indexSearch(1), "t", 1, `"abc"`, 1<<32, 2<<32-1, "x", 20, 0)
 	outer := plan[0]
 	if len(plan) != 2 || !strings.HasPrefix(outer, "SCAN idx.message_index VIRTUAL TABLE INDEX") ||
 		!strings.Contains(outer, ">") || !strings.Contains(outer, "<") || !strings.Contains(plan[1], "SEARCH m USING INDEX") {
