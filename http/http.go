@@ -306,18 +306,7 @@ func loneSurrogate(raw []byte) int {
 		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
 			return 0, false
 		}
-		var r rune
-		for _, c := range raw[i+2 : i+6] {
-			switch {
-			case '0' <= c && c <= '9':
-				r = r<<4 | rune(c-'0')
-			case 'a' <= c|0x20 && c|0x20 <= 'f':
-				r = r<<4 | rune(c|0x20-'a'+10)
-			default:
-				return 0, false
-			}
-		}
-		return r, true
+		return readHex4(raw, i+2)
 	}
 	for i := 0; i < len(raw); i++ {
 		if raw[i] != '\\' {
