@@ -645,3 +645,31 @@ func TestOneApplicationSpreadsOverPartitions(t *testing.T) {
 		t.Errorf("the chat creates of one application used partitions %v, want one", chatCreates)
 	}
 }
+
+// TestWaitConsumedWaitsForItsOwnGroup: two queues on one topic in
+// different groups (the workers' and the indexing consumer's, as
+// production opens them): the workers' group having consumed everything
+// does not satisfy the index group's WaitConsumed, which returns only once
+// that group consumed it too. The reclaim relies on it before Elasticsearch
+// forgets a deleted chat.
+func TestWaitConsumedWaitsForItsOwnGroup(t *testing.T) {
+	c := newCluster(t)
+	workers := open(t, c, Config{Group: "g"})
+	index := open(t, c, Config{Group: "g.index"})
+	publish(t, workers, messages(10, tokens(2)...))
+	stop := consume(t, workers, nil, nil)
+	defer stop()
+	if err := workers.WaitConsumed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if err := index.WaitConsumed(ctx); instachat.ErrorCode(err) != instachat.EUNAVAILABLE {
+		t.Fatalf("with the index group not consuming, its WaitConsumed = %v; want EUNAVAILABLE", err)
+	}
+	stopIndex := consume(t, index, nil, nil)
+	defer stopIndex()
+	if err := index.WaitConsumed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -108,6 +108,10 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 				return nil, err
 			}
 			b.indexLoop = func(ctx context.Context) error { return iq.Consume(ctx, worker.Index(es)) }
+			// The reclaim has Elasticsearch forget a deleted chat only
+			// once this group consumed what the topic held: a create
+			// queued before the deletion is indexed first, then erased.
+			b.indexed = iq.WaitConsumed
 			// Each queue follows a topic deleted and created again at its
 			// own Ping (kafka.Queue.Ping): /healthz pings both.
 			ping := b.checks["kafka"]

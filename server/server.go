@@ -61,6 +61,10 @@ type backends struct {
 	// worker, so that the search engine being down holds up the index,
 	// never the store.
 	indexLoop func(context.Context) error
+	// indexed, when set, returns once indexLoop's consumer group indexed
+	// every create queued before the call: the reclaim waits for it before
+	// the engine forgets a deleted chat or application.
+	indexed func(context.Context) error
 	// chores are scheduled upkeep run beside the worker until it stops,
 	// e.g. pruning expired idempotency receipts, so no operator has to.
 	chores []func(context.Context) error
@@ -168,7 +172,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		// Every worker process erases what deletions left, in batches of
 		// their own transactions, resuming what a crash interrupted, and
 		// then the search engine's documents of each deletion.
-		r := &worker.Reclaimer{Store: b.store, Engine: b.engine, Logger: s.Logger, Reclaimed: m.ObserveReclaimed}
+		r := &worker.Reclaimer{Store: b.store, Engine: b.engine, Indexed: b.indexed, Logger: s.Logger, Reclaimed: m.ObserveReclaimed}
 		loops = append(loops, r.Run)
 		wctx, stop := context.WithCancel(context.Background())
 		s.stopWorker, s.workerDone = stop, make(chan error, 1)

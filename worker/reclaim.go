@@ -31,6 +31,10 @@ const (
 	// DefaultReclaimPoll is how often an idle reclaimer asks the store
 	// whether a deletion left rows to erase.
 	DefaultReclaimPoll = time.Second
+	// DefaultIndexedTimeout is how long the reclaim of one deletion waits
+	// for the indexing consumer (Reclaimer.Indexed) before it gives up
+	// until the next poll.
+	DefaultIndexedTimeout = 30 * time.Second
 )
 
 // Reclaimer is the chore that erases, in bounded batches, what deleted
@@ -52,11 +56,21 @@ type Reclaimer struct {
 	// reclaimed chat or application are erased (instachat.SearchEngine's
 	// ForgetScope). nil where the store's own search is the engine.
 	Engine instachat.SearchEngine
-	Batch  int
-	Target time.Duration
-	Pause  time.Duration
-	Poll   time.Duration
-	Logger *slog.Logger
+	// Indexed, when set with Engine, returns once whoever feeds Engine
+	// from the queue (worker.Index's consumer group) has indexed every
+	// create queued before the call, and fails if ctx ends first. The
+	// reclaim calls it before Engine forgets a scope: a create of the
+	// deleted chat queued before its deletion, still unread by a lagging
+	// indexing consumer, would otherwise be indexed after the erasure and
+	// stay. It is bounded by IndexedTimeout; failing or timing out fails
+	// the deletion's done, whose record stays for a later poll.
+	Indexed        func(context.Context) error
+	IndexedTimeout time.Duration // default DefaultIndexedTimeout
+	Batch          int
+	Target         time.Duration
+	Pause          time.Duration
+	Poll           time.Duration
+	Logger         *slog.Logger
 	// Reclaimed, when set, is told the rows each batch erased.
 	Reclaimed func(n int64)
 }
@@ -86,7 +100,10 @@ func (r *Reclaimer) Run(ctx context.Context) error {
 	var done func(context.Context, instachat.Scope) error
 	if r.Engine != nil {
 		done = func(ctx context.Context, s instachat.Scope) error {
-			err := r.Engine.ForgetScope(ctx, s)
+			err := r.indexed(ctx)
+			if err == nil {
+				err = r.Engine.ForgetScope(ctx, s)
+			}
 			switch {
 			case err == nil:
 				return nil
@@ -134,6 +151,23 @@ func (r *Reclaimer) Run(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// indexed waits, at most IndexedTimeout, for Indexed.
+func (r *Reclaimer) indexed(ctx context.Context) error {
+	if r.Indexed == nil {
+		return nil
+	}
+	timeout := r.IndexedTimeout
+	if timeout <= 0 {
+		timeout = DefaultIndexedTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := r.Indexed(ctx); err != nil {
+		return fmt.Errorf("waiting for the indexing consumer to index what was queued before: %w", err)
+	}
+	return nil
 }
 
 // nextReclaimBatch sizes the next batch from how long the last one, of size

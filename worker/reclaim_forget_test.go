@@ -141,3 +141,77 @@ func TestReclaimerHasTheEngineForgetAndRetries(t *testing.T) {
 		t.Errorf("ListMessages of the chat kept = %d messages, %v; want 5", len(msgs), err)
 	}
 }
+
+// TestReclaimerWaitsForTheIndexingConsumer: the reclaimer has the engine
+// forget a deleted chat only once Indexed returned, so that what the
+// indexing consumer still had to index of it is indexed before, not after,
+// the erasure; an Indexed that does not return within IndexedTimeout fails
+// the deletion's done (no ForgetScope then), and the next poll waits again.
+func TestReclaimerWaitsForTheIndexingConsumer(t *testing.T) {
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := t.Context()
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	token := instachat.NewToken()
+	if err := store.CreateApplication(ctx, &instachat.Application{Token: token, Name: "a", CreatedAt: at, UpdatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.ApplyCreates(ctx, []instachat.Create{{Chat: &instachat.Chat{Token: token, Number: 1, CreatedAt: at, UpdatedAt: at}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.DeleteChat(ctx, token, 1, at.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+
+	engine := &forgetting{}
+	var mu sync.Mutex
+	var waits int
+	var forgotten []int // the number of engine calls seen at each wait
+	caughtUp := make(chan struct{})
+	indexed := func(ctx context.Context) error {
+		mu.Lock()
+		waits++
+		forgotten = append(forgotten, len(engine.recorded()))
+		first := waits == 1
+		mu.Unlock()
+		if first { // the consumer lags: the wait times out
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		close(caughtUp)
+		return nil
+	}
+	var log syncBuffer
+	rctx, cancel := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	r := &worker.Reclaimer{Store: store, Engine: engine, Indexed: indexed, IndexedTimeout: 50 * time.Millisecond,
+		Poll: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	go func() { ran <- r.Run(rctx) }()
+	select {
+	case <-caughtUp:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reclaimer did not wait for the indexing consumer twice in 30 s")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(engine.recorded()) < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := engine.recorded(), []instachat.Scope{instachat.MessagesOf(token, 1)}; !slices.Equal(got, want) {
+		t.Errorf("ForgetScope called with %v, want %v: once, after the second wait", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(forgotten, []int{0, 0}) {
+		t.Errorf("engine calls made before each wait: %v, want [0 0]", forgotten)
+	}
+	if !strings.Contains(log.String(), "waiting for the indexing consumer") {
+		t.Errorf("the log does not tell of the timed-out wait:\n%s", log.String())
+	}
+}
