@@ -356,3 +356,22 @@ type Indexer interface {
 	// later with an older revision never brings one back.
 	DeleteMessages(ctx context.Context, msgs []*Message) error
 }
+
+// SearchErasures is the durable list of what a search engine apart from
+// the store (Elasticsearch) still has to erase of deleted messages. A
+// store that keeps it records, in the transaction of each DeleteMessage,
+// the message's tombstone, and keeps it until SearchErased: so a deletion
+// whose erasure from the engine failed right after the commit, or whose
+// process died in between, is erased later, by the worker's
+// worker.SearchEraser, in any process.
+type SearchErasures interface {
+	// PendingSearchErasures returns up to limit tombstones (Token, Chat,
+	// Number, CreatedAt, UpdatedAt and DeletedAt, the deletion's time) of
+	// messages deleted at or before before whose erasure is still owed,
+	// oldest deletion first.
+	PendingSearchErasures(ctx context.Context, before time.Time, limit int) ([]*Message, error)
+	// SearchErased forgets the erasures of msgs (by Token, Chat and
+	// Number): the engine holds their tombstones. An erasure not pending
+	// is ignored.
+	SearchErased(ctx context.Context, msgs []*Message) error
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/instachat/instachat"
@@ -29,6 +31,12 @@ func (db *DB) DeleteMessage(ctx context.Context, token string, chat, number int6
 		if m, err = find(ctx, tx, "message", scanMessage, `SELECT `+messageCols+` FROM messages WHERE app_token = ? AND chat_number = ? AND number = ?`,
 			token, chat, number); err != nil {
 			return err
+		}
+		if db.searchErasures {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO search_erasures (app_token, chat_number, number, created_at, deleted_at) VALUES (?, ?, ?, ?, ?)`,
+				token, chat, number, m.CreatedAt, at); err != nil {
+				return err
+			}
 		}
 		// A chat whose row is not stored yet matches nothing: its revision
 		// is its newest message's, and inserting it counts no tombstone.
@@ -114,9 +122,15 @@ func (db *DB) Reclaim(ctx context.Context, limit int, done func(context.Context,
 		query string
 		args  []any
 	}
-	steps := []step{{`DELETE FROM messages WHERE app_token = ? AND chat_number = ? ORDER BY number LIMIT ?`, []any{token, chat, limit}}}
+	// The erasures the search engine still owes go with the rows: the
+	// engine forgets the whole scope (done) before the record goes.
+	steps := []step{
+		{`DELETE FROM search_erasures WHERE app_token = ? AND chat_number = ? ORDER BY number LIMIT ?`, []any{token, chat, limit}},
+		{`DELETE FROM messages WHERE app_token = ? AND chat_number = ? ORDER BY number LIMIT ?`, []any{token, chat, limit}},
+	}
 	if chat == 0 {
 		steps = []step{
+			{`DELETE FROM search_erasures WHERE app_token = ? ORDER BY chat_number, number LIMIT ?`, []any{token, limit}},
 			{`DELETE FROM messages WHERE app_token = ? ORDER BY chat_number, number LIMIT ?`, []any{token, limit}},
 			{`DELETE FROM chats WHERE app_token = ? ORDER BY number LIMIT ?`, []any{token, limit}},
 		}
@@ -153,4 +167,44 @@ func (db *DB) Reclaim(ctx context.Context, limit int, done func(context.Context,
 		return 0, formatError(err, "")
 	}
 	return 1, nil
+}
+
+// PendingSearchErasures implements instachat.SearchErasures.
+func (db *DB) PendingSearchErasures(ctx context.Context, before time.Time, limit int) ([]*instachat.Message, error) {
+	if limit < 1 {
+		return nil, instachat.Errorf(instachat.EBADREQUEST, "limit must be at least 1")
+	}
+	rows, err := db.db.QueryContext(ctx, `SELECT app_token, chat_number, number, created_at, deleted_at FROM search_erasures
+		WHERE deleted_at <= ? ORDER BY deleted_at LIMIT ?`, before, limit)
+	if err != nil {
+		return nil, formatError(err, "")
+	}
+	defer rows.Close()
+	var msgs []*instachat.Message
+	for rows.Next() {
+		m := &instachat.Message{}
+		var deleted time.Time
+		if err := rows.Scan(&m.Token, &m.Chat, &m.Number, &m.CreatedAt, &deleted); err != nil {
+			return nil, formatError(err, "")
+		}
+		m.UpdatedAt, m.DeletedAt = deleted, &deleted
+		msgs = append(msgs, m)
+	}
+	return msgs, formatError(rows.Err(), "")
+}
+
+// SearchErased implements instachat.SearchErasures, in statements of up
+// to 500 primary keys each.
+func (db *DB) SearchErased(ctx context.Context, msgs []*instachat.Message) error {
+	for chunk := range slices.Chunk(msgs, 500) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, m := range chunk {
+			args = append(args, m.Token, m.Chat, m.Number)
+		}
+		keys := strings.Repeat("(?, ?, ?), ", len(chunk)-1) + "(?, ?, ?)"
+		if _, err := db.db.ExecContext(ctx, `DELETE FROM search_erasures WHERE (app_token, chat_number, number) IN (`+keys+`)`, args...); err != nil {
+			return formatError(err, "")
+		}
+	}
+	return nil
 }

@@ -58,6 +58,11 @@ type Options struct {
 	// for as long as the chat is big.
 	SearchScanLimit int
 	SearchTimeout   time.Duration
+	// SearchErasures records, with each DeleteMessage, the erasure a
+	// search engine apart from the store owes (see
+	// instachat.SearchErasures): set it wherever one is configured, in
+	// every process, so that the worker's SearchEraser finds it.
+	SearchErasures bool
 }
 
 // DB is a MySQL database holding applications, chats and messages.
@@ -66,6 +71,7 @@ type DB struct {
 
 	searchScanLimit int64
 	searchTimeout   time.Duration
+	searchErasures  bool
 
 	// beforeCommit, set by tests only, runs in each ApplyCreates
 	// transaction once its rows are written, holding its locks.
@@ -73,8 +79,9 @@ type DB struct {
 }
 
 var (
-	_ instachat.Store        = (*DB)(nil)
-	_ instachat.SearchEngine = (*DB)(nil)
+	_ instachat.Store          = (*DB)(nil)
+	_ instachat.SearchEngine   = (*DB)(nil)
+	_ instachat.SearchErasures = (*DB)(nil)
 )
 
 // Open returns a DB for dsn, in the driver's format
@@ -113,7 +120,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxLifetime(cmp.Or(opts.ConnMaxLifetime, 5*time.Minute))
-	return &DB{db: db, searchScanLimit: int64(cmp.Or(opts.SearchScanLimit, 10_000)), searchTimeout: cmp.Or(opts.SearchTimeout, 2*time.Second)}, nil
+	return &DB{db: db, searchScanLimit: int64(cmp.Or(opts.SearchScanLimit, 10_000)), searchTimeout: cmp.Or(opts.SearchTimeout, 2*time.Second),
+		searchErasures: opts.SearchErasures}, nil
 }
 
 // Close closes every connection.
