@@ -205,3 +205,43 @@ func TestIndexingFailureLeavesTheEditStored(t *testing.T) {
 		t.Errorf("the failure was not logged: %q", logs.String())
 	}
 }
+
+// clearedErasures records what SearchErased was told.
+type clearedErasures struct{ cleared []*instachat.Message }
+
+func (*clearedErasures) PendingSearchErasures(context.Context, time.Time, int) ([]*instachat.Message, error) {
+	return nil, nil
+}
+
+func (e *clearedErasures) SearchErased(_ context.Context, msgs []*instachat.Message) error {
+	e.cleared = append(e.cleared, msgs...)
+	return nil
+}
+
+// TestIndexingClearsTheErasureOnlyOnceTheEngineTookIt: with Erasures, a
+// deletion whose tombstone the engine took clears the erasure the store
+// recorded; one the engine refused is logged and left owed, for the
+// worker's SearchEraser, while the deletion is answered all the same.
+func TestIndexingClearsTheErasureOnlyOnceTheEngineTookIt(t *testing.T) {
+	db, token := open(t)
+	erasures := &clearedErasures{}
+	x := &recordingIndexer{}
+	var logs bytes.Buffer
+	store := &search.Indexing{Store: db, Indexer: x, Erasures: erasures, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	if _, err := store.DeleteMessage(t.Context(), token, 1, 1, at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if len(erasures.cleared) != 1 || erasures.cleared[0].Number != 1 {
+		t.Fatalf("cleared %v after a tombstone the engine took; want message 1", erasures.cleared)
+	}
+	x.err = errors.New("index down")
+	if _, err := store.DeleteMessage(t.Context(), token, 1, 2, at.Add(time.Minute)); err != nil {
+		t.Fatalf("delete with the index down: %v, want it answered", err)
+	}
+	if len(erasures.cleared) != 1 {
+		t.Errorf("cleared %v after a tombstone the engine refused; want it still owed", erasures.cleared)
+	}
+	if !strings.Contains(logs.String(), "index down") || !strings.Contains(logs.String(), "retried_by_worker=true") {
+		t.Errorf("the failure was not logged as retried: %q", logs.String())
+	}
+}

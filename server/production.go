@@ -33,7 +33,9 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 	}()
 	roles := cfg.Roles
 
-	db, err := mysql.Open(ctx, cfg.MySQLDSN, mysql.Options{})
+	// With Elasticsearch, each message deletion records the erasure
+	// Elasticsearch owes, until the API or the worker's retry sent it.
+	db, err := mysql.Open(ctx, cfg.MySQLDSN, mysql.Options{SearchErasures: cfg.ElasticsearchURL != ""})
 	if err != nil {
 		return nil, fmt.Errorf("mysql: %w", err)
 	}
@@ -96,7 +98,7 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 		if err != nil {
 			return nil, fmt.Errorf("elasticsearch: %w", err)
 		}
-		b.searcher, b.indexer, b.engine = search.New(db, es), es, es
+		b.searcher, b.indexer, b.engine, b.erasures = search.New(db, es), es, es, db
 		b.checks["elasticsearch"] = es.Ping
 		if roles.Worker {
 			// Indexing reads the topic in a consumer group of its own,

@@ -65,6 +65,10 @@ type backends struct {
 	// every create queued before the call: the reclaim waits for it before
 	// the engine forgets a deleted chat or application.
 	indexed func(context.Context) error
+	// erasures, when set with indexer, is where the store records the
+	// search erasures message deletions owe the indexer (see
+	// instachat.SearchErasures); the worker sends what the API did not.
+	erasures instachat.SearchErasures
 	// chores are scheduled upkeep run beside the worker until it stops,
 	// e.g. pruning expired idempotency receipts, so no operator has to.
 	chores []func(context.Context) error
@@ -149,7 +153,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		store = &dispatch.Deletes{Store: store, Sequencer: b.sequencer, Logger: s.Logger}
 	}
 	if b.indexer != nil {
-		store = &search.Indexing{Store: store, Indexer: b.indexer, Logger: s.Logger}
+		store = &search.Indexing{Store: store, Indexer: b.indexer, Erasures: b.erasures, Logger: s.Logger}
 	}
 	if b.broker != nil {
 		store = &feed.Publisher{Store: store, Broker: m.Broker(b.broker), Logger: s.Logger}
@@ -174,6 +178,10 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		// then the search engine's documents of each deletion.
 		r := &worker.Reclaimer{Store: b.store, Engine: b.engine, Indexed: b.indexed, Logger: s.Logger, Reclaimed: m.ObserveReclaimed}
 		loops = append(loops, r.Run)
+		if b.erasures != nil && b.indexer != nil {
+			e := &worker.SearchEraser{Store: b.erasures, Indexer: b.indexer, Logger: s.Logger}
+			loops = append(loops, e.Run)
+		}
 		wctx, stop := context.WithCancel(context.Background())
 		s.stopWorker, s.workerDone = stop, make(chan error, 1)
 		go func() { s.workerDone <- runAll(wctx, loops) }()
