@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/instachat/instachat"
@@ -201,10 +200,65 @@ func (db *DB) SearchErased(ctx context.Context, msgs []*instachat.Message) error
 		for _, m := range chunk {
 			args = append(args, m.Token, m.Chat, m.Number)
 		}
-		keys := strings.Repeat("(?, ?, ?), ", len(chunk)-1) + "(?, ?, ?)"
+		keys := tuples(len(chunk), 3)
 		if _, err := db.db.ExecContext(ctx, `DELETE FROM search_erasures WHERE (app_token, chat_number, number) IN (`+keys+`)`, args...); err != nil {
 			return formatError(err, "")
 		}
 	}
 	return nil
+}
+
+// DeletedChats returns those of the chats (MessagesOf scopes) whose chat or
+// application is deleted, for the indexing consumer (worker.Deletions): a
+// chat's tombstone row stays until its application's reclaim, and the
+// application's for good. Two statements per 500 chats, each seeks of
+// unique keys.
+func (db *DB) DeletedChats(ctx context.Context, chats []instachat.Scope) (map[instachat.Scope]bool, error) {
+	gone := map[instachat.Scope]bool{}
+	for chunk := range slices.Chunk(chats, 500) {
+		tokens := map[string]bool{}
+		var targs, cargs []any
+		for _, s := range chunk {
+			if !tokens[s.Token] {
+				tokens[s.Token] = true
+				targs = append(targs, s.Token)
+			}
+			cargs = append(cargs, s.Token, s.Chat)
+		}
+		deletedApps := map[string]bool{}
+		err := db.scanKeys(ctx, `SELECT token, 0 FROM applications WHERE deleted_at IS NOT NULL AND token IN (`+placeholders(len(targs))+`)`,
+			targs, func(token string, _ int64) { deletedApps[token] = true })
+		if err != nil {
+			return nil, err
+		}
+		err = db.scanKeys(ctx, `SELECT app_token, number FROM chats WHERE deleted_at IS NOT NULL AND (app_token, number) IN (`+
+			tuples(len(chunk), 2)+`)`, cargs, func(token string, chat int64) { gone[instachat.MessagesOf(token, chat)] = true })
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range chunk {
+			if deletedApps[s.Token] {
+				gone[s] = true
+			}
+		}
+	}
+	return gone, nil
+}
+
+// scanKeys runs query and hands fn each row's token and number.
+func (db *DB) scanKeys(ctx context.Context, query string, args []any, fn func(string, int64)) error {
+	rows, err := db.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return formatError(err, "")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var token string
+		var n int64
+		if err := rows.Scan(&token, &n); err != nil {
+			return formatError(err, "")
+		}
+		fn(token, n)
+	}
+	return formatError(rows.Err(), "")
 }

@@ -117,3 +117,53 @@ func TestDeleteMessageRecordsTheSearchErasure(t *testing.T) {
 		t.Errorf("a store without SearchErasures recorded %v", got)
 	}
 }
+
+// TestDeletedChatsTellsTheIndexingConsumer: DeletedChats names the chats
+// deleted, and every chat of a deleted application, its reclaim done or
+// not; a live chat, and one not stored yet, are not deleted.
+func TestDeletedChatsTellsTheIndexingConsumer(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	live, gone := newApp(t, db), newApp(t, db)
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	for _, token := range []string{live.Token, gone.Token} {
+		for chat := int64(1); chat <= 2; chat++ {
+			if err := db.ApplyCreates(ctx, []instachat.Create{{Chat: &instachat.Chat{Token: token, Number: chat, CreatedAt: at, UpdatedAt: at}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := db.DeleteChat(ctx, live.Token, 2, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteApplication(ctx, gone.Token, at); err != nil {
+		t.Fatal(err)
+	}
+	ask := []instachat.Scope{instachat.MessagesOf(live.Token, 1), instachat.MessagesOf(live.Token, 2), instachat.MessagesOf(live.Token, 9),
+		instachat.MessagesOf(gone.Token, 1), instachat.MessagesOf(gone.Token, 2)}
+	want := map[instachat.Scope]bool{ask[1]: true, ask[3]: true, ask[4]: true}
+	check := func(when string) {
+		t.Helper()
+		got, err := db.DeletedChats(ctx, ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: DeletedChats = %v, want %v", when, got, want)
+		}
+		for s := range want {
+			if !got[s] {
+				t.Errorf("%s: DeletedChats = %v, want %v", when, got, want)
+			}
+		}
+	}
+	check("before the reclaim")
+	for range 10 {
+		if n, err := db.Reclaim(ctx, 1000, nil); err != nil {
+			t.Fatal(err)
+		} else if n == 0 {
+			break
+		}
+	}
+	check("after the reclaim") // the application's chat rows are gone; its own row says
+}

@@ -109,7 +109,8 @@ func openProduction(ctx context.Context, cfg Config, logger *slog.Logger) (b *ba
 			if err != nil {
 				return nil, err
 			}
-			b.indexLoop = func(ctx context.Context) error { return iq.Consume(ctx, worker.Index(es)) }
+			// A create of a chat deleted meanwhile is dropped, not indexed.
+			b.indexLoop = func(ctx context.Context) error { return iq.Consume(ctx, worker.IndexUndeleted(es, db)) }
 			// The reclaim has Elasticsearch forget a deleted chat only
 			// once this group consumed what the topic held: a create
 			// queued before the deletion is indexed first, then erased.

@@ -18,6 +18,7 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/instachat/instachat"
@@ -71,11 +72,45 @@ func (w *Worker) Handle(ctx context.Context, batch []instachat.Create) error {
 // message the store refused for good (dead-lettered, which only a
 // misconfigured body limit allows) is indexed all the same.
 func Index(ix instachat.Indexer) func(context.Context, []instachat.Create) error {
+	return IndexUndeleted(ix, nil)
+}
+
+// Deletions tells which chats are deleted, by the store that keeps them.
+type Deletions interface {
+	// DeletedChats returns those of the chats (MessagesOf scopes) whose
+	// chat or application is deleted. A chat not stored yet is not.
+	DeletedChats(ctx context.Context, chats []instachat.Scope) (map[instachat.Scope]bool, error)
+}
+
+// IndexUndeleted is Index, except that the messages of chats deleted, as
+// deleted tells when the batch comes (nil: none), are dropped, not
+// indexed: a create of a chat numbered before the chat's deletion may reach
+// the queue after the reclaim began waiting for this consumer (see
+// Reclaimer.Indexed), and indexed after the reclaim's erasure it would
+// stay. Read once the create is in the queue, the deletion is seen.
+func IndexUndeleted(ix instachat.Indexer, deleted Deletions) func(context.Context, []instachat.Create) error {
 	return func(ctx context.Context, batch []instachat.Create) error {
 		msgs := make([]*instachat.Message, 0, len(batch))
 		for _, c := range batch {
 			if c.Message != nil {
 				msgs = append(msgs, c.Message)
+			}
+		}
+		if len(msgs) > 0 && deleted != nil {
+			seen := map[instachat.Scope]bool{}
+			var chats []instachat.Scope
+			for _, m := range msgs {
+				if s := instachat.MessagesOf(m.Token, m.Chat); !seen[s] {
+					seen[s] = true
+					chats = append(chats, s)
+				}
+			}
+			gone, err := deleted.DeletedChats(ctx, chats)
+			if err != nil {
+				return err
+			}
+			if len(gone) > 0 {
+				msgs = slices.DeleteFunc(msgs, func(m *instachat.Message) bool { return gone[instachat.MessagesOf(m.Token, m.Chat)] })
 			}
 		}
 		if len(msgs) == 0 {

@@ -125,3 +125,49 @@ func TestIndexHandsOnlyMessagesAndReportsFailure(t *testing.T) {
 		t.Fatal("Index returned nil though indexing failed: the queue would move on and the message never be searchable")
 	}
 }
+
+// deletions answers DeletedChats from a set, or fails.
+type deletions struct {
+	gone  map[instachat.Scope]bool
+	err   error
+	asked [][]instachat.Scope
+}
+
+func (d *deletions) DeletedChats(_ context.Context, chats []instachat.Scope) (map[instachat.Scope]bool, error) {
+	d.asked = append(d.asked, chats)
+	out := map[instachat.Scope]bool{}
+	for _, s := range chats {
+		if d.gone[s] {
+			out[s] = true
+		}
+	}
+	return out, d.err
+}
+
+// TestIndexUndeletedDropsTheMessagesOfDeletedChats: the messages of a
+// chat the store says is deleted are not indexed, the others are; the
+// store is asked once per batch, each chat once; a store that cannot tell
+// fails the batch, which the queue hands again.
+func TestIndexUndeletedDropsTheMessagesOfDeletedChats(t *testing.T) {
+	b := batch("a", "b")
+	for n := int64(3); n <= 4; n++ {
+		b = append(b, instachat.Create{Message: &instachat.Message{Token: "t", Chat: 2, Number: n, Body: "in a deleted chat"}})
+	}
+	b = append(b, instachat.Create{Chat: &instachat.Chat{Token: "t", Number: 3}})
+	x := &indexer{}
+	d := &deletions{gone: map[instachat.Scope]bool{instachat.MessagesOf("t", 2): true}}
+	if err := worker.IndexUndeleted(x, d)(context.Background(), b); err != nil || !equal(x.indexed, []int64{1, 2}) {
+		t.Fatalf("err %v, indexed %v, want messages 1 and 2 only", err, x.indexed)
+	}
+	if len(d.asked) != 1 || len(d.asked[0]) != 2 {
+		t.Errorf("asked about %v, want chats 1 and 2 in one call", d.asked)
+	}
+	x.indexed = nil
+	if err := worker.IndexUndeleted(x, d)(context.Background(), b[2:4]); err != nil || len(x.indexed) != 0 {
+		t.Errorf("a batch of a deleted chat only: err %v, indexed %v, want nothing indexed", err, x.indexed)
+	}
+	d.err = errors.New("store down")
+	if err := worker.IndexUndeleted(x, d)(context.Background(), batch("c")); err == nil || len(x.indexed) != 0 {
+		t.Errorf("with the store down: err %v, indexed %v; want the batch failed, nothing indexed", err, x.indexed)
+	}
+}
