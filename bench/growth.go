@@ -216,6 +216,11 @@ func populateChats(ctx context.Context, cfg server.Config, token string, counts 
 		if err := l.flush(ctx); err != nil {
 			return err
 		}
+		// Each load starts with the index caught up, as a server that
+		// has run a while would be (see populate).
+		if err := store.SyncIndex(ctx); err != nil {
+			return err
+		}
 		l.bar.Finish()
 		return nil
 	})
