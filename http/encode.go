@@ -1,22 +1,12 @@
 package http
 
 import (
-	"strconv"
 	"sync"
-	"time"
 	"unicode/utf8"
-
-	"github.com/instachat/instachat"
 )
 
-// The create answers are written by hand rather than by encoding/json:
-// reflection over the struct, a MarshalJSON per time and the Chat's own
-// encoder were most of the allocations of a create's request
-// (docs/BENCHMARKS.md). Each append function writes the bytes newEncoder
-// would write for its type, which TestAppendJSONMatchesEncoder holds
-// against encoding/json over many values, and reports false for a value
-// whose encoding encoding/json would refuse (a year past 9999), which the
-// caller then hands to writeJSON.
+// The create answers are written by hand (package jsonenc), into pooled
+// buffers, and the usual request bodies read by hand (parseStringField).
 
 // buffer is a pooled byte slice of a request's body or of an answer.
 type buffer struct{ b []byte }
@@ -35,125 +25,6 @@ func putBuffer(b *buffer) {
 	}
 	b.b = b.b[:0]
 	buffers.Put(b)
-}
-
-// appendMessage appends m as encoding/json writes an *instachat.Message.
-func appendMessage(b []byte, m *instachat.Message) ([]byte, bool) {
-	ok := true
-	b = append(b, `{"number":`...)
-	b = strconv.AppendInt(b, m.Number, 10)
-	if m.Body != "" {
-		b = append(b, `,"body":`...)
-		b = appendString(b, m.Body)
-	}
-	if !m.CreatedAt.IsZero() {
-		b = append(b, `,"created_at":`...)
-		b = appendTime(b, m.CreatedAt, &ok)
-	}
-	if !m.UpdatedAt.IsZero() {
-		b = append(b, `,"updated_at":`...)
-		b = appendTime(b, m.UpdatedAt, &ok)
-	}
-	if m.DeletedAt != nil {
-		b = append(b, `,"deleted_at":`...)
-		b = appendTime(b, *m.DeletedAt, &ok)
-	}
-	return append(b, '}'), ok
-}
-
-// appendChat appends c as its MarshalJSON writes it: a deleted chat as its
-// tombstone.
-func appendChat(b []byte, c *instachat.Chat) ([]byte, bool) {
-	ok := true
-	b = append(b, `{"number":`...)
-	b = strconv.AppendInt(b, c.Number, 10)
-	if c.DeletedAt != nil {
-		b = append(b, `,"deleted_at":`...)
-		b = appendTime(b, *c.DeletedAt, &ok)
-		return append(b, '}'), ok
-	}
-	b = append(b, `,"name":`...)
-	b = appendString(b, c.Name)
-	b = append(b, `,"messages_count":`...)
-	b = strconv.AppendInt(b, c.MessagesCount, 10)
-	b = append(b, `,"revision":`...)
-	b = strconv.AppendInt(b, c.Revision, 10)
-	b = append(b, `,"created_at":`...)
-	b = appendTime(b, c.CreatedAt, &ok)
-	b = append(b, `,"updated_at":`...)
-	b = appendTime(b, c.UpdatedAt, &ok)
-	return append(b, '}'), ok
-}
-
-// appendTime appends t as time.Time's MarshalJSON does, and clears ok when
-// that would fail: a year outside 0–9999, or a zone offset of 24 hours or
-// more, which RFC 3339 cannot write.
-func appendTime(b []byte, t time.Time, ok *bool) []byte {
-	if y := t.Year(); y < 0 || y > 9999 {
-		*ok = false
-	}
-	if _, offset := t.Zone(); offset <= -24*3600 || offset >= 24*3600 {
-		*ok = false
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s quoted as encoding/json writes a string without
-// HTML escaping: '"' and '\\' escaped, control characters as \b, \f, \n,
-// \r, \t or \u00XX, U+2028 and U+2029 as \u2028 and \u2029 (JavaScript
-// reads them as line ends), and each byte of invalid UTF-8 as \ufffd.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // parseStringField reads raw, a request body of valid UTF-8 without a

@@ -15,6 +15,7 @@ import (
 
 	"github.com/instachat/instachat"
 	"github.com/instachat/instachat/feed"
+	"github.com/instachat/instachat/internal/jsonenc"
 )
 
 // streamWriteTimeout bounds one write of a stream (an event, a heartbeat):
@@ -309,6 +310,9 @@ func (c *eventCache) json(e instachat.Event) []byte {
 }
 
 func encodeEvent(e instachat.Event) []byte {
+	if b, ok := jsonenc.AppendEvent(nil, e); ok {
+		return b
+	}
 	var buf bytes.Buffer
 	newEncoder(&buf).Encode(e)
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))

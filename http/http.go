@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/instachat/instachat"
+	"github.com/instachat/instachat/internal/jsonenc"
 )
 
 // Codes the API answers that the domain never produces: a known path asked
@@ -90,7 +91,7 @@ func writeCreated(w http.ResponseWriter, r *http.Request, status int, replayed b
 
 // writeCreatedNumber is writeCreated for a chat or message, v, numbered
 // number: the hot path, so its answer is appended by hand into a pooled
-// buffer (see appendMessage) and its two header fields share one
+// buffer (see jsonenc.AppendMessage) and its two header fields share one
 // allocation. The bytes are those writeCreated would write.
 func writeCreatedNumber(w http.ResponseWriter, r *http.Request, status int, replayed bool, number int64, v any) {
 	buf := getBuffer()
@@ -98,9 +99,9 @@ func writeCreatedNumber(w http.ResponseWriter, r *http.Request, status int, repl
 	var ok bool
 	switch v := v.(type) {
 	case *instachat.Message:
-		buf.b, ok = appendMessage(buf.b, v)
+		buf.b, ok = jsonenc.AppendMessage(buf.b, v)
 	case *instachat.Chat:
-		buf.b, ok = appendChat(buf.b, v)
+		buf.b, ok = jsonenc.AppendChat(buf.b, v)
 	}
 	var n [20]byte
 	location := r.URL.Path + "/" + string(strconv.AppendInt(n[:0], number, 10))

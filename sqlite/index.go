@@ -148,8 +148,9 @@ func openIndexFile(ctx context.Context, path string, pragmas []string, store *sq
 	// The store is attached read-only: a transaction of the indexer, which
 	// begins IMMEDIATE, would otherwise take the store's write lock too.
 	storeURI := dsn(path, url.Values{"mode": {"ro"}})
-	// The index's WAL is cut back after a build or a large erasure.
-	pragmas = append(slices.Clone(pragmas), "journal_size_limit(67108864)")
+	// The index's WAL is cut back after a build or a large erasure, and
+	// the pages a merge frees are zeroed (see Open).
+	pragmas = append(slices.Clone(pragmas), "journal_size_limit(67108864)", "secure_delete(ON)")
 	pool := sql.OpenDB(attachConnector{store.Driver(), dsnPragmas(path+indexSuffix, pragmas, true), storeURI, "store"})
 	pool.SetMaxOpenConns(1)
 	conn, err := pool.Conn(ctx)

@@ -49,6 +49,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,7 +121,11 @@ func Open(path string, opts Options) (*DB, error) {
 	pragmas := []string{fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "journal_mode(WAL)", "synchronous(" + sync + ")"}
 	// Immediate: a write transaction takes the lock when it begins rather
 	// than failing to upgrade a read lock halfway through.
-	write, err := sql.Open("sqlite", dsnPragmas(path, pragmas, true))
+	// secure_delete: what a write removes (an erased body, a reclaimed
+	// row, a freed page) is overwritten with zeros in the file, rather
+	// than left in free space until reused. Creates free no space; the
+	// cost falls on deletes and the reclaim.
+	write, err := sql.Open("sqlite", dsnPragmas(path, append(slices.Clone(pragmas), "secure_delete(ON)"), true))
 	if err != nil {
 		return nil, err
 	}
