@@ -71,6 +71,9 @@ const (
 	// erasePages is how many pages of merging one erasure step asks of
 	// FTS5 (see eraseStep).
 	erasePages = 64
+	// erasePause is how many times an erasure step's time the indexer
+	// waits before the next: the erasure takes at most a fifth of a core.
+	erasePause = 4
 )
 
 // indexer owns the index file's writer connection, which has the store's
@@ -321,8 +324,10 @@ func (ix *indexer) run(ctx context.Context) {
 
 // drain applies the queue, then the erasures a step at a time, applying
 // the queue again between steps, until neither has anything left. paced
-// waits between erasure steps, so that the index's lock is free for the
-// queue as often as it is held for erasing.
+// waits four times as long as each erasure step took before the next: the
+// steps hold only the index's lock, but they take a core, and on a
+// machine of two a 1,000,000-message chat's erasure at a step every step
+// doubled the creates' p99 (docs/BENCHMARKS.md).
 func (ix *indexer) drain(ctx context.Context, paced bool) error {
 	for {
 		for {
@@ -349,7 +354,7 @@ func (ix *indexer) drain(ctx context.Context, paced bool) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(time.Since(start)):
+			case <-time.After(erasePause * time.Since(start)):
 			}
 		}
 	}

@@ -89,7 +89,8 @@ type DB struct {
 	// among n terms; searchQueued[n-1] is queuedSearch(n).
 	searchIndex, searchQueued [instachat.MaxSearchTerms]*sql.Stmt
 
-	index *indexer
+	index       *indexer
+	checkpoints *checkpointer
 }
 
 var (
@@ -125,7 +126,10 @@ func Open(path string, opts Options) (*DB, error) {
 	// row, a freed page) is overwritten with zeros in the file, rather
 	// than left in free space until reused. Creates free no space; the
 	// cost falls on deletes and the reclaim.
-	write, err := sql.Open("sqlite", dsnPragmas(path, append(slices.Clone(pragmas), "secure_delete(ON)"), true))
+	// journal_size_limit cuts the WAL file back once a checkpoint emptied
+	// it (see checkpointer).
+	write, err := sql.Open("sqlite", dsnPragmas(path,
+		append(slices.Clone(pragmas), "secure_delete(ON)", "journal_size_limit(67108864)"), true))
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +153,13 @@ func Open(path string, opts Options) (*DB, error) {
 	read.SetMaxIdleConns(readers) // idle connections keep their page cache and prepared statements
 
 	db.read, db.index = read, index
+	ckpt, err := sql.Open("sqlite", dsn(path, url.Values{"_pragma": {pragmas[0]}}))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	ckpt.SetMaxOpenConns(1)
+	db.checkpoints = startCheckpointer(ckpt)
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -174,8 +185,11 @@ func dsn(path string, params url.Values) string {
 // Close closes the database; the last connection out checkpoints the WAL.
 func (db *DB) Close() error {
 	var err error
+	if db.checkpoints != nil {
+		err = db.checkpoints.close()
+	}
 	if db.index != nil {
-		err = db.index.close()
+		err = errors.Join(err, db.index.close())
 	}
 	for _, s := range db.stmts {
 		s.Close()
