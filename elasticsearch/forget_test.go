@@ -183,20 +183,7 @@ func TestReclaimForgetsInElasticsearch(t *testing.T) {
 	// A probe that fails leaves the record where it is: Reclaim answers
 	// (0, nil) only once the reclaimer removed it.
 	probe := errors.New("probe")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n, err := store.Reclaim(t.Context(), 1, func(context.Context, instachat.Scope) error { return probe })
-		if n == 0 && err == nil {
-			break
-		}
-		if err != nil && !errors.Is(err, probe) {
-			t.Fatalf("Reclaim: %v", err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reclaim of the deleted chat did not finish in 30 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitReclaimed(t, store, probe)
 	var sent []string
 	for _, req := range c.take() {
 		if req.Route == deleteByQueryRoute {
@@ -212,5 +199,26 @@ func TestReclaimForgetsInElasticsearch(t *testing.T) {
 	}
 	if msgs, err := store.FindMessages(t.Context(), token, 1, []int64{1, 2, 3}); err != nil || len(msgs) != 0 {
 		t.Errorf("FindMessages after the reclaim = %d messages, %v; want none", len(msgs), err)
+	}
+}
+
+// waitReclaimed probes the store's reclaim with a done that always fails
+// with probe, which leaves the record where it is, until Reclaim answers
+// (0, nil): the reclaimer under test removed the record.
+func waitReclaimed(t *testing.T, store instachat.Store, probe error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := store.Reclaim(t.Context(), 1, func(context.Context, instachat.Scope) error { return probe })
+		if n == 0 && err == nil {
+			break
+		}
+		if err != nil && !errors.Is(err, probe) {
+			t.Fatalf("Reclaim: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reclaim of the deleted chat did not finish in 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -70,20 +70,7 @@ func TestReclaimWaitsForTheLaggingIndexConsumer(t *testing.T) {
 	}
 
 	go func() { ran <- iq.Consume(ctx, worker.Index(x)) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n, err := store.Reclaim(t.Context(), 1, func(context.Context, instachat.Scope) error { return probe })
-		if n == 0 && err == nil {
-			break
-		}
-		if err != nil && !errors.Is(err, probe) {
-			t.Fatalf("Reclaim: %v", err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reclaim of the deleted chat did not finish in 30 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitReclaimed(t, store, probe)
 	cancel()
 	for range 2 {
 		if err := <-ran; err != nil {
