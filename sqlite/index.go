@@ -66,8 +66,10 @@ const (
 	// indexPoll is how often an idle indexer looks at the queue without
 	// being told of a change (another process may have written it).
 	indexPoll = time.Second
-	// eraseRows is the most index entries one erasure step deletes.
-	eraseRows = 2000
+	// eraseRows is the most index entries one erasure step deletes, and
+	// eraseScopes the most scopes (chats) whose entries it deletes.
+	eraseRows   = 2000
+	eraseScopes = 500
 	// erasePages is how many pages of merging one erasure step asks of
 	// FTS5 (see eraseStep).
 	erasePages = 64
@@ -505,8 +507,8 @@ func (ix *indexer) scope(ctx context.Context, tx *sql.Tx, k chatKey, create bool
 // eraseStep does one bounded step of the oldest erasure after the index's
 // watermark and returns 1, or 0 when none is left:
 //
-//   - delete up to eraseRows entries of one of its scopes (FTS5 records
-//     tombstones), or the scope once it has none;
+//   - delete up to eraseRows entries of up to eraseScopes of its scopes
+//     (FTS5 records tombstones), and each scope once it has none;
 //   - once no scope is left, ask FTS5 for erasePages pages of merging, with
 //     deletemerge at 1 (a segment with 1% of its entries deleted is worth
 //     rewriting, without them) and usermerge at its highest, 16, so that
@@ -533,22 +535,46 @@ func (ix *indexer) eraseStep(ctx context.Context, tx *sql.Tx) (int64, error) {
 		return 0, err
 	}
 	if !budget.Valid {
-		var scope int64
-		q := `SELECT id FROM search_scopes WHERE app_token = ?1 AND (chat_number = ?2 OR ?2 = 0) LIMIT 1`
-		switch err := tx.QueryRowContext(ctx, q, token, chat).Scan(&scope); {
-		case err == nil:
+		// Up to eraseRows entries of as many of its scopes as they take
+		// (an application's chats are often small), each scope deleted
+		// once its range is empty.
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM search_scopes WHERE app_token = ?1 AND (chat_number = ?2 OR ?2 = 0)
+			ORDER BY id LIMIT ?3`, token, chat, eraseScopes)
+		if err != nil {
+			return 0, err
+		}
+		var scopes []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			scopes = append(scopes, id)
+		}
+		if err := rows.Close(); err != nil {
+			return 0, err
+		}
+		left := int64(eraseRows)
+		for _, scope := range scopes {
 			res, err := tx.ExecContext(ctx, `DELETE FROM message_index WHERE rowid IN
-				(SELECT rowid FROM message_index WHERE rowid BETWEEN ? AND ? LIMIT ?)`, scope<<32, scope<<32|maxMessageNumber, eraseRows)
+				(SELECT rowid FROM message_index WHERE rowid BETWEEN ? AND ? LIMIT ?)`, scope<<32, scope<<32|maxMessageNumber, left)
 			if err != nil {
 				return 0, err
 			}
-			if n, err := res.RowsAffected(); err != nil || n > 0 {
-				return 1, err
+			n, err := res.RowsAffected()
+			if err != nil {
+				return 0, err
 			}
-			_, err = tx.ExecContext(ctx, `DELETE FROM search_scopes WHERE id = ?`, scope)
-			return 1, err
-		case !errors.Is(err, sql.ErrNoRows):
-			return 0, err
+			if left -= n; left <= 0 {
+				break // the scope may hold more: the next step goes on
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM search_scopes WHERE id = ?`, scope); err != nil {
+				return 0, err
+			}
+		}
+		if len(scopes) > 0 {
+			return 1, nil
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT 2 * COUNT(*) + 16 FROM message_index_data`).Scan(&budget.Int64); err != nil {
 			return 0, err

@@ -413,3 +413,52 @@ func TestAnIndexThatDoesNotMatchItsStoreIsRebuilt(t *testing.T) {
 		find(t, path, token, "alpaca", 10)
 	})
 }
+
+// TestErasureOfAnApplicationTakesManyChatsAStep: an application's erasure
+// deletes the entries and scopes of many chats in each step (one step per
+// chat made an application of 100,000 chats take about ten minutes), and
+// leaves none of them.
+func TestErasureOfAnApplicationTakesManyChatsAStep(t *testing.T) {
+	db := openTest(t)
+	stopIndexer(t, db)
+	ctx := t.Context()
+	token, at := instachat.NewToken(), time.Now()
+	if err := db.CreateApplication(ctx, &instachat.Application{Token: token, Name: "a", CreatedAt: at, UpdatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	var creates []instachat.Create
+	for c := int64(1); c <= 600; c++ {
+		creates = append(creates, instachat.Create{Chat: &instachat.Chat{Token: token, Number: c, CreatedAt: at, UpdatedAt: at}})
+		for n := int64(1); n <= 3; n++ {
+			creates = append(creates, instachat.Create{Message: &instachat.Message{Token: token, Chat: c, Number: n, Body: "tapir " + tag(c),
+				CreatedAt: at, UpdatedAt: at}})
+		}
+	}
+	if err := db.ApplyCreates(ctx, creates); err != nil {
+		t.Fatal(err)
+	}
+	wantInts(t, db, map[string]int{`SELECT COUNT(*) FROM search_scopes`: 600})
+	if err := db.DeleteApplication(ctx, token, at); err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	for ; steps < 100; steps++ {
+		n, err := db.index.step(ctx, db.index.eraseStep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	// 1,800 entries of 600 chats: one step for 2,000 entries of 500
+	// chats, one for the rest, then merging and the watermark.
+	if steps > 10 {
+		t.Errorf("the erasure of 600 chats took %d steps", steps)
+	}
+	wantInts(t, db, map[string]int{
+		`SELECT COUNT(*) FROM search_scopes`:                                   0,
+		`SELECT COUNT(*) FROM message_index WHERE message_index MATCH 'tapir'`: 0,
+		`SELECT erasure FROM index_state`:                                      1,
+	})
+}
